@@ -1,0 +1,7 @@
+"""``python -m pizauth_dbus``: the same entry point as the ``pizauth`` script."""
+
+import sys
+
+from pizauth_dbus.cli import main
+
+sys.exit(main())
