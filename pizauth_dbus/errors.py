@@ -1,0 +1,84 @@
+"""Every error pizauth-dbus reports to a person or a bus caller.
+
+Each user-visible failure has one class; its ``dbus_name`` is the D-Bus error name a bus caller
+sees and its ``str()`` is the upstream-compatible message the CLI prints after ``ERROR - ``.
+Nothing here imports anything heavy: the CLI may import this module.
+"""
+
+from __future__ import annotations
+
+ERROR_PREFIX = "org.pizauth.Error."
+
+
+class PizauthError(Exception):
+    """Root of every error pizauth-dbus reports to a user."""
+
+    dbus_name = ERROR_PREFIX + "Failed"
+
+
+class UnknownAccountError(PizauthError):
+    """The named account is not in the configuration."""
+
+    dbus_name = ERROR_PREFIX + "UnknownAccount"
+
+    def __init__(self, account: str) -> None:
+        super().__init__(f"No account '{account}'")
+        self.account = account
+
+
+PENDING_PREFIX = "Access token unavailable until authorised with URL "
+
+
+class AuthorisationPendingError(PizauthError):
+    """The account has no token yet; the person must open ``url``."""
+
+    dbus_name = ERROR_PREFIX + "AuthorisationPending"
+
+    def __init__(self, url: str) -> None:
+        super().__init__(PENDING_PREFIX + url)
+        self.url = url
+
+
+class TokenExpiredError(PizauthError):
+    """The token has expired and a refresh is under way or has just been started."""
+
+    dbus_name = ERROR_PREFIX + "TokenExpired"
+
+
+class NoAccountsError(PizauthError):
+    """``status`` with no account configured (cannot happen with a valid config, kept for parity)."""
+
+    dbus_name = ERROR_PREFIX + "NoAccounts"
+
+    def __init__(self) -> None:
+        super().__init__("No accounts configured")
+
+
+class ConfigError(PizauthError):
+    """The configuration file is missing, unreadable or invalid.
+
+    The message is complete and printable as is; it may span several lines.
+    """
+
+    dbus_name = ERROR_PREFIX + "Config"
+
+
+class RestoreError(PizauthError):
+    """A dump could not be restored; no state was changed."""
+
+    dbus_name = ERROR_PREFIX + "Restore"
+
+
+class DumpError(PizauthError):
+    """The server could not produce a dump."""
+
+    dbus_name = ERROR_PREFIX + "Dump"
+
+
+class AlreadyRunningError(PizauthError):
+    """Another server owns the bus name."""
+
+    dbus_name = ERROR_PREFIX + "AlreadyRunning"
+
+    def __init__(self) -> None:
+        super().__init__("pizauth authenticator already running")
