@@ -1,0 +1,141 @@
+"""``dump`` and ``restore``: the token state in a form that can leave the process.
+
+The envelope is upstream's: a 12-byte random nonce followed by ChaCha20-Poly1305 ciphertext
+under a key that is a constant of this program. That is obfuscation, not encryption: it keeps
+tokens away from ``grep`` and ``strings``, nothing more; anyone with this source can read a dump.
+Users who store dumps must encrypt them (pizauth(1) says so).
+
+Inside is our own versioned JSON payload (upstream's is a Rust serialisation, so dumps are not
+exchangeable between the two programs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+from pizauth_dbus.config import Account
+from pizauth_dbus.errors import RestoreError
+
+NONCE_BYTES = 12
+PAYLOAD_VERSION = 1
+# Fixed and public on purpose (see the module docstring): a dump must be restorable by any
+# build of pizauth-dbus, so the key cannot be per-install.
+_KEY = bytes.fromhex("7b1f9c2e84d05a63c9e1f2a7d4b8603e5f19ac27e0d36b84c5a9f1720e3db846")
+
+
+@dataclass(frozen=True)
+class DumpedToken:
+    """An Active token with wall-clock (Unix) times."""
+
+    access_token: str
+    obtained: float
+    expiry: float
+    refresh_token: str | None
+
+
+@dataclass(frozen=True)
+class DumpedAccount:
+    """One account in a dump: its security-relevant config and, if it had one, its token."""
+
+    security_fields: tuple[object, ...]
+    token: DumpedToken | None
+
+
+def _fields_json(acct: Account) -> dict[str, Any]:
+    return {
+        "auth_uri": acct.auth_uri,
+        "auth_uri_fields": [list(p) for p in acct.auth_uri_fields],
+        "client_id": acct.client_id,
+        "client_secret": acct.client_secret,
+        "redirect_uri": acct.redirect_uri,
+        "scopes": list(acct.scopes),
+        "token_uri": acct.token_uri,
+    }
+
+
+def _security_fields(d: dict[str, Any]) -> tuple[object, ...]:
+    """The same tuple :meth:`Account.security_fields` gives, rebuilt from the payload."""
+    secret = d["client_secret"]
+    if secret is not None and not isinstance(secret, str):
+        raise TypeError("client_secret")
+    strs = [d[k] for k in ("auth_uri", "client_id", "redirect_uri", "token_uri")]
+    if not all(isinstance(s, str) for s in strs):
+        raise TypeError("uri or id")
+    fields = tuple((str(k), str(v)) for k, v in d["auth_uri_fields"])
+    scopes = tuple(str(s) for s in d["scopes"])
+    return (
+        d["auth_uri"],
+        fields,
+        d["client_id"],
+        secret,
+        d["redirect_uri"],
+        scopes,
+        d["token_uri"],
+    )
+
+
+def encode(accounts: list[tuple[Account, DumpedToken | None]]) -> bytes:
+    """Serialise and wrap in the envelope."""
+    payload = {
+        "version": PAYLOAD_VERSION,
+        "accounts": {
+            acct.name: {
+                **_fields_json(acct),
+                "token": None
+                if tok is None
+                else {
+                    "access_token": tok.access_token,
+                    "obtained": tok.obtained,
+                    "expiry": tok.expiry,
+                    "refresh_token": tok.refresh_token,
+                },
+            }
+            for acct, tok in accounts
+        },
+    }
+    nonce = os.urandom(NONCE_BYTES)
+    plain = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return nonce + ChaCha20Poly1305(_KEY).encrypt(nonce, plain, None)
+
+
+def decode(data: bytes) -> dict[str, DumpedAccount]:
+    """Unwrap and check a dump completely, before anything is applied.
+
+    :raises RestoreError: ``Input too short``, ``Restoring dump failed`` (tampered or not a
+        dump), ``Unknown dump version``, or ``Invalid dump: <what>``.
+    """
+    if len(data) < NONCE_BYTES:
+        raise RestoreError("Input too short")
+    try:
+        plain = ChaCha20Poly1305(_KEY).decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+    except InvalidTag:
+        raise RestoreError("Restoring dump failed") from None
+    try:
+        payload = json.loads(plain)
+        version = payload["version"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise RestoreError(f"Invalid dump: {e}") from None
+    if version != PAYLOAD_VERSION:
+        raise RestoreError("Unknown dump version")
+    out: dict[str, DumpedAccount] = {}
+    try:
+        for name, d in payload["accounts"].items():
+            t = d["token"]
+            token = None
+            if t is not None:
+                rt = t["refresh_token"]
+                if not isinstance(t["access_token"], str) or not (
+                    rt is None or isinstance(rt, str)
+                ):
+                    raise TypeError("token")
+                token = DumpedToken(t["access_token"], float(t["obtained"]), float(t["expiry"]), rt)
+            out[str(name)] = DumpedAccount(_security_fields(d), token)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise RestoreError(f"Invalid dump: malformed {e}") from None
+    return out

@@ -1,0 +1,172 @@
+"""The refresher: keeps Active tokens fresh ahead of expiry, and classifies refresh failures.
+
+When: ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, or after a failure
+``last_refresh_attempt + refresh_retry``. What a failure does follows upstream: transient ones
+(network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a row asks
+``transient_error_if_cmd``; permanent ones empty the account and emit ``token_invalidated``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import replace
+from typing import Protocol
+
+import aiohttp
+
+from pizauth_dbus import oauth
+from pizauth_dbus.events import Eventer, TokenEvent
+from pizauth_dbus.hooks import TRANSIENT_TIMEOUT, HookError, run_hook
+from pizauth_dbus.state import Active, Empty, Entry, Store, now
+
+log = logging.getLogger(__name__)
+
+MAX_WAIT = 37.0
+"""Wake at least this often (seconds), so that a suspend or a clock jump is noticed promptly.
+
+A prime, as upstream chose it, so the wake-ups don't fall into step with other periodic jobs."""
+TRANSIENT_CHECK_EVERY = 6
+"""Ask transient_error_if_cmd after every this many transient failures in a row."""
+
+
+class RefreshHost(Protocol):
+    """What the refresher needs from the daemon."""
+
+    store: Store
+    events: Eventer
+
+    def http(self) -> aiohttp.ClientSession: ...
+
+
+def refresh_due_at(entry: Entry) -> float | None:
+    """When the account's token should next be refreshed; ``None`` if not Active or in flight."""
+    tok, acct = entry.token, entry.account
+    if not isinstance(tok, Active) or tok.ongoing_refresh:
+        return None
+    if tok.last_refresh_attempt is not None:
+        return tok.last_refresh_attempt + acct.refresh_retry
+    return min(tok.expiry - acct.refresh_before_expiry, tok.obtained + acct.refresh_at_least)
+
+
+class Refresher:
+    """The background task that starts refreshes when they are due."""
+
+    def __init__(self, host: RefreshHost) -> None:
+        self._host = host
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="refresher")
+
+    async def stop(self) -> None:
+        tasks = [*self._jobs, *([self._task] if self._task else [])]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def wake(self) -> None:
+        """Recompute the next refresh time now (a token arrived, a config changed, ...)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            t = now()
+            next_at = t + MAX_WAIT
+            for name, entry in self._host.store:
+                due = refresh_due_at(entry)
+                if due is None:
+                    continue
+                if due <= t:
+                    self.refresh_now(name)
+                else:
+                    next_at = min(next_at, due)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - now()))
+
+    def refresh_now(self, name: str) -> bool:
+        """Start a refresh of ``name`` unless it is not Active or one is already under way."""
+        entry = self._host.store.get(name)
+        if not isinstance(entry.token, Active) or entry.token.ongoing_refresh:
+            return False
+        job = asyncio.get_running_loop().create_task(self._refresh(name, entry))
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+        return True
+
+    async def _refresh(self, name: str, entry: Entry) -> None:
+        store = self._host.store
+        tok = entry.token
+        assert isinstance(tok, Active)
+        if tok.refresh_token is None:
+            # Nothing to refresh with: quietly start over, as upstream does.
+            store.replace(name, entry.version, Empty())
+            return
+        started = store.replace(
+            name, entry.version, replace(tok, ongoing_refresh=True, last_refresh_attempt=now())
+        )
+        if started is None:
+            return
+        try:
+            resp = await oauth.refresh_token(self._host.http(), entry.account, tok.refresh_token)
+        except oauth.OAuthError as e:
+            await self._failed(name, started, e)
+        else:
+            cur = store.current(name, started.version)
+            if cur is None or not isinstance(cur.token, Active):
+                return
+            rt = resp.refresh_token
+            if isinstance(rt, oauth.Missing):  # no key: keep the refresh token we have
+                rt = cur.token.refresh_token
+            t = now()
+            store.replace(name, cur.version, Active(resp.access_token, t, t + resp.expires_in, rt))
+            log.info("Refreshed token for %s", name)
+            self._host.events.put(name, TokenEvent.REFRESHED)
+        finally:
+            self.wake()
+
+    async def _failed(self, name: str, started: Entry, err: oauth.OAuthError) -> None:
+        store = self._host.store
+        cur = store.current(name, started.version)
+        if cur is None or not isinstance(cur.token, Active):
+            return
+        if not err.transient:
+            log.info("Permanent refresh error for %s: %s", name, err)
+            self._invalidate(name, cur)
+            return
+        log.info("Transitory refresh error for %s: %s", name, err)
+        fails = cur.token.consecutive_refresh_fails + 1
+        cmd = store.config.transient_error_if_cmd
+        if fails % TRANSIENT_CHECK_EVERY == 0 and cmd is not None:
+            # The refresh stays "in flight" while the hook decides, so no other refresh starts.
+            try:
+                await run_hook(cmd, {"PIZAUTH_ACCOUNT": name}, TRANSIENT_TIMEOUT)
+            except HookError as e:
+                cur = store.current(name, started.version)
+                if cur is not None:
+                    log.error("Permanent refresh error for %s: %s", name, e)
+                    self._invalidate(name, cur)
+                return
+            cur = store.current(name, started.version)
+            if cur is None or not isinstance(cur.token, Active):
+                return
+        tok = cur.token
+        assert isinstance(tok, Active)
+        store.replace(
+            name,
+            cur.version,
+            replace(
+                tok,
+                ongoing_refresh=False,
+                consecutive_refresh_fails=fails,
+                last_refresh_attempt=now(),
+            ),
+        )
+
+    def _invalidate(self, name: str, cur: Entry) -> None:
+        if self._host.store.replace(name, cur.version, Empty()) is not None:
+            self._host.events.put(name, TokenEvent.INVALIDATED)

@@ -1,0 +1,191 @@
+"""Token state: the single source of truth for every account's token.
+
+Invariant (the one upstream pizauth relies on, kept here): every account carries a version stamp
+that changes on *every* replacement of its token state and on every change to its configuration.
+Slow work (a code exchange, a refresh, a hook) remembers the version before it awaits anything
+and writes its result only through :meth:`Store.replace`, which refuses the write when the version
+moved on. So a slow exchange can never overwrite a revoke, a reload or a newer authorisation.
+
+All times are seconds on the boot-time clock (:func:`now`), which keeps counting through suspend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from itertools import count
+
+from pizauth_dbus.config import Account, Config
+from pizauth_dbus.errors import UnknownAccountError
+
+_BOOT_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def now() -> float:
+    """Seconds on a clock that keeps running while the machine sleeps (CLOCK_BOOTTIME on Linux)."""
+    if _BOOT_CLOCK is not None:
+        return time.clock_gettime(_BOOT_CLOCK)
+    return time.monotonic()
+
+
+def to_wall(t: float) -> float:
+    """Convert a boot-clock time into a Unix time, relative to the current wall clock."""
+    return time.time() - (now() - t)
+
+
+def from_wall(t: float) -> float:
+    """Convert a Unix time into a boot-clock time, relative to the current wall clock."""
+    return now() - (time.time() - t)
+
+
+@dataclass(frozen=True)
+class Empty:
+    """No token and no authorisation under way."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An authorisation URL has been made; waiting for the redirect."""
+
+    code_verifier: str
+    state: str
+    url: str
+    redirect_uri: str
+    last_notification: float | None = None
+
+
+@dataclass(frozen=True)
+class Active:
+    """A token is held."""
+
+    access_token: str
+    obtained: float
+    expiry: float
+    refresh_token: str | None
+    ongoing_refresh: bool = False
+    consecutive_refresh_fails: int = 0
+    last_refresh_attempt: float | None = None
+
+
+TokenState = Empty | Pending | Active
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One account's configuration, token state and version stamp, as one immutable value."""
+
+    account: Account
+    token: TokenState
+    version: int
+
+
+Listener = Callable[[str, Entry | None, Entry | None], None]
+"""Called as ``listener(name, old, new)`` after every change; ``None`` for added/removed."""
+
+
+class Store:
+    """Every account's :class:`Entry`, plus the config in force. Lives on the server's loop."""
+
+    def __init__(self, config: Config) -> None:
+        self._versions = count(1)
+        self.config = config
+        self._entries: dict[str, Entry] = {
+            name: Entry(acct, Empty(), next(self._versions))
+            for name, acct in config.accounts.items()
+        }
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        """Have ``listener`` called after every change to any account."""
+        self._listeners.append(listener)
+
+    def _notify(self, name: str, old: Entry | None, new: Entry | None) -> None:
+        for listener in self._listeners:
+            listener(name, old, new)
+
+    def names(self) -> list[str]:
+        """Account names, sorted."""
+        return sorted(self._entries)
+
+    def __iter__(self) -> Iterator[tuple[str, Entry]]:
+        return iter(list(self._entries.items()))
+
+    def get(self, name: str) -> Entry:
+        """The account's entry.
+
+        :raises UnknownAccountError: when there is no such account.
+        """
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise UnknownAccountError(name) from None
+
+    def current(self, name: str, version: int) -> Entry | None:
+        """The entry if its version is still ``version``, else ``None`` (the world moved on)."""
+        entry = self._entries.get(name)
+        if entry is None or entry.version != version:
+            return None
+        return entry
+
+    def replace(self, name: str, version: int, token: TokenState) -> Entry | None:
+        """Set the account's token state if its version is still ``version``.
+
+        :returns: the new entry (with a new version), or ``None`` if the write was stale.
+        """
+        old = self.current(name, version)
+        if old is None:
+            return None
+        new = Entry(old.account, token, next(self._versions))
+        self._entries[name] = new
+        self._notify(name, old, new)
+        return new
+
+    def tweak(self, name: str, version: int, token: TokenState) -> Entry | None:
+        """Like :meth:`replace` but keeps the version: for bookkeeping such as notification times.
+
+        Used only for fields that no slow task depends on, so that e.g. the notifier recording
+        when it last ran does not invalidate an exchange that is under way.
+        """
+        old = self.current(name, version)
+        if old is None:
+            return None
+        new = Entry(old.account, token, version)
+        self._entries[name] = new
+        return new
+
+    def find_pending(self, state: str) -> tuple[str, Entry] | None:
+        """The account whose pending authorisation has this ``state`` parameter."""
+        for name, entry in self._entries.items():
+            if isinstance(entry.token, Pending) and entry.token.state == state:
+                return name, entry
+        return None
+
+    def reconfigure(self, config: Config) -> None:
+        """Swap in a new config, keeping the tokens of accounts whose security fields are unchanged.
+
+        Changed and new accounts start Empty with a new version; removed ones are dropped.
+        Accounts whose refresh timings alone changed keep their token and version.
+        """
+        old_entries = self._entries
+        new_entries: dict[str, Entry] = {}
+        for name, acct in config.accounts.items():
+            old = old_entries.get(name)
+            if old is not None and old.account.security_fields() == acct.security_fields():
+                new_entries[name] = replace(old, account=acct)
+            else:
+                new_entries[name] = Entry(acct, Empty(), next(self._versions))
+        self.config = config
+        self._entries = new_entries
+        for name in sorted(set(old_entries) | set(new_entries)):
+            old_e, new_e = old_entries.get(name), new_entries.get(name)
+            if old_e != new_e:
+                self._notify(name, old_e, new_e)
+
+    def restore(self, name: str, token: Active) -> Entry:
+        """Put a restored token in place with a fresh version (caller has checked the rules)."""
+        old = self._entries[name]
+        new = Entry(old.account, token, next(self._versions))
+        self._entries[name] = new
+        self._notify(name, old, new)
+        return new

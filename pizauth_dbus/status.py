@@ -1,0 +1,111 @@
+"""What ``pizauth status`` and ``pizauth info`` print, from the server's structured answers.
+
+Client side and light (no asyncio, no server modules). The texts are upstream's, because
+completions and scripts read them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pizauth_dbus.cli import Args
+
+UNKNOWN_TIME = "<unknown time>"
+
+
+def rfc2822(t: int | float | None) -> str:
+    """A Unix time as local RFC 2822 text, day of month not zero-padded."""
+    if not t:
+        return UNKNOWN_TIME
+    try:
+        lt = time.localtime(t)
+    except (OverflowError, OSError, ValueError):
+        return UNKNOWN_TIME
+    day = time.strftime("%a", lt)
+    return f"{day}, {lt.tm_mday} {time.strftime('%b %Y %H:%M:%S %z', lt)}"
+
+
+def status_line(name: str, state: str, times: dict[str, Any]) -> str:
+    """One ``<name>: <state>`` line."""
+    match state:
+        case "empty":
+            text = "No access token"
+        case "pending" if times.get("last_notification"):
+            text = (
+                "Access token pending authentication (last notification "
+                f"{rfc2822(times['last_notification'])})"
+            )
+        case "pending":
+            text = "Access token pending authentication"
+        case "active":
+            text = (
+                f"Active access token (obtained {rfc2822(times.get('obtained'))}; "
+                f"expires {rfc2822(times.get('expiry'))})"
+            )
+        case "expired" if times.get("last_refresh_attempt"):
+            text = (
+                "Access token expired (last refresh attempt "
+                f"{rfc2822(times['last_refresh_attempt'])})"
+            )
+        case _:
+            text = "Access token expired (refresh not yet attempted)"
+    return f"{name}: {text}"
+
+
+def format_status(rows: list[Any]) -> str:
+    """All lines, already sorted by the server, joined with newlines."""
+    return "\n".join(status_line(str(n), str(s), dict(t)) for n, s, t in rows)
+
+
+def info(args: Args, pn: str, version: str, format_version: int) -> int:
+    """Print ``info`` as text or JSON (``-j``); needs the config path, as upstream."""
+    from pizauth_dbus.client import CallError, call
+    from pizauth_dbus.errors import ConfigError
+    from pizauth_dbus.paths import config_path, default_config_path, ensure_runtime_dir
+
+    try:
+        cache = ensure_runtime_dir()
+        conf = default_config_path() if args.config is None else args.config
+        if args.config is None:
+            conf = config_path(None)
+    except ConfigError as e:
+        sys.stderr.write(f"ERROR - {e}\n")
+        return 1
+    try:
+        (server,) = call("Info", auto_start=False)
+        server = dict(server)
+    except CallError:
+        server = None
+    if "j" in args.flags:
+        out: dict[str, Any] = {
+            "cache_directory": cache,
+            "config_file": conf,
+            "executed_as": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else pn,
+            "info_format_version": format_version,
+            "pizauth_version": version,
+            "server_running": server is not None,
+        }
+        if server is not None:
+            out["server_info"] = dict(sorted(server.items()))
+        sys.stdout.write(json.dumps(out, sort_keys=True, separators=(",", ":")) + "\n")
+        return 0
+    lines = [f"{pn} version {version}:", f"  cache directory: {cache}", f"  config file: {conf}"]
+    if server is None:
+        lines.append("server not running")
+    else:
+        lines += [
+            "server running:",
+            f"  HTTP port: {server.get('http_port', 'none')}",
+            f"  HTTPS port: {server.get('https_port', 'none')}",
+        ]
+        if "https_pub_key" in server:
+            lines.append(f"  HTTPS public key: {server['https_pub_key']}")
+        if "https_cert_sha256" in server:
+            lines.append(f"  HTTPS certificate SHA-256: {server['https_cert_sha256']}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
