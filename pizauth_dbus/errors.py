@@ -46,7 +46,7 @@ class TokenExpiredError(PizauthError):
 
 
 class NoAccountsError(PizauthError):
-    """``status`` with no account configured (cannot happen with a valid config, kept for parity)."""
+    """``status`` with no account configured (a valid config always has one; kept for parity)."""
 
     dbus_name = ERROR_PREFIX + "NoAccounts"
 
