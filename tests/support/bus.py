@@ -1,0 +1,271 @@
+"""A private D-Bus session bus for one test: a real ``dbus-daemon`` with a generated config.
+
+The daemon listens in its own short-named temporary directory (Unix socket paths are limited to
+about 108 bytes, and pytest's ``tmp_path`` can be longer), looks for activatable services in
+``services_dir`` only, allows everything, and authenticates with EXTERNAL. Services it activates
+inherit the environment it was started with (see dbus-testing.md section 3), so give it the test's
+whole environment, or push variables later with :meth:`PrivateBus.update_activation_environment`.
+
+Queries go through jeepney's blocking client: no subprocess, no event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from jeepney import DBusAddress, MessageType, new_method_call
+from jeepney.io.blocking import open_dbus_connection
+
+from tests.support.procs import popen_in_group, read_text, stop_group
+
+START_TIMEOUT = 10.0
+"""Seconds to wait for dbus-daemon to print its address: it normally takes a few milliseconds."""
+
+CALL_TIMEOUT = 5.0
+"""Seconds to wait for the bus daemon to answer one query."""
+
+SERVICE_START_TIMEOUT_MS = 10_000
+"""How long the bus waits for an activated service to own its name (the brief's 10 s)."""
+
+_CONFIG_TEMPLATE = """\
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <keep_umask/>
+  <listen>unix:dir={socket_dir}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{services_dir}</servicedir>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+  <limit name="service_start_timeout">{service_start_timeout}</limit>
+</busconfig>
+"""
+
+
+def _xml_text(s: str) -> str:
+    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _call(
+    address: str,
+    method: str,
+    signature: str = "",
+    body: tuple[Any, ...] = (),
+    *,
+    timeout: float = CALL_TIMEOUT,
+) -> tuple[str, Any]:
+    """Call ``method`` of the bus daemon itself over a fresh connection to ``address``.
+
+    :returns: the unique name of the connection used, and the reply's body.
+    :raises RuntimeError: on an error reply.
+    """
+    dbus = DBusAddress(
+        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
+    )
+    with open_dbus_connection(bus=address) as conn:
+        reply = conn.send_and_get_reply(
+            new_method_call(dbus, method, signature, body), timeout=timeout
+        )
+        own_name: str = conn.unique_name
+    if reply.header.message_type == MessageType.error:
+        raise RuntimeError(f"{method} failed on {address}: {reply.body}")
+    return own_name, reply.body
+
+
+def name_has_owner(address: str, name: str) -> bool:
+    """Whether ``name`` has an owner on the bus at ``address``."""
+    _, body = _call(address, "NameHasOwner", "s", (name,))
+    return bool(body[0])
+
+
+def name_owner_pid(address: str, name: str) -> int | None:
+    """The process id of the owner of ``name`` on the bus at ``address``, or None if unowned."""
+    try:
+        _, body = _call(address, "GetConnectionUnixProcessID", "s", (name,))
+    except RuntimeError:
+        return None
+    return int(body[0])
+
+
+class PrivateBus:
+    """A running private ``dbus-daemon``; also a context manager that stops it on exit.
+
+    :param env: the daemon's whole environment (activated services inherit it).
+    :param base_dir: where to create the daemon's directory; a short temporary directory by
+        default. The directory and everything in it are removed by :meth:`stop`.
+    """
+
+    def __init__(self, env: Mapping[str, str], *, base_dir: Path | None = None) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="pzbus-", dir=base_dir))
+        self.socket_dir = self.dir / "s"
+        self.services_dir = self.dir / "services"
+        self.config_path = self.dir / "session.conf"
+        self.log_path = self.dir / "dbus-daemon.log"
+        for d in (self.socket_dir, self.services_dir):
+            d.mkdir(mode=0o700)
+        self.config_path.write_text(
+            _CONFIG_TEMPLATE.format(
+                socket_dir=_xml_text(str(self.socket_dir)),
+                services_dir=_xml_text(str(self.services_dir)),
+                service_start_timeout=SERVICE_START_TIMEOUT_MS,
+            )
+        )
+        self._env = dict(env)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.address = ""
+
+    def start(self) -> Self:
+        """Start the daemon and wait (bounded) for its address.
+
+        :raises RuntimeError: when it exits or stays silent; the message holds its output.
+        """
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = popen_in_group(
+                [
+                    "dbus-daemon",
+                    f"--config-file={self.config_path}",
+                    "--nofork",
+                    "--nopidfile",
+                    f"--print-address={write_fd}",
+                ],
+                env=self._env,
+                log_path=self.log_path,
+                pass_fds=(write_fd,),
+            )
+            os.close(write_fd)
+            write_fd = -1
+            self.address = self._read_address(read_fd)
+        except BaseException:
+            if write_fd >= 0:
+                os.close(write_fd)
+            self.stop()
+            raise
+        finally:
+            os.close(read_fd)
+        return self
+
+    def _read_address(self, fd: int) -> str:
+        deadline = time.monotonic() + START_TIMEOUT
+        data = b""
+        while b"\n" not in data:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeError(f"dbus-daemon printed no address:\n{self.log()}")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:  # the daemon closed its end, most likely by exiting
+                raise RuntimeError(f"dbus-daemon exited before printing its address:\n{self.log()}")
+            data += chunk
+        return data.split(b"\n", 1)[0].decode().strip()
+
+    @property
+    def pid(self) -> int:
+        """The daemon's process id."""
+        if self._proc is None:
+            raise RuntimeError("the bus was never started")
+        return self._proc.pid
+
+    def running(self) -> bool:
+        """Whether the daemon process is still running."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def log(self) -> str:
+        """The daemon's output so far, including that of the services it activated."""
+        return read_text(self.log_path)
+
+    def stop(self) -> None:
+        """SIGTERM the daemon and the services it activated, wait (bounded), then SIGKILL.
+
+        Idempotent; also removes the daemon's directory.
+        """
+        if self._proc is not None:
+            stop_group(self._proc)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start() if self._proc is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def name_has_owner(self, name: str) -> bool:
+        """Whether ``name`` currently has an owner on this bus."""
+        return name_has_owner(self.address, name)
+
+    def name_owner_pid(self, name: str) -> int | None:
+        """The process id of the owner of ``name``, or None if it has none."""
+        return name_owner_pid(self.address, name)
+
+    def list_names(self) -> list[str]:
+        """Every name on the bus (``ListNames``), the querying connection's own included."""
+        _, body = _call(self.address, "ListNames")
+        return [str(n) for n in body[0]]
+
+    def list_activatable_names(self) -> list[str]:
+        """``ListActivatableNames``: the bus itself plus every service file it knows."""
+        _, body = _call(self.address, "ListActivatableNames")
+        return [str(n) for n in body[0]]
+
+    def connection_count(self) -> int:
+        """The number of connections (unique names) on the bus, not counting the one made to ask."""
+        own_name, body = _call(self.address, "ListNames")
+        return sum(1 for n in body[0] if n.startswith(":") and n != own_name)
+
+    def update_activation_environment(self, variables: Mapping[str, str]) -> None:
+        """Add ``variables`` to the environment of services activated from now on."""
+        _call(self.address, "UpdateActivationEnvironment", "a{ss}", (dict(variables),))
+
+    # -- activation ---------------------------------------------------------------------------
+
+    def add_service(self, name: str, argv: Sequence[str], *, extra: str = "") -> Path:
+        """Write an activation file for bus name ``name`` that runs ``argv``.
+
+        :param argv: the command; its first element must be an absolute path (the bus does no
+            PATH lookup). Quoted so the bus's shell-like parser gives back the same words.
+        :param extra: further ``Key=value`` lines, e.g. ``"SystemdService=pizauth.service\\n"``.
+        :returns: the file written.
+        """
+        if not argv or not os.path.isabs(argv[0]):
+            raise ValueError(f"activation needs an absolute command path, got {argv!r}")
+        path = self.services_dir / f"{name}.service"
+        path.write_text(f"[D-BUS Service]\nName={name}\nExec={shlex.join(argv)}\n{extra}")
+        return path
+
+    def start_service(self, name: str) -> int:
+        """Ask the bus to activate ``name`` (``StartServiceByName``) and wait for the outcome.
+
+        :returns: 1 when the service was started, 2 when it was already running.
+        :raises RuntimeError: when activation fails (the message holds the bus's error).
+        """
+        _, body = _call(
+            self.address,
+            "StartServiceByName",
+            "su",
+            (name, 0),
+            timeout=SERVICE_START_TIMEOUT_MS / 1000 + CALL_TIMEOUT,
+        )
+        return int(body[0])

@@ -1,0 +1,204 @@
+"""A scriptable fake OAuth2 authorisation and token endpoint, for fault injection.
+
+oidc-provider only gives well-formed answers; this fake gives whatever a test scripts: 5xx,
+delays, malformed JSON, missing fields. It runs an aiohttp application on 127.0.0.1 in a
+background thread with its own event loop, so synchronous tests can use it and async tests never
+block on it (oauth-test-server.md gotcha 16).
+
+``GET /authorize`` redirects at once to the request's ``redirect_uri`` with ``code`` (or
+``error`` when :attr:`FakeOAuth.auth_error` is set) and the request's ``state``.
+``POST /token`` answers with the next scripted :class:`Reply`, or, when the script is empty, a
+valid Bearer response with a fresh access token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+START_TIMEOUT = 10.0
+"""Seconds to wait for the server thread to bind its port."""
+
+SHUTDOWN_TIMEOUT = 1.0
+"""Seconds in-flight requests (e.g. a scripted delay) get at :meth:`FakeOAuth.stop`."""
+
+
+@dataclass
+class Reply:
+    """One scripted answer from the token endpoint."""
+
+    status: int = 200
+    json: Any = None
+    """Sent as JSON when set (``{}`` when neither ``json`` nor ``text`` is set)."""
+    text: str | None = None
+    """Sent as-is with content type application/json when set (e.g. malformed JSON)."""
+    delay: float = 0.0
+    """Seconds to wait before answering (to provoke client timeouts)."""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    """What one ``GET /authorize`` carried."""
+
+    query: dict[str, str]
+
+
+class FakeOAuth:
+    """The fake server; also a context manager that stops it on exit.
+
+    Attributes tests use (safe to change from the test's thread between requests):
+
+    - :attr:`script`: replies for ``POST /token``, consumed in order.
+    - :attr:`seen`: each token request's form fields, as ordered ``(name, value)`` pairs.
+    - :attr:`authorize_seen`: each ``/authorize`` request's query.
+    - :attr:`auth_error`: when set, ``/authorize`` redirects with ``error=<it>``.
+    - :attr:`expires_in`, :attr:`refresh_token`: used in the default (unscripted) reply.
+    """
+
+    def __init__(self, *, expires_in: int = 3600, refresh_token: str | None = "rt-1") -> None:
+        self.script: list[Reply] = []
+        self.seen: list[list[tuple[str, str]]] = []
+        self.authorize_seen: list[AuthorizeRequest] = []
+        self.auth_error: str | None = None
+        self.code = "test-code"
+        self.expires_in = expires_in
+        self.refresh_token = refresh_token
+        self.issued = 0
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # -- endpoints ----------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def auth_uri(self) -> str:
+        return f"{self.url}/authorize"
+
+    @property
+    def token_uri(self) -> str:
+        return f"{self.url}/token"
+
+    def token_fields(self, index: int = -1) -> dict[str, str]:
+        """The form fields of token request ``index`` (the last one by default) as a dict."""
+        with self._lock:
+            return dict(self.seen[index])
+
+    async def _authorize(self, request: web.Request) -> web.StreamResponse:
+        query = dict(request.query)
+        with self._lock:
+            self.authorize_seen.append(AuthorizeRequest(query))
+            error = self.auth_error
+        redirect_uri = query.get("redirect_uri")
+        if not redirect_uri:
+            return web.Response(status=400, text="missing redirect_uri")
+        params = {"error": error} if error else {"code": self.code}
+        if "state" in query:
+            params["state"] = query["state"]
+        sep = "&" if "?" in redirect_uri else "?"
+        raise web.HTTPFound(redirect_uri + sep + urlencode(params))
+
+    async def _token(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        with self._lock:
+            self.seen.append([(k, str(v)) for k, v in form.items()])
+            reply = self.script.pop(0) if self.script else None
+            if reply is None:
+                self.issued += 1
+                body: dict[str, Any] = {
+                    "access_token": f"at-{self.issued}",
+                    "token_type": "Bearer",
+                    "expires_in": self.expires_in,
+                }
+                if self.refresh_token is not None:
+                    body["refresh_token"] = self.refresh_token
+        if reply is None:
+            return web.json_response(body)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.text is not None:
+            return web.Response(
+                status=reply.status,
+                text=reply.text,
+                content_type="application/json",
+                headers=reply.headers,
+            )
+        return web.json_response(
+            reply.json if reply.json is not None else {}, status=reply.status, headers=reply.headers
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start the server thread and wait (bounded) until it listens."""
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(
+            target=self._run_loop, args=(loop,), name="fake-oauth", daemon=True
+        )
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(self._serve(), loop)
+        try:
+            self.port = future.result(timeout=START_TIMEOUT)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @staticmethod
+    def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _serve(self) -> int:
+        app = web.Application()
+        app.router.add_get("/authorize", self._authorize)
+        app.router.add_post("/token", self._token)
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
+        await runner.setup()
+        self._runner = runner
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        port: int = runner.addresses[0][1]
+        return port
+
+    def stop(self) -> None:
+        """Stop serving and end the thread (bounded). Idempotent."""
+        loop, thread, runner = self._loop, self._thread, self._runner
+        self._loop = self._thread = self._runner = None
+        if loop is None or thread is None:
+            return
+        if runner is not None and not loop.is_closed():
+            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
+            future.result(timeout=SHUTDOWN_TIMEOUT + START_TIMEOUT)
+        with contextlib.suppress(RuntimeError):  # the loop already closed
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=START_TIMEOUT)
+
+    def __enter__(self) -> Self:
+        return self.start() if self._loop is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,198 @@
+"""The real pizauth server and CLI, run as subprocesses the way a user runs them.
+
+Contract relied on: ``pizauth server -d -c CONFIG`` stays in the foreground and logs to stderr;
+once fully started it owns ``org.pizauth`` on the session bus; ``pizauth shutdown`` asks it to
+exit. Every CLI call gets the server's environment, so it talks to the same private bus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from tests.support.bus import name_owner_pid
+from tests.support.procs import popen_in_group, read_text, stop_group, wait_until
+
+BUS_NAME = "org.pizauth"
+
+READY_TIMEOUT = 20.0
+"""Seconds the server gets to own its bus name: it starts in well under a second."""
+
+CLI_TIMEOUT = 20.0
+"""Default seconds one CLI command may take before it is killed."""
+
+SHUTDOWN_WAIT = 10.0
+"""Seconds the server gets to exit after ``pizauth shutdown``, before SIGTERM."""
+
+
+def pizauth_command() -> list[str]:
+    """How to run pizauth: the console script next to this Python, else ``python -m``."""
+    script = Path(sys.executable).with_name("pizauth")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "pizauth_dbus"]
+
+
+def run_cli(
+    env: Mapping[str, str],
+    *args: str,
+    input: bytes | None = None,
+    timeout: float = CLI_TIMEOUT,
+    command: Sequence[str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``pizauth *args`` with exactly ``env``, capturing stdout and stderr as bytes.
+
+    :param input: bytes for stdin; stdin is /dev/null when None.
+    :param timeout: the process is killed and ``subprocess.TimeoutExpired`` raised after this.
+    :param command: the program to run instead of :func:`pizauth_command`.
+    """
+    argv = [*(command if command is not None else pizauth_command()), *args]
+    return subprocess.run(
+        argv,
+        env=dict(env),
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class PizauthServer:
+    """One ``pizauth server -d -c CONFIG`` process; also a context manager that stops it.
+
+    :param config_path: the configuration file (:meth:`write_config` rewrites it for reloads).
+    :param env: the whole environment; must hold ``DBUS_SESSION_BUS_ADDRESS``.
+    :param log_path: where the server's stderr (and stdout) go.
+    :param command: the program to run instead of :func:`pizauth_command` (the same one is used
+        for :meth:`cli`); the server's arguments are appended to it.
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        env: Mapping[str, str],
+        *,
+        log_path: Path,
+        command: Sequence[str] | None = None,
+    ) -> None:
+        if "DBUS_SESSION_BUS_ADDRESS" not in env:
+            raise ValueError("the server needs DBUS_SESSION_BUS_ADDRESS in its environment")
+        self.config_path = config_path
+        self.env = dict(env)
+        self.log_path = log_path
+        self.command = list(command) if command is not None else pizauth_command()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bus_address(self) -> str:
+        return self.env["DBUS_SESSION_BUS_ADDRESS"]
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("the server was never started")
+        return self._proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit status once the server has exited (negative for a signal), else None."""
+        return None if self._proc is None else self._proc.poll()
+
+    def write_config(self, text: str) -> None:
+        """Replace the configuration file's text (follow with ``cli("reload")``)."""
+        self.config_path.write_text(text)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self, *, wait: bool = True, timeout: float = READY_TIMEOUT) -> Self:
+        """Start the server; with ``wait``, also :meth:`wait_ready`."""
+        if self._proc is not None:
+            raise RuntimeError("already started")
+        self._proc = popen_in_group(
+            [*self.command, "server", "-d", "-c", str(self.config_path)],
+            env=self.env,
+            log_path=self.log_path,
+        )
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def owns_bus_name(self) -> bool:
+        """Whether ``org.pizauth`` is owned by this very process (not some other instance)."""
+        return self._proc is not None and name_owner_pid(self.bus_address, BUS_NAME) == self.pid
+
+    def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Wait (bounded) until this process owns ``org.pizauth``.
+
+        :raises RuntimeError: when it exits first or the time runs out; the message holds its log.
+        """
+        if wait_until(self.owns_bus_name, timeout, abort=lambda: not self.running()):
+            return
+        # Exited just after taking the name, or never got it: either way report the log.
+        status = self.returncode
+        if status is None:
+            raise RuntimeError(
+                f"pizauth server did not own {BUS_NAME} within {timeout} s; log:\n{self.log()}"
+            )
+        raise RuntimeError(
+            f"pizauth server exited with status {status} at start; log:\n{self.log()}"
+        )
+
+    def wait_exit(self, timeout: float = SHUTDOWN_WAIT) -> int | None:
+        """Wait (bounded) for the server to exit; returns its status, or None if still running."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, *, shutdown_wait: float = SHUTDOWN_WAIT) -> int | None:
+        """``pizauth shutdown``, a bounded wait, then SIGTERM and SIGKILL as needed. Idempotent.
+
+        Whatever is left in the server's process group (e.g. a hook it started) is stopped too.
+
+        :returns: the server's exit status (negative for a signal), or None if never started.
+        """
+        if self._proc is None:
+            return None
+        if self.running():
+            deadline = time.monotonic() + shutdown_wait
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.cli("shutdown", timeout=shutdown_wait)
+            self.wait_exit(max(0.0, deadline - time.monotonic()))
+        return stop_group(self._proc)
+
+    def __enter__(self) -> Self:
+        return self.start() if self._proc is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- use ----------------------------------------------------------------------------------
+
+    def cli(
+        self, *args: str, input: bytes | None = None, timeout: float = CLI_TIMEOUT
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``pizauth *args`` with the server's environment (hence its bus)."""
+        return run_cli(self.env, *args, input=input, timeout=timeout, command=self.command)
+
+    def log(self) -> str:
+        """The server's stderr so far."""
+        return read_text(self.log_path)
