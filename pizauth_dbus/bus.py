@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from dbus_fast import DBusError, PropertyAccess
-from dbus_fast.annotations import DBusBytes, DBusStr
+from dbus_fast.annotations import DBusBytes, DBusSignature, DBusStr
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 
 from pizauth_dbus import INTERFACE
@@ -21,9 +21,10 @@ from pizauth_dbus.state import Entry
 
 T = TypeVar("T")
 
-StatusList = Annotated[list[list[object]], "a(ssa{sx})"]
-InfoDict = Annotated[dict[str, str], "a{ss}"]
-StrList = Annotated[list[str], "as"]
+StatusList = Annotated[list[list[object]], DBusSignature("a(ssa{sx})")]
+InfoDict = Annotated[dict[str, str], DBusSignature("a{ss}")]
+StrList = Annotated[list[str], DBusSignature("as")]
+StrPair = Annotated[list[str], DBusSignature("ss")]
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -114,12 +115,12 @@ class Manager(ServiceInterface):
     # -- signals --------------------------------------------------------------------------
 
     @dbus_signal()
-    def TokenChanged(self, account: str, event: str) -> Annotated[list[str], "ss"]:
+    def TokenChanged(self, account: str, event: str) -> StrPair:
         """token_new, token_refreshed, token_invalidated or token_revoked."""
         return [account, event]
 
     @dbus_signal()
-    def AuthNeeded(self, account: str, url: str) -> Annotated[list[str], "ss"]:
+    def AuthNeeded(self, account: str, url: str) -> StrPair:
         """The account waits for the person to open ``url``."""
         return [account, url]
 
