@@ -15,15 +15,18 @@ bus and servers it ran; pytest shows that output only for failing tests.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth
+from tests.support.oidc import OidcFactory as OidcFactory
 from tests.support.oidc import OidcProvider
-from tests.support.server import PizauthServer
+from tests.support.server import ServerFactory as ServerFactory
+
+# OidcFactory and ServerFactory live in tests.support and are re-exported here for annotations.
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -88,38 +91,6 @@ def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
         provider.cleanup()
 
 
-class OidcFactory:
-    """Starts per-test oidc-provider instances; all stopped at the test's teardown."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self._tmp_path = tmp_path
-        self._started: list[OidcProvider] = []
-
-    def __call__(
-        self,
-        *,
-        at_ttl: int = 60,
-        rt_ttl: int = 3600,
-        https_redirects: Sequence[str] = (),
-        rotate_refresh_tokens: bool = False,
-    ) -> OidcProvider:
-        log_dir = self._tmp_path / f"oidc-{len(self._started)}"
-        log_dir.mkdir()
-        provider = OidcProvider(
-            at_ttl=at_ttl,
-            rt_ttl=rt_ttl,
-            https_redirects=https_redirects,
-            rotate_refresh_tokens=rotate_refresh_tokens,
-            log_dir=log_dir,
-        )
-        self._started.append(provider)
-        return provider.start()
-
-    def stop_all(self) -> None:
-        for provider in self._started:
-            provider.cleanup()
-
-
 @pytest.fixture
 def oidc_factory(tmp_path: Path) -> Iterator[OidcFactory]:
     """``oidc_factory(at_ttl=5, https_redirects=["https://localhost:8443/"])``."""
@@ -138,54 +109,6 @@ def fake_oauth() -> Iterator[FakeOAuth]:
         yield fake.start()
     finally:
         fake.stop()
-
-
-class ServerFactory:
-    """Starts real pizauth servers on the test's private bus; all stopped at teardown.
-
-    ``start(config_text)`` writes ``$XDG_CONFIG_HOME/pizauth.conf`` (the default path, so CLI
-    commands that read the config find the same file), starts ``pizauth server -d -c <it>`` and
-    waits until it owns ``org.pizauth``.
-    """
-
-    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
-        self._env = env
-        self._tmp_path = tmp_path
-        self._started: list[PizauthServer] = []
-
-    def start(
-        self,
-        config_text: str,
-        *,
-        wait: bool = True,
-        config_name: str = "pizauth.conf",
-        extra_env: dict[str, str] | None = None,
-    ) -> PizauthServer:
-        """Start a server with ``config_text``.
-
-        :param wait: wait until it owns ``org.pizauth`` (raising with its log if it exits
-            first); pass False to test start-up failures (then use ``wait_exit``).
-        :param config_name: file name inside ``$XDG_CONFIG_HOME``.
-        :param extra_env: added to the server's (and its CLI calls') environment.
-        """
-        config_path = Path(self._env["XDG_CONFIG_HOME"]) / config_name
-        config_path.write_text(config_text)
-        env = {**self._env, **(extra_env or {})}
-        server = PizauthServer(
-            config_path,
-            env,
-            log_path=self._tmp_path / f"pizauth-server-{len(self._started)}.log",
-        )
-        self._started.append(server)
-        return server.start(wait=wait)
-
-    __call__ = start
-
-    def stop_all(self) -> None:
-        for server in reversed(self._started):
-            server.stop()
-        for server in self._started:
-            print(f"--- {server.log_path.name} ---\n{server.log()}")
 
 
 @pytest.fixture

@@ -307,3 +307,36 @@ class OidcProvider:
         lines.extend(f"    {line.strip()}" for line in extra.splitlines() if line.strip())
         lines.append("}")
         return "\n".join(lines) + "\n"
+
+
+class OidcFactory:
+    """Starts oidc-provider instances with their logs under ``tmp_path``; :meth:`stop_all`
+    stops them (the ``oidc_factory`` fixture does at teardown)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self._tmp_path = tmp_path
+        self._started: list[OidcProvider] = []
+
+    def __call__(
+        self,
+        *,
+        at_ttl: int = 60,
+        rt_ttl: int = 3600,
+        https_redirects: Sequence[str] = (),
+        rotate_refresh_tokens: bool = False,
+    ) -> OidcProvider:
+        log_dir = self._tmp_path / f"oidc-{len(self._started)}"
+        log_dir.mkdir()
+        provider = OidcProvider(
+            at_ttl=at_ttl,
+            rt_ttl=rt_ttl,
+            https_redirects=https_redirects,
+            rotate_refresh_tokens=rotate_refresh_tokens,
+            log_dir=log_dir,
+        )
+        self._started.append(provider)
+        return provider.start()
+
+    def stop_all(self) -> None:
+        for provider in self._started:
+            provider.cleanup()

@@ -196,3 +196,51 @@ class PizauthServer:
     def log(self) -> str:
         """The server's stderr so far."""
         return read_text(self.log_path)
+
+
+class ServerFactory:
+    """Starts real pizauth servers on the test's private bus; all stopped at teardown.
+
+    ``start(config_text)`` writes ``$XDG_CONFIG_HOME/pizauth.conf`` (the default path, so CLI
+    commands that read the config find the same file), starts ``pizauth server -d -c <it>`` and
+    waits until it owns ``org.pizauth``.
+    """
+
+    def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
+        self._env = env
+        self._tmp_path = tmp_path
+        self._started: list[PizauthServer] = []
+
+    def start(
+        self,
+        config_text: str,
+        *,
+        wait: bool = True,
+        config_name: str = "pizauth.conf",
+        extra_env: dict[str, str] | None = None,
+    ) -> PizauthServer:
+        """Start a server with ``config_text``.
+
+        :param wait: wait until it owns ``org.pizauth`` (raising with its log if it exits
+            first); pass False to test start-up failures (then use ``wait_exit``).
+        :param config_name: file name inside ``$XDG_CONFIG_HOME``.
+        :param extra_env: added to the server's (and its CLI calls') environment.
+        """
+        config_path = Path(self._env["XDG_CONFIG_HOME"]) / config_name
+        config_path.write_text(config_text)
+        env = {**self._env, **(extra_env or {})}
+        server = PizauthServer(
+            config_path,
+            env,
+            log_path=self._tmp_path / f"pizauth-server-{len(self._started)}.log",
+        )
+        self._started.append(server)
+        return server.start(wait=wait)
+
+    __call__ = start
+
+    def stop_all(self) -> None:
+        for server in reversed(self._started):
+            server.stop()
+        for server in self._started:
+            print(f"--- {server.log_path.name} ---\n{server.log()}")
