@@ -1,0 +1,57 @@
+"""Steps several end-to-end tests share: get the URL from ``pizauth show``, authorise, wait.
+
+Plain functions over the real CLI and the real provider (no fakes), so each test reads as the
+story a user lives through.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from tests.support.server import PizauthServer
+from tests.support.user import UserResult, authorise
+
+PENDING = "ERROR - Access token unavailable until authorised with URL "
+TOKEN_WAIT = 20.0
+"""Seconds allowed between the redirect reaching pizauth and ``show`` printing the token."""
+
+
+def pending_url(server: PizauthServer, account: str) -> str:
+    """Run ``pizauth show`` on an account with no token and return the URL it prints."""
+    r = server.cli("show", account)
+    err = r.stderr.decode()
+    assert r.returncode == 1, (r.returncode, err)
+    assert r.stdout == b""
+    assert err.startswith(PENDING) and err.endswith("\n"), err
+    return err[len(PENDING) : -1]
+
+
+def url_query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query, keep_blank_values=True)
+
+
+def wait_for_token(server: PizauthServer, account: str, timeout: float = TOKEN_WAIT) -> str:
+    """Poll ``pizauth show`` until it prints a token; fail with the last answer otherwise."""
+    deadline = time.monotonic() + timeout
+    last: subprocess.CompletedProcess[bytes] | None = None
+    while time.monotonic() < deadline:
+        last = server.cli("show", account)
+        if last.returncode == 0:
+            out = last.stdout.decode()
+            assert out.endswith("\n") and out.count("\n") == 1, out
+            assert last.stderr == b""
+            return out[:-1]
+        time.sleep(0.1)
+    assert last is not None
+    raise AssertionError(f"no token after {timeout}s: {last.stderr!r}\n{server.log()}")
+
+
+def authorise_account(server: PizauthServer, account: str) -> tuple[str, UserResult]:
+    """The whole first login: URL from ``show``, the person signs in, the token arrives."""
+    url = pending_url(server, account)
+    page = authorise(url)
+    assert page.status == 200, (page.status, page.body)
+    assert "pizauth processing authentication" in page.body
+    return wait_for_token(server, account), page

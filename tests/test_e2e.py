@@ -1,0 +1,105 @@
+"""The walking skeleton end to end: config -> server -> D-Bus -> CLI, with a real provider."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from tests.conftest import ServerFactory
+from tests.flows import authorise_account, pending_url, url_query
+from tests.support.bus import PrivateBus
+from tests.support.oidc import OidcProvider
+from tests.support.server import run_cli
+
+NOT_RUNNING = b"ERROR - pizauth authenticator not running or not responding\n"
+
+
+def _config(oidc: OidcProvider, *accounts: str) -> str:
+    head = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+    return head + "".join(oidc.account_config(a) for a in accounts)
+
+
+def test_first_token_through_the_whole_stack(
+    oidc: OidcProvider, pizauth_server: ServerFactory
+) -> None:
+    server = pizauth_server(_config(oidc, "work", "home"))
+    url = pending_url(server, "work")
+    q = url_query(url)
+    assert url.startswith(oidc.auth_uri + "?access_type=offline&code_challenge=")
+    assert q["code_challenge_method"] == ["S256"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", q["state"][0])
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", q["code_challenge"][0])
+    assert q["client_id"] == ["pizauth-test"]
+    assert q["scope"] == ["openid offline_access"]
+    # A second show of a pending account repeats the same URL rather than starting over.
+    assert pending_url(server, "work") == url
+
+    token, _ = authorise_account(server, "work")
+    assert oidc.introspect(token)["active"] is True
+    # The other account is untouched by this one's login.
+    assert pending_url(server, "home") != url
+
+
+def test_show_over_gdbus_returns_the_same_token(
+    oidc: OidcProvider, pizauth_server: ServerFactory, session_bus: PrivateBus
+) -> None:
+    server = pizauth_server(_config(oidc, "acct"))
+    pending = subprocess.run(
+        [
+            "gdbus",
+            "call",
+            "--session",
+            "--dest",
+            "org.pizauth",
+            "--object-path",
+            "/org/pizauth",
+            "--method",
+            "org.pizauth.Manager.Show",
+            "acct",
+        ],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert pending.returncode != 0
+    assert "org.pizauth.Error.AuthorisationPending" in pending.stderr
+    token, _ = authorise_account(server, "acct")
+    r = subprocess.run(
+        [
+            "gdbus",
+            "call",
+            "--session",
+            "--dest",
+            "org.pizauth",
+            "--object-path",
+            "/org/pizauth",
+            "--method",
+            "org.pizauth.Manager.Show",
+            "acct",
+        ],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    assert r.stdout.strip() == f"('{token}',)"
+
+
+def test_unknown_account(oidc: OidcProvider, pizauth_server: ServerFactory) -> None:
+    server = pizauth_server(_config(oidc, "acct"))
+    r = server.cli("show", "x")
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", b"ERROR - No account 'x'\n")
+
+
+def test_no_server_on_the_bus(pizauth_env: dict[str, str], session_bus: PrivateBus) -> None:
+    r = run_cli(pizauth_env, "show", "acct")
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", NOT_RUNNING)
+
+
+def test_no_bus_at_all(pizauth_env: dict[str, str], tmp_path: object) -> None:
+    env = {**pizauth_env, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-socket"}
+    r = run_cli(env, "show", "acct")
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", NOT_RUNNING)
