@@ -60,6 +60,12 @@ if ((${#missing_packages[@]})); then
 		apt-get install -y --no-install-recommends "${missing_packages[@]}"
 fi
 
+# oidc-provider 9 declares Node 22+; every flow the tests use was verified on Node 20.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major < 20)); then
+	printf 'test.sh: warning: node %s is older than the verified 20; oidc-provider may fail\n' \
+		"$(node --version)" >&2
+fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
 	die "Python 3.11 or newer is needed, python3 is $(python3 --version 2>&1)"
 

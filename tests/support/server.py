@@ -40,6 +40,12 @@ def pizauth_command() -> list[str]:
     return [sys.executable, "-m", "pizauth_dbus"]
 
 
+def server_argv(config_path: Path) -> list[str]:
+    """The server's command line, e.g. for an activation file's ``Exec=``
+    (``PrivateBus.add_service(BUS_NAME, server_argv(config))``)."""
+    return [*pizauth_command(), "server", "-d", "-c", str(config_path)]
+
+
 def run_cli(
     env: Mapping[str, str],
     *args: str,
