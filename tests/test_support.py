@@ -7,29 +7,43 @@ process plays the pizauth server.
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import http.server
 import json
 import os
 import secrets
+import ssl
 import subprocess
 import sys
 import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from cryptography.x509.oid import NameOID
 
 from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.oidc import CLIENT_ID, CLIENT_SECRET, OidcFactory, OidcProvider, post_form
+from tests.support.oidc import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    HTTPS_CLIENT_ID,
+    OidcFactory,
+    OidcProvider,
+    post_form,
+)
 from tests.support.procs import group_alive, wait_until
 from tests.support.server import BUS_NAME, PizauthServer, run_cli
-from tests.support.user import authorise, follow
+from tests.support.user import authorise, follow, unverified_ssl_context
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -39,6 +53,7 @@ class Listener:
     """A loopback HTTP server recording the query of each GET and answering ``status``."""
 
     port: int
+    scheme: str = "http"
     status: int = 200
     body: bytes = b"stand-in listener: got it"
     queries: list[dict[str, str]] = field(default_factory=list)
@@ -46,12 +61,11 @@ class Listener:
     @property
     def redirect_uri(self) -> str:
         # localhost, as pizauth's default redirect URI: authorise() must reach 127.0.0.1.
-        return f"http://localhost:{self.port}/"
+        return f"{self.scheme}://localhost:{self.port}/"
 
 
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    state = Listener(port=0)
+def _start_listener(tls: ssl.SSLContext | None) -> tuple[Listener, Callable[[], None]]:
+    state = Listener(port=0, scheme="https" if tls else "http")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -67,15 +81,53 @@ def listener() -> Iterator[Listener]:
             pass
 
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    try:
-        yield state
-    finally:
+
+    def stop() -> None:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+    return state, stop
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    state, stop = _start_listener(None)
+    try:
+        yield state
+    finally:
+        stop()
+
+
+def self_signed_server_context(directory: Path) -> ssl.SSLContext:
+    """A TLS server context with a fresh self-signed certificate for localhost."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    pem = directory / "listener.pem"
+    pem.write_bytes(
+        cert.public_bytes(Encoding.PEM)
+        + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    return context
 
 
 def b64url(raw: bytes) -> str:
@@ -278,6 +330,32 @@ def test_authorise_returns_listener_error(oidc: OidcProvider, listener: Listener
     assert result.status == 400
     assert result.body == "bad request from the listener"
     assert "code" in result.query
+
+
+def test_https_redirect_to_self_signed_listener(oidc_factory: OidcFactory, tmp_path: Path) -> None:
+    """The web client with an exact https://localhost redirect, as pizauth's HTTPS listener."""
+    tls_listener, stop = _start_listener(self_signed_server_context(tmp_path))
+    try:
+        provider = oidc_factory(https_redirects=[tls_listener.redirect_uri])
+        request = auth_request(provider, tls_listener.redirect_uri, client_id=HTTPS_CLIENT_ID)
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            authorise(request.url)
+        result = authorise(request.url, ssl_context=unverified_ssl_context())
+        assert result.status == 200
+        assert result.query["state"] == request.state
+        status, tokens = provider.token(
+            {
+                "grant_type": "authorization_code",
+                "code": result.query["code"],
+                "redirect_uri": tls_listener.redirect_uri,
+                "code_verifier": request.verifier,
+                "client_id": HTTPS_CLIENT_ID,
+                "client_secret": CLIENT_SECRET,
+            }
+        )
+        assert status == 200, tokens
+    finally:
+        stop()
 
 
 def test_follow_without_login(oidc: OidcProvider, listener: Listener) -> None:
