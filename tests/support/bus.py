@@ -252,7 +252,13 @@ class PrivateBus:
         if not argv or not os.path.isabs(argv[0]):
             raise ValueError(f"activation needs an absolute command path, got {argv!r}")
         path = self.services_dir / f"{name}.service"
-        path.write_text(f"[D-BUS Service]\nName={name}\nExec={shlex.join(argv)}\n{extra}")
+        # Written whole then renamed, so the bus's directory watch never sees a partial file.
+        partial = path.with_suffix(".partial")
+        partial.write_text(f"[D-BUS Service]\nName={name}\nExec={shlex.join(argv)}\n{extra}")
+        partial.replace(path)
+        # The bus notices new files asynchronously; reloading makes the new service known now
+        # (e.g. to ListActivatableNames) rather than at some point soon.
+        _call(self.address, "ReloadConfig")
         return path
 
     def start_service(self, name: str) -> int:
