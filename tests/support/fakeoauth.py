@@ -51,6 +51,15 @@ class AuthorizeRequest:
     query: dict[str, str]
 
 
+async def _cancel_others() -> None:
+    """Cancel every task on the running loop but this one, and wait for them to finish."""
+    me = asyncio.current_task()
+    others = [t for t in asyncio.all_tasks() if t is not me]
+    for t in others:
+        t.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+
+
 class FakeOAuth:
     """The fake server; also a context manager that stops it on exit.
 
@@ -188,6 +197,9 @@ class FakeOAuth:
         if runner is not None and not loop.is_closed():
             future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
             future.result(timeout=SHUTDOWN_TIMEOUT + START_TIMEOUT)
+            # A request still sleeping on a scripted delay outlives cleanup(); cancel it here so
+            # its task is not destroyed pending when the loop closes (an unraisable warning).
+            asyncio.run_coroutine_threadsafe(_cancel_others(), loop).result(timeout=START_TIMEOUT)
         with contextlib.suppress(RuntimeError):  # the loop already closed
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=START_TIMEOUT)
