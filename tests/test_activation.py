@@ -1,0 +1,115 @@
+"""D-Bus activation: the first client call starts the server from the installed service file."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.flows import authorise_account
+from tests.support.bus import PrivateBus
+from tests.support.oidc import OidcProvider
+from tests.support.procs import wait_until
+from tests.support.server import PizauthServer, run_cli
+
+PENDING = b"ERROR - Access token unavailable until authorised with URL "
+HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
+
+
+def _install(env: dict[str, str], data_home: Path) -> Path:
+    """Run the real ``pizauth-dbus install`` and return the service file it wrote."""
+    tool = Path(sys.executable).with_name("pizauth-dbus")
+    r = subprocess.run(
+        [str(tool), "install"],
+        env={**env, "XDG_DATA_HOME": str(data_home)},
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=True,
+    )
+    service = data_home / "dbus-1" / "services" / "org.pizauth.service"
+    assert r.stdout == f"wrote {service}\n"
+    return service
+
+
+def test_install_writes_an_absolute_exec_and_uninstall_removes_it(
+    pizauth_env: dict[str, str], tmp_path: Path
+) -> None:
+    service = _install(pizauth_env, tmp_path / "data")
+    lines = service.read_text().splitlines()
+    assert "[D-BUS Service]" in lines and "Name=org.pizauth" in lines
+    (exec_line,) = [x for x in lines if x.startswith("Exec=")]
+    argv = exec_line.removeprefix("Exec=").split()
+    assert Path(argv[0]).is_absolute() and Path(argv[0]).name == "pizauth"
+    assert argv[1:] == ["server", "-d"]
+    tool = Path(sys.executable).with_name("pizauth-dbus")
+    env = {**pizauth_env, "XDG_DATA_HOME": str(tmp_path / "data")}
+    r = subprocess.run(
+        [str(tool), "uninstall"], env=env, capture_output=True, text=True, timeout=20
+    )
+    assert (r.returncode, r.stdout) == (0, f"removed {service}\n")
+    assert not service.exists()
+    bad = subprocess.run([str(tool), "frob"], env=env, capture_output=True, text=True, timeout=20)
+    assert bad.returncode == 1 and bad.stderr.startswith("Usage:")
+
+
+def test_first_show_starts_the_server(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path, oidc: OidcProvider
+) -> None:
+    config = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
+    config.write_text(HEAD + oidc.account_config("acct"))
+    service = _install(pizauth_env, tmp_path / "data")
+    assert not session_bus.name_has_owner("org.pizauth")
+    shutil.copy(service, session_bus.services_dir / service.name)
+    assert wait_until(lambda: "org.pizauth" in session_bus.list_activatable_names(), 10)
+
+    r = run_cli(pizauth_env, "show", "acct")
+    assert r.returncode == 1 and r.stderr.startswith(PENDING), r.stderr
+    first_pid = session_bus.name_owner_pid("org.pizauth")
+    assert first_pid is not None
+
+    # The activated server is a complete one: a login through it yields a token.
+    server = PizauthServer(config, pizauth_env, log_path=tmp_path / "unused.log")
+    token, _ = authorise_account(server, "acct")
+    assert oidc.introspect(token)["active"] is True
+
+    # After a shutdown, gdbus activates a new server just the same.
+    assert run_cli(pizauth_env, "shutdown").returncode == 0
+    assert wait_until(lambda: not session_bus.name_has_owner("org.pizauth"), 10)
+    g = subprocess.run(
+        [
+            "gdbus",
+            "call",
+            "--session",
+            "--dest",
+            "org.pizauth",
+            "--object-path",
+            "/org/pizauth",
+            "--method",
+            "org.pizauth.Manager.Show",
+            "acct",
+        ],
+        env=pizauth_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert "org.pizauth.Error.AuthorisationPending" in g.stderr
+    second_pid = session_bus.name_owner_pid("org.pizauth")
+    assert second_pid is not None and second_pid != first_pid
+    assert run_cli(pizauth_env, "shutdown").returncode == 0
+
+
+def test_activation_failure_is_reported_as_not_running(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> None:
+    # No config file: the activated server exits 1 before owning the name.
+    service = _install(pizauth_env, tmp_path / "data")
+    shutil.copy(service, session_bus.services_dir / service.name)
+    assert wait_until(lambda: "org.pizauth" in session_bus.list_activatable_names(), 10)
+    r = run_cli(pizauth_env, "show", "acct")
+    assert (r.returncode, r.stdout) == (1, b"")
+    assert r.stderr == b"ERROR - pizauth authenticator not running or not responding\n"
+    assert "No config file found at" in session_bus.log()
