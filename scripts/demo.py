@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.bus import PrivateBus  # noqa: E402
-from tests.support.oidc import OidcProvider  # noqa: E402
-from tests.support.server import PizauthServer  # noqa: E402
-from tests.support.user import authorise  # noqa: E402
+from tests.support.bus import PrivateBus
+from tests.support.oidc import OidcProvider
+from tests.support.server import PizauthServer
+from tests.support.user import authorise
 
 BROWSER_WAIT = 300.0
 """Seconds to wait for a person to finish signing in in a real browser."""
@@ -64,8 +64,7 @@ def main() -> int:
         say(f"  provider at {provider.issuer}")
         config = tmp / "pizauth.conf"
         config.write_text(
-            'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
-            + provider.account_config("demo")
+            'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + provider.account_config("demo")
         )
         say(f"starting `pizauth server` with this generated config ({config}):")
         for line in config.read_text().splitlines():

@@ -68,10 +68,10 @@ def test_getopts_style_parsing() -> None:
 
 
 def test_program_name_in_usage_follows_argv0(pizauth_env: dict[str, str]) -> None:
-    from pizauth_dbus.cli import main
-
     import contextlib
     import io
+
+    from pizauth_dbus.cli import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
