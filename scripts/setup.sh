@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Sets up everything pizauth-dbus's demo and tests need, each step only when it is missing or out
+# of date, so running it again is cheap:
+#   1. Debian packages for the commands the tests run (dbus-daemon, gdbus, busctl, node, npm, ...);
+#   2. a virtualenv at .venv with this project installed editable, test extras included;
+#   3. the test authorisation server's npm packages in tests/oidc.
+# Sourced by scripts/test.sh and scripts/demo.sh; works as root (CI) or as a user with sudo.
+
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+die() {
+	printf '%s: %s\n' "$(basename "$0")" "$*" >&2
+	exit 1
+}
+
+# -- 1. System packages -------------------------------------------------------------------------
+
+missing_packages=()
+# need COMMAND PACKAGE...: install PACKAGE... unless COMMAND is already on PATH.
+need() {
+	local cmd=$1
+	shift
+	command -v "$cmd" >/dev/null 2>&1 || missing_packages+=("$@")
+}
+
+need dbus-daemon dbus dbus-daemon    # the private test bus
+need gdbus libglib2.0-bin            # D-Bus calls by hand in tests
+need busctl systemd                  # likewise; needs no running systemd
+need node nodejs                     # the oidc-provider test server
+need npm npm
+need python3 python3 python3-venv
+# ---- Later issues: add further test tools here, one `need` line each, e.g. ----------------
+# need chromium chromium             # real-browser tests
+need mandoc mandoc                   # man page lint
+need desktop-file-validate desktop-file-utils  # desktop entry check
+# -------------------------------------------------------------------------------------------
+
+# Debian's own python3 needs python3-venv for `python3 -m venv`.
+if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+	missing_packages+=(python3-venv)
+fi
+
+if ((${#missing_packages[@]})); then
+	step "Installing Debian packages: ${missing_packages[*]}"
+	command -v apt-get >/dev/null || die "missing ${missing_packages[*]} and no apt-get to install them"
+	sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		command -v sudo >/dev/null || die "installing ${missing_packages[*]} needs root or sudo"
+		sudo=(sudo)
+	fi
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y --no-install-recommends "${missing_packages[@]}"
+fi
+
+# oidc-provider 9 declares Node 22+; every flow the tests use was verified on Node 20.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major < 20)); then
+	printf 'test.sh: warning: node %s is older than the verified 20; oidc-provider may fail\n' \
+		"$(node --version)" >&2
+fi
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+	die "Python 3.11 or newer is needed, python3 is $(python3 --version 2>&1)"
+
+# -- 2. Python virtualenv -----------------------------------------------------------------------
+
+venv=.venv
+if ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
+	step "Creating $venv"
+	rm -rf "$venv"
+	python3 -m venv "$venv"
+fi
+# Reinstall when pyproject.toml changes (dependencies, entry points); the install is editable,
+# so source changes need nothing.
+stamp="$venv/.pizauth-test-deps"
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ ! -x $venv/bin/pizauth || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+	step "Installing the project and its test dependencies into $venv"
+	"$venv/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]'
+	echo "$want" >"$stamp"
+fi
+
+# -- 3. npm packages for the test authorisation server ------------------------------------------
+
+oidc=tests/oidc
+stamp="$oidc/node_modules/.pizauth-lock-sha256"
+want=$(sha256sum "$oidc/package-lock.json" | cut -d' ' -f1)
+if [[ $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+	step "Installing $oidc's npm packages"
+	(cd "$oidc" && npm ci --no-audit --no-fund)
+	echo "$want" >"$stamp"
+fi
+

@@ -1,0 +1,60 @@
+"""What a person reads and runs first: the man pages, the desktop entry, the README's demo."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "man").iterdir()))
+def test_man_page_is_lint_clean(page: str) -> None:
+    r = subprocess.run(
+        ["mandoc", "-Tlint", "-Wstyle", str(ROOT / "man" / page)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_desktop_entry_is_valid() -> None:
+    r = subprocess.run(
+        ["desktop-file-validate", str(ROOT / "data" / "pizauth.desktop")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
+
+def test_readme_names_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "./scripts/demo.sh" in readme and "./scripts/test.sh" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "./scripts/test.sh" in ci
+
+
+def test_demo_prints_a_live_token_without_a_display(pizauth_env: dict[str, str]) -> None:
+    env = {k: v for k, v in pizauth_env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "demo.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    i = lines.index("demo: `pizauth show demo` now prints the access token:")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", lines[i + 1])
+    assert "introspection endpoint says this token is active: True" in r.stdout
+    assert "no display here" in r.stdout
