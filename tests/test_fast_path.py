@@ -1,0 +1,46 @@
+"""``pizauth show`` must stay light: it runs on every mail check."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import ServerFactory
+from tests.support.oidc import OidcProvider
+
+HEAVY = ("asyncio", "aiohttp", "dbus_fast", "pyparsing", "cryptography", "desktop_notifier")
+HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+
+
+def imported_modules(env: dict[str, str], *args: str) -> tuple[set[str], str]:
+    """Run the CLI with ``-X importtime`` and return every module it imported."""
+    code = "import sys\nfrom pizauth_dbus.cli import main\nsys.exit(main(sys.argv[1:]))"
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, "pizauth", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    mods = set()
+    rest = []
+    for line in r.stderr.splitlines():
+        if line.startswith("import time:"):
+            mods.add(line.rsplit("|", 1)[1].strip())
+        else:
+            rest.append(line)
+    return mods, "\n".join(rest)
+
+
+def test_show_and_refresh_import_nothing_heavy(
+    oidc: OidcProvider, pizauth_server: ServerFactory
+) -> None:
+    server = pizauth_server(HEAD + oidc.account_config("acct"))
+    for args in (("show", "acct"), ("show", "-u", "acct"), ("refresh", "acct")):
+        mods, stderr = imported_modules(server.env, *args)
+        # The call really reached the server: it answered with the pending URL.
+        assert "Access token unavailable until authorised with URL" in stderr, stderr
+        assert "jeepney" in mods and "pizauth_dbus.client" in mods
+        heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
+        assert heavy == [], (args, heavy)
