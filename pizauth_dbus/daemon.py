@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from pizauth_dbus import oauth
-from pizauth_dbus.config import Account, Config
+from pizauth_dbus.config import Account, Config, load
 from pizauth_dbus.errors import (
     AuthorisationPendingError,
     NoAccountsError,
@@ -27,13 +27,25 @@ from pizauth_dbus.hooks import NOTIFY_TIMEOUT, run_logged
 from pizauth_dbus.listener import Listeners
 from pizauth_dbus.notify import Notifier
 from pizauth_dbus.refresher import Refresher
-from pizauth_dbus.state import Active, Empty, Entry, Pending, Store, from_wall, now, to_wall
+from pizauth_dbus.state import (
+    Active,
+    Empty,
+    Entry,
+    Pending,
+    Store,
+    expiry_after,
+    from_wall,
+    now,
+    to_wall,
+)
 from pizauth_dbus.tls import Certificate, make_certificate
 
 log = logging.getLogger(__name__)
 
 EXPIRED_REFRESHING = "Access token has expired. Refreshing is in progress but has not yet succeeded"
 EXPIRED_INITIATED = "Access token has expired. Refreshing initiated"
+WALL_MAX = 2.0**53
+"""Later Unix times cannot be shown as dates (nor sent as exact integers); status says so."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,10 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._session: aiohttp.ClientSession | None = None
         self._jobs: set[asyncio.Task[Any]] = set()
+        # (account, version) of every code exchange under way: a browser that asks for the
+        # redirect page twice must not make us spend the same code twice (the second use would
+        # fail, and some providers then revoke what the first one obtained).
+        self._exchanging: set[tuple[str, int]] = set()
         self.store.subscribe(self._on_change)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -90,19 +106,21 @@ class Daemon:
             self._spawn(run_logged("startup_cmd", cmd, {}, None))
 
     async def stop(self) -> None:
-        """Stop every duty and close the listeners and the HTTP client."""
-        for job in list(self._jobs):
+        """Close the listeners, stop every duty (killing running hooks), close the HTTP client."""
+        await self.listeners.stop()
+        jobs = list(self._jobs)
+        for job in jobs:
             job.cancel()
-        await asyncio.gather(*self._jobs, return_exceptions=True)
+        await asyncio.gather(*jobs, return_exceptions=True)
         await self.refresher.stop()
         await self.notifier.stop()
         await self.events.stop()
-        await self.listeners.stop()
         if self._session is not None:
             await self._session.close()
 
     def install_signal_handlers(self) -> None:
-        """SIGHUP reloads (upstream's README promises it); SIGTERM and SIGINT stop cleanly."""
+        """SIGHUP reloads (upstream's README promises it, its code dies); SIGTERM and SIGINT
+        stop cleanly instead of killing the process on the spot."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self._reload_logged)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -164,6 +182,11 @@ class Daemon:
         )
 
     def code_received(self, name: str, entry: Entry, code: str) -> None:
+        key = (name, entry.version)
+        if key in self._exchanging:
+            log.info("Ignoring a repeated redirect for %s: its code is being exchanged", name)
+            return
+        self._exchanging.add(key)
         self._spawn(self._exchange(name, entry, code))
 
     async def _exchange(self, name: str, entry: Entry, code: str) -> None:
@@ -177,14 +200,19 @@ class Daemon:
             cur = self.store.current(name, entry.version)
             if cur is not None and self.store.replace(name, cur.version, Empty()) is not None:
                 self._report_auth_error(name, f"Authentication for {name} failed: {e}")
+            else:
+                log.info("Ignoring a failed exchange for %s: the account changed meanwhile", name)
             return
+        finally:
+            self._exchanging.discard((name, entry.version))
         cur = self.store.current(name, entry.version)
         if cur is None:
             log.info("Discarding a token for %s: the account changed meanwhile", name)
             return
         t = now()
         rt = None if isinstance(resp.refresh_token, oauth.Missing) else resp.refresh_token
-        self.store.replace(name, cur.version, Active(resp.access_token, t, t + resp.expires_in, rt))
+        expiry = expiry_after(t, resp.expires_in, cur.account.refresh_at_least)
+        self.store.replace(name, cur.version, Active(resp.access_token, t, expiry, rt))
         log.info("New token for %s", name)
         self.events.put(name, TokenEvent.NEW)
 
@@ -234,8 +262,6 @@ class Daemon:
 
         :raises ConfigError:
         """
-        from pizauth_dbus.config import load
-
         new = load(self.config_path)
         self.store.reconfigure(new)
         self.refresher.wake()
@@ -261,8 +287,8 @@ class Daemon:
                         AccountStatus(
                             name,
                             "active",
-                            obtained=to_wall(tok.obtained),
-                            expiry=to_wall(tok.expiry),
+                            obtained=_wall_or_zero(tok.obtained),
+                            expiry=_wall_or_zero(tok.expiry),
                         )
                     )
                 case Active():
@@ -270,8 +296,8 @@ class Daemon:
                         AccountStatus(
                             name,
                             "expired",
-                            obtained=to_wall(tok.obtained),
-                            expiry=to_wall(tok.expiry),
+                            obtained=_wall_or_zero(tok.obtained),
+                            expiry=_wall_or_zero(tok.expiry),
                             last_refresh_attempt=_wall_or_zero(tok.last_refresh_attempt),
                         )
                     )
@@ -334,4 +360,8 @@ class Daemon:
 
 
 def _wall_or_zero(t: float | None) -> float:
-    return 0.0 if t is None else to_wall(t)
+    """``t`` as a Unix time; 0 (shown as ``<unknown time>``) when absent or not showable."""
+    if t is None:
+        return 0.0
+    wall = to_wall(t)
+    return wall if 0 < wall < WALL_MAX else 0.0

@@ -1,25 +1,37 @@
 """Running the user's shell hooks: ``$SHELL -c <cmd>`` with extra variables and a time limit.
 
 Upstream's rules: the environment is inherited plus the hook's own variables, a hook that runs
-past its limit is killed with SIGKILL, and the error texts below are what the log shows.
+past its limit is killed with SIGKILL, and the error texts below are what the log shows. A hook
+runs in a process group of its own, so that "killed" covers whatever it started too (a
+``curl`` inside a pipeline would otherwise outlive the shell that ran it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
+
+from pizauth_dbus.oauth import tunable_seconds
 
 log = logging.getLogger(__name__)
 
-NOTIFY_TIMEOUT = 10.0
+NOTIFY_TIMEOUT = tunable_seconds("PIZAUTH_HOOK_TIMEOUT", 10.0)
 """auth_notify_cmd, error_notify_cmd and token_event_cmd each get 10 s (upstream)."""
-TRANSIENT_TIMEOUT = 180.0
+TRANSIENT_TIMEOUT = tunable_seconds("PIZAUTH_TRANSIENT_HOOK_TIMEOUT", 180.0)
 """transient_error_if_cmd may take 3 minutes, e.g. to wait for a network to come back."""
 
 
 class HookError(Exception):
     """A hook could not be run, failed, or ran out of time; the text is upstream's."""
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    # The hook leads its own group (process_group=0 below), so its pid names the group.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None:
@@ -39,19 +51,20 @@ async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None
             cmd,
             env={**os.environ, **env},
             stdin=asyncio.subprocess.DEVNULL,
+            process_group=0,
         )
     except OSError as e:
         raise HookError(f"Couldn't execute '{cmd}': {e}") from None
     try:
         code = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
-        proc.kill()
+        _kill_group(proc)
         await proc.wait()
         raise HookError(f"'{cmd}' exceeded timeout") from None
     except asyncio.CancelledError:
         # The server is shutting down: don't leave the hook behind as an orphan.
+        _kill_group(proc)
         if proc.returncode is None:
-            proc.kill()
             await proc.wait()
         raise
     if code != 0:
@@ -61,7 +74,7 @@ async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None
 async def run_logged(
     what: str, cmd: str | None, env: dict[str, str], timeout: float | None
 ) -> bool:
-    """Run a hook if it is set, logging any failure instead of raising.
+    """Run a hook if it is set, logging any failure (at error level) instead of raising.
 
     :returns: True when the hook was set and succeeded.
     """

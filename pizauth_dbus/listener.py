@@ -1,14 +1,17 @@
 """The redirect listeners: where the browser lands after the person authorises.
 
-One aiohttp application, served over HTTP and/or HTTPS on loopback. This module owns the
-decision sequence upstream pizauth applies to a redirect (and its status codes); what a redirect
-does to an account is left to the :class:`RedirectTarget` (the daemon).
+aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. This module owns the decision
+sequence upstream pizauth applies to a redirect (and its status codes), the limits on what a
+client may send, and the pages a person sees; what a redirect does to an account is left to the
+:class:`RedirectTarget` (the daemon).
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,15 +19,28 @@ from typing import Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
 
+from pizauth_dbus.oauth import tunable_seconds
 from pizauth_dbus.state import Entry, Pending, Store
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
 """Upstream caps a redirect request at 16 KiB; a real redirect is far smaller."""
-KEEPALIVE_SECONDS = 5.0
-"""An idle browser connection is closed after this long: nobody needs to keep it open."""
+CONNECTION_TIMEOUT = tunable_seconds("PIZAUTH_REDIRECT_TIMEOUT", 10.0)
+"""Seconds a connection may stay open, TLS handshake included, before it is closed.
+
+aiohttp has no limit on the time a client takes to send its request headers, so a client
+that sends half a request (or nothing) would hold its connection for ever. A browser sends the
+whole redirect at once, and every answer closes the connection, so a generous fixed deadline
+per connection costs a real client nothing."""
+SHUTDOWN_TIMEOUT = 1.0
+"""Seconds in-flight requests get when the server stops (answers are immediate)."""
+
+SUCCESS = "pizauth processing authentication: you can safely close this page."
+NO_MATCH = "No pending token matches request state: request a fresh token"
+NO_CODE = "The authorisation server's answer carried no authorisation code."
 
 
 class RedirectTarget(Protocol):
@@ -41,21 +57,29 @@ class RedirectTarget(Protocol):
 
 @dataclass(frozen=True)
 class Page:
-    """What the listener answers: a status and a small HTML page (empty for 404)."""
+    """What the listener answers: a status and, unless ``title`` is empty, a small HTML page."""
 
     status: int
     title: str = ""
     message: str = ""
+    good: bool = False
 
     def response(self) -> web.Response:
+        # The URL carried a code: never cache the page or leak the URL as a referrer.
+        headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         if not self.title:
-            return web.Response(status=self.status)
-        body = _PAGE.format(
-            title=html.escape(self.title),
-            message=html.escape(self.message),
-            tone="ok" if self.status == 200 and "processing" in self.message else "problem",
-        )
-        return web.Response(status=self.status, text=body, content_type="text/html")
+            resp = web.Response(status=self.status, headers=headers)
+        else:
+            body = _PAGE.format(
+                title=html.escape(self.title),
+                message=html.escape(self.message),
+                tone="good" if self.good else "bad",
+            )
+            resp = web.Response(
+                status=self.status, text=body, content_type="text/html", headers=headers
+            )
+        resp.force_close()  # one request per connection, as upstream
+        return resp
 
 
 _PAGE = """<!DOCTYPE html>
@@ -67,18 +91,22 @@ body {{ font-family: system-ui, sans-serif; background: #f4f5f7; color: #1d1f23;
 main {{ max-width: 34rem; margin: 12vh auto; background: #fff; padding: 2rem 2.5rem;
         border-radius: 12px; box-shadow: 0 2px 12px rgba(0,0,0,.08); }}
 h1 {{ font-size: 1.4rem; margin-top: 0; }}
-.ok h1 {{ color: #1a7f37; }} .problem h1 {{ color: #b42318; }}
+.good h1 {{ color: #1a7f37; }} .bad h1 {{ color: #b42318; }}
 p {{ line-height: 1.5; }}
 </style></head>
 <body class="{tone}"><main><h1>{title}</h1><p>{message}</p></main></body></html>
 """
 
-SUCCESS = "pizauth processing authentication: you can safely close this page."
-NO_MATCH = "No pending token matches request state: request a fresh token"
+BAD_REQUEST = Page(400)
+NOT_FOUND = Page(404)
 
 
-def _url_matches(expected: str, actual: str) -> bool:
-    """Same scheme, host, port and path; no fragment; every expected query pair present."""
+def redirect_matches(expected: str, actual: str) -> bool:
+    """Whether ``actual`` is a redirect to ``expected``.
+
+    Same scheme, host, port and path; no fragment; every query pair of ``expected`` present in
+    ``actual``, which may carry more (``code``, ``state``, ``iss``...).
+    """
     e, a = urlsplit(expected), urlsplit(actual)
     try:
         e_port, a_port = e.port, a.port
@@ -97,42 +125,51 @@ def _url_matches(expected: str, actual: str) -> bool:
     return all(p in actual_pairs for p in parse_qsl(e.query, keep_blank_values=True))
 
 
+def _first(pairs: list[tuple[str, str]], key: str) -> str | None:
+    return next((v for k, v in pairs if k == key), None)
+
+
 def decide(target: RedirectTarget, url: str) -> Page:
     """Apply upstream's decision sequence to a redirect that arrived as ``url``."""
-    query = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-    state = query.get("state")
+    try:
+        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    except ValueError:
+        return BAD_REQUEST
+    state = _first(pairs, "state")
     if state is None:
-        return Page(404)  # favicon.ico, stray paths
+        return NOT_FOUND  # favicon.ico, stray paths
     found = target.store.find_pending(state)
     if found is None:
         return Page(200, "Nothing to do", NO_MATCH)
     name, entry = found
     assert isinstance(entry.token, Pending)
-    if not _url_matches(entry.token.redirect_uri, url):
-        return Page(404)
-    if "error" in query:
-        error = query["error"]
-        detail = query.get("error_description")
+    if not redirect_matches(entry.token.redirect_uri, url):
+        return NOT_FOUND
+    error = _first(pairs, "error")
+    if error is not None:
         msg = f"Authentication for {name} failed: {error}"
-        if detail:
+        detail = _first(pairs, "error_description")
+        if detail:  # upstream shows the code only; the description says what went wrong
             msg += f" ({detail})"
         target.authorisation_failed(name, entry, msg)
         return Page(400, "Authorisation failed", msg)
-    code = query.get("code")
+    code = _first(pairs, "code")
     if code is None:
-        return Page(400, "Authorisation incomplete", "The provider sent no authorisation code.")
+        return Page(400, "Authorisation incomplete", NO_CODE)
     target.code_received(name, entry, code)
-    return Page(200, "Authorisation received", SUCCESS)
+    return Page(200, "Authorisation received", SUCCESS, good=True)
 
 
-@web.middleware
-async def _limit_size(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    size = len(request.raw_path) + sum(len(k) + len(v) + 4 for k, v in request.raw_headers)
-    if size > MAX_REQUEST_BYTES:
-        return web.Response(status=400)
-    return await handler(request)
+def request_size(request: web.BaseRequest) -> int:
+    """The size of the request line and headers as they came over the wire (near enough)."""
+    line = len(request.method) + len(request.raw_path) + len("  HTTP/1.1\r\n")
+    return line + sum(len(k) + len(v) + 4 for k, v in request.raw_headers) + 2
+
+
+def _expire(handler: RequestHandler) -> None:
+    if handler.transport is not None:
+        log.debug("Closing a redirect connection that outstayed %g s", CONNECTION_TIMEOUT)
+        handler.force_close()
 
 
 class Listeners:
@@ -140,55 +177,97 @@ class Listeners:
 
     def __init__(self, target: RedirectTarget) -> None:
         self._target = target
-        self._runner: web.AppRunner | None = None
+        self._servers: list[tuple[asyncio.Server, web.Server]] = []
         self.http_port: int | None = None
         self.https_port: int | None = None
 
-    async def _handle(self, request: web.Request) -> web.Response:
-        scheme = (
-            "https"
-            if request.transport and request.transport.get_extra_info("sslcontext")
-            else "http"
-        )
-        hosts = request.headers.getall("Host", [])
-        if len(hosts) != 1:
-            return web.Response(status=400)
-        return decide(self._target, f"{scheme}://{hosts[0]}{request.raw_path}").response()
+    def _handler(self, scheme: str) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.BaseRequest) -> web.StreamResponse:
+            # Upstream's parser accepts GET only and needs exactly one Host header.
+            if request.method != "GET" or request_size(request) >= MAX_REQUEST_BYTES:
+                return BAD_REQUEST.response()
+            hosts = request.headers.getall("Host", [])
+            if len(hosts) != 1:
+                return BAD_REQUEST.response()
+            page = decide(self._target, f"{scheme}://{hosts[0]}{request.raw_path}")
+            return page.response()
+
+        return handle
 
     async def start(self, http: str | None, https: str | None, tls: ssl.SSLContext | None) -> None:
         """Bind the listeners (``host:port`` strings, ``None`` for off).
 
         :raises OSError: when an address cannot be bound.
         """
-        app = web.Application(middlewares=[_limit_size])
-        app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=KEEPALIVE_SECONDS,
-            max_line_size=MAX_REQUEST_BYTES,
-            max_field_size=MAX_REQUEST_BYTES,
-        )
-        await self._runner.setup()
         if http is not None:
             self.http_port = await self._bind(http, None)
         if https is not None:
+            assert tls is not None
             self.https_port = await self._bind(https, tls)
 
     async def _bind(self, address: str, tls: ssl.SSLContext | None) -> int:
-        assert self._runner is not None
-        host, _, port = address.rpartition(":")
+        loop = asyncio.get_running_loop()
+        host, _, port_text = address.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
-        site = web.TCPSite(self._runner, host, int(port), ssl_context=tls)
-        await site.start()
-        server = site._server
-        assert server is not None and hasattr(server, "sockets")
-        bound: int = server.sockets[0].getsockname()[1]
+        try:
+            port = int(port_text)
+        except ValueError:
+            raise OSError(f"invalid listen address '{address}'") from None
+        web_server = web.Server(
+            self._handler("https" if tls else "http"),
+            access_log=None,
+            max_line_size=MAX_REQUEST_BYTES,
+            max_field_size=MAX_REQUEST_BYTES,
+        )
+
+        def protocol() -> RequestHandler:
+            handler = web_server()
+            loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
+            return handler
+
+        sock = await _bound_socket(loop, host, port)
+        try:
+            server = await loop.create_server(
+                protocol,
+                sock=sock,
+                ssl=tls,
+                ssl_handshake_timeout=CONNECTION_TIMEOUT if tls else None,
+            )
+        except BaseException:
+            sock.close()
+            raise
+        self._servers.append((server, web_server))
+        bound: int = sock.getsockname()[1]
         return bound
 
     async def stop(self) -> None:
-        """Close both listeners."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        """Close both listeners and every connection they have open."""
+        servers, self._servers = self._servers, []
+        for server, web_server in servers:
+            server.close()
+            web_server.pre_shutdown()
+            await web_server.shutdown(SHUTDOWN_TIMEOUT)
+            await server.wait_closed()
+
+
+async def _bound_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
+    """A listening socket on the first address ``host`` resolves to that can be bound.
+
+    One socket, not one per address: ``localhost:0`` would otherwise get a different random
+    port for 127.0.0.1 and for ::1, and only one of them could be put into redirect URIs.
+    """
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    error: OSError = OSError(f"cannot resolve '{host}'")
+    for family, kind, proto, _, addr in infos:
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(addr)
+            sock.listen(socket.SOMAXCONN)
+            sock.setblocking(False)
+        except OSError as e:
+            sock.close()
+            error = e
+            continue
+        return sock
+    raise error

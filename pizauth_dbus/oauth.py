@@ -14,39 +14,62 @@ import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
 
 from pizauth_dbus.config import Account
 
+
+def tunable_seconds(name: str, default: float) -> float:
+    """``default``, unless the environment variable ``name`` holds a number of seconds.
+
+    The test suite shortens upstream's long waits through such variables (pizauth(1) lists
+    them); a user has no reason to set them.
+    """
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
 STATE_BYTES = 32
 """Random bytes in the ``state`` parameter (43 characters once encoded), as upstream 1.1."""
 CODE_VERIFIER_BYTES = 64
 """Random bytes in the PKCE verifier (86 characters once encoded; RFC 7636 allows 43-128)."""
-
-
-def _seconds_from_env(name: str, default: float) -> float:
-    # The test suite shortens upstream's long network waits through these variables; a user has
-    # no reason to set them, but they are documented in pizauth(1).
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        return default
-
-
-HTTP_TIMEOUT = _seconds_from_env("PIZAUTH_HTTP_TIMEOUT", 30.0)
+HTTP_TIMEOUT = tunable_seconds("PIZAUTH_HTTP_TIMEOUT", 30.0)
 """Whole-request timeout for every POST to a token endpoint (upstream: 30 s)."""
 EXCHANGE_ATTEMPTS = 10
 """A code exchange that gets no HTTP answer is tried this many times (upstream: 10)."""
-EXCHANGE_RETRY_GAP = _seconds_from_env("PIZAUTH_EXCHANGE_RETRY_GAP", 6.0)
+EXCHANGE_RETRY_GAP = tunable_seconds("PIZAUTH_EXCHANGE_RETRY_GAP", 6.0)
 """Seconds between those tries (upstream: 6 s)."""
 TRANSIENT_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
-"""Refresh answers that mean "try again later" rather than "this grant is dead"."""
+"""Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11)."""
+EXPIRES_IN_MAX = 2**64 - 1
+"""``expires_in`` must be an unsigned 64-bit integer, as upstream reads it."""
 
 
 def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+# What the WHATWG application/x-www-form-urlencoded serializer leaves alone. Python's quote_plus
+# differs on '*' and '~'; using the standard's set keeps our URLs byte-identical to upstream's.
+_FORM_SAFE = frozenset(b"*-._0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def form_encode(value: str) -> str:
+    """Encode one name or value as an HTML form does: space to ``+``, the rest as ``%XX``."""
+    out: list[str] = []
+    for byte in value.encode("utf-8"):
+        if byte in _FORM_SAFE:
+            out.append(chr(byte))
+        elif byte == 0x20:
+            out.append("+")
+        else:
+            out.append(f"%{byte:02X}")
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -60,7 +83,12 @@ class AuthRequest:
 
 
 def redirect_uri_with_port(account: Account, http_port: int | None, https_port: int | None) -> str:
-    """The account's redirect URI with its port replaced by the listener's that will receive it."""
+    """The account's redirect URI with its port replaced by that of the listener receiving it.
+
+    An ``https`` URI goes to the HTTPS listener when that one runs, anything else to the HTTP
+    listener. The host is kept (the person's browser must resolve it to the listener), and an
+    empty path becomes ``/``, as a URL parser normalises it.
+    """
     parts = urlsplit(account.redirect_uri)
     use_https = https_port is not None and account.redirect_uri.lower().startswith("https")
     port = https_port if use_https else http_port
@@ -68,15 +96,20 @@ def redirect_uri_with_port(account: Account, http_port: int | None, https_port: 
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     netloc = host if port is None else f"{host}:{port}"
-    path = parts.path or "/"
-    return urlunsplit(SplitResult(parts.scheme, netloc, path, parts.query, ""))
+    return urlunsplit(SplitResult(parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
 
 
-def new_auth_request(account: Account, redirect_uri: str) -> AuthRequest:
-    """Make a new state, PKCE verifier and authorisation URL in upstream's parameter order."""
-    state = _b64url(secrets.token_bytes(STATE_BYTES))
-    verifier = _b64url(secrets.token_bytes(CODE_VERIFIER_BYTES))
-    challenge = _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+def pkce_challenge(verifier: str) -> str:
+    """The S256 code challenge for ``verifier`` (RFC 7636 section 4.2)."""
+    return _b64url(hashlib.sha256(verifier.encode("ascii")).digest())
+
+
+def auth_url(account: Account, redirect_uri: str, state: str, challenge: str) -> str:
+    """The authorisation URL, with upstream's parameters in upstream's order.
+
+    They are appended to whatever query ``auth_uri`` already has; ``client_secret`` is never
+    part of it (it would end up in the browser's history).
+    """
     params: list[tuple[str, str]] = [
         ("access_type", "offline"),
         ("code_challenge", challenge),
@@ -89,11 +122,27 @@ def new_auth_request(account: Account, redirect_uri: str) -> AuthRequest:
     if account.scopes:
         params.append(("scope", " ".join(account.scopes)))
     params.extend(account.auth_uri_fields)
-    # Append to any query the provider's URI already has, form-encoded (space becomes '+').
-    sep = (
-        "&" if urlsplit(account.auth_uri).query else ("" if account.auth_uri.endswith("?") else "?")
-    )
-    url = account.auth_uri + sep + urlencode(params, quote_via=quote_plus)
+    query = "&".join(f"{form_encode(k)}={form_encode(v)}" for k, v in params)
+    base = _normalise(account.auth_uri)
+    if "?" not in base:
+        return f"{base}?{query}"
+    # Like a URL library appending pairs: '&' unless the existing query is empty.
+    return base + query if base.endswith("?") else f"{base}&{query}"
+
+
+def _normalise(uri: str) -> str:
+    """``uri`` as a URL parser would print it: scheme and host in lower case, ``/`` for no path."""
+    parts = urlsplit(uri)
+    netloc = parts.netloc if "@" in parts.netloc else parts.netloc.lower()
+    out = urlunsplit(SplitResult(parts.scheme.lower(), netloc, parts.path or "/", "", ""))
+    return out + "?" + parts.query if "?" in uri else out
+
+
+def new_auth_request(account: Account, redirect_uri: str) -> AuthRequest:
+    """Make a new state, PKCE verifier and authorisation URL."""
+    state = _b64url(secrets.token_bytes(STATE_BYTES))
+    verifier = _b64url(secrets.token_bytes(CODE_VERIFIER_BYTES))
+    url = auth_url(account, redirect_uri, state, pkce_challenge(verifier))
     return AuthRequest(url, state, verifier, redirect_uri)
 
 
@@ -122,50 +171,50 @@ class OAuthError(Exception):
         self.transient = transient
 
 
-def _describe_http_error(status: int, body: bytes) -> str:
-    """``HTTP code <n>`` as upstream, plus the provider's own words when it sent any."""
+def _provider_words(data: object) -> str | None:
+    """``error`` (and ``error_description``) from a provider's JSON error body, if any."""
+    if not isinstance(data, dict) or not isinstance(data.get("error"), str):
+        return None
+    words: str = data["error"]
+    if isinstance(data.get("error_description"), str) and data["error_description"]:
+        words += f": {data['error_description']}"
+    return words
+
+
+def describe_http_error(status: int, body: bytes) -> str:
+    """``HTTP code <n>`` as upstream, plus the provider's own words when it sent any.
+
+    Upstream never reads the body; but "invalid_grant: refresh token revoked" tells a person
+    what to do where "HTTP code 400" does not.
+    """
     msg = f"HTTP code {status}"
     try:
-        data = json.loads(body)
+        words = _provider_words(json.loads(body))
     except ValueError:
         return msg
-    if isinstance(data, dict) and isinstance(data.get("error"), str):
-        msg += f" ({data['error']}"
-        if isinstance(data.get("error_description"), str):
-            msg += f": {data['error_description']}"
-        msg += ")"
-    return msg
+    return f"{msg} ({words})" if words else msg
 
 
-def _parse_success(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except ValueError as e:
-        raise OAuthError(f"Invalid JSON: {e}") from None
+def _token_response(data: Any) -> TokenResponse | None:
+    """The token response in ``data``, or ``None`` when its shape is wrong."""
     if not isinstance(data, dict):
-        raise OAuthError("Received JSON in unexpected format")
-    if isinstance(data.get("error"), str):
-        desc = data.get("error_description")
-        raise OAuthError(data["error"] + (f": {desc}" if isinstance(desc, str) else ""))
-    return data
-
-
-def _token_response(data: dict[str, Any], bad_format: str) -> TokenResponse:
+        return None
     token_type, access_token, expires_in = (
         data.get("token_type"),
         data.get("access_token"),
         data.get("expires_in"),
     )
-    # RFC 6749 says token_type is case-insensitive; upstream insists on "Bearer" exactly.
+    # RFC 6749 section 5.1 says token_type is case-insensitive; upstream wants "Bearer" exactly,
+    # which rejects providers that send "bearer".
     if (
         not isinstance(token_type, str)
         or token_type.lower() != "bearer"
         or not isinstance(access_token, str)
         or isinstance(expires_in, bool)
         or not isinstance(expires_in, int)
-        or expires_in < 0
+        or not 0 <= expires_in <= EXPIRES_IN_MAX
     ):
-        raise OAuthError(bad_format)
+        return None
     rt = data.get("refresh_token", MISSING)
     refresh_token: str | Missing | None = rt if isinstance(rt, str | Missing) else None
     return TokenResponse(access_token, expires_in, refresh_token)
@@ -179,63 +228,91 @@ async def _post(
         return resp.status, await resp.read()
 
 
+def _with_secret(account: Account, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    # client_secret_post: the secret travels in the body, after every other field (upstream).
+    if account.client_secret is not None:
+        form.append(("client_secret", account.client_secret))
+    return form
+
+
 async def exchange_code(
     session: aiohttp.ClientSession, account: Account, code: str, verifier: str, redirect_uri: str
 ) -> TokenResponse:
     """Trade an authorisation code for tokens.
 
+    A request that gets no HTTP answer at all (connection refused, timeout) is tried again,
+    :data:`EXCHANGE_ATTEMPTS` times in all; any HTTP answer is final.
+
     :raises OAuthError: with the message a person sees in ``error_notify_cmd`` and the log.
     """
-    form = [
-        ("code", code),
-        ("client_id", account.client_id),
-        ("code_verifier", verifier),
-        ("redirect_uri", redirect_uri),
-        ("grant_type", "authorization_code"),
-    ]
-    if account.client_secret is not None:
-        form.append(("client_secret", account.client_secret))
+    form = _with_secret(
+        account,
+        [
+            ("code", code),
+            ("client_id", account.client_id),
+            ("code_verifier", verifier),
+            ("redirect_uri", redirect_uri),
+            ("grant_type", "authorization_code"),
+        ],
+    )
     for attempt in range(EXCHANGE_ATTEMPTS):
         try:
             status, body = await _post(session, account.token_uri, form)
             break
         except (aiohttp.ClientError, TimeoutError, OSError):
-            # No HTTP answer at all: the provider may not have seen the code, so try again.
             if attempt + 1 < EXCHANGE_ATTEMPTS:
                 await asyncio.sleep(EXCHANGE_RETRY_GAP)
     else:
         raise OAuthError(f"couldn't connect to {account.token_uri}")
     if not 200 <= status < 300:
-        raise OAuthError(_describe_http_error(status, body))
-    return _token_response(_parse_success(body), "invalid response received")
+        raise OAuthError(describe_http_error(status, body))
+    try:
+        data = json.loads(body)
+    except ValueError as e:
+        raise OAuthError(f"Invalid JSON: {e}") from None
+    words = _provider_words(data)
+    if words is not None:
+        raise OAuthError(words)
+    resp = _token_response(data)
+    if resp is None:
+        raise OAuthError("invalid response received")
+    return resp
 
 
 async def refresh_token(
     session: aiohttp.ClientSession, account: Account, token: str
 ) -> TokenResponse:
-    """Trade a refresh token for a new access token.
+    """Trade a refresh token for a new access token. One attempt: the refresher retries.
 
-    :raises OAuthError: ``transient`` for network trouble and HTTP 408/429/5xx, else permanent.
+    :raises OAuthError: ``transient`` for network trouble, timeouts and HTTP 408, 429, 500, 502,
+        503 and 504; permanent for every other failure.
     """
-    form = [
-        ("client_id", account.client_id),
-        ("refresh_token", token),
-        ("grant_type", "refresh_token"),
-    ]
-    if account.client_secret is not None:
-        form.append(("client_secret", account.client_secret))
+    form = _with_secret(
+        account,
+        [
+            ("client_id", account.client_id),
+            ("refresh_token", token),
+            ("grant_type", "refresh_token"),
+        ],
+    )
     try:
         status, body = await _post(session, account.token_uri, form)
     except TimeoutError:
-        raise OAuthError(f"timed out after {HTTP_TIMEOUT:g}s", transient=True) from None
+        raise OAuthError(f"no answer within {HTTP_TIMEOUT:g} s", transient=True) from None
     except (aiohttp.ClientError, OSError) as e:
         raise OAuthError(str(e) or type(e).__name__, transient=True) from None
     if not 200 <= status < 300:
         raise OAuthError(
-            _describe_http_error(status, body), transient=status in TRANSIENT_HTTP_CODES
+            describe_http_error(status, body), transient=status in TRANSIENT_HTTP_CODES
         )
     try:
-        data = _parse_success(body)
-    except OAuthError as e:
+        data = json.loads(body)
+    except ValueError as e:
         raise OAuthError(f"Refreshing {account.name} failed: {e}") from None
-    return _token_response(data, "Received JSON in unexpected format")
+    words = _provider_words(data)
+    if words is not None:
+        raise OAuthError(f"Refreshing {account.name} failed: {words}")
+    resp = _token_response(data)
+    if resp is None:
+        raise OAuthError("Received JSON in unexpected format")
+    return resp

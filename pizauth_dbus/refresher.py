@@ -3,7 +3,9 @@
 When: ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, or after a failure
 ``last_refresh_attempt + refresh_retry``. What a failure does follows upstream: transient ones
 (network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a row asks
-``transient_error_if_cmd``; permanent ones empty the account and emit ``token_invalidated``.
+``transient_error_if_cmd`` whether to keep trying; permanent ones empty the account and emit
+``token_invalidated``. Every write goes through the version stamp (see :mod:`.state`), so a
+refresh that finishes after a revoke or a reload changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import aiohttp
 from pizauth_dbus import oauth
 from pizauth_dbus.events import Eventer, TokenEvent
 from pizauth_dbus.hooks import TRANSIENT_TIMEOUT, HookError, run_hook
-from pizauth_dbus.state import Active, Empty, Entry, Store, now
+from pizauth_dbus.state import Active, Empty, Entry, Store, expiry_after, now
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,21 @@ class RefreshHost(Protocol):
     def http(self) -> aiohttp.ClientSession: ...
 
 
-def refresh_due_at(entry: Entry) -> float | None:
-    """When the account's token should next be refreshed; ``None`` if not Active or in flight."""
+def refresh_due_at(entry: Entry, t: float) -> float | None:
+    """When the account's token should next be refreshed, given that it is now ``t``.
+
+    :returns: ``None`` when the account is not Active or a refresh is already in flight.
+    """
     tok, acct = entry.token, entry.account
     if not isinstance(tok, Active) or tok.ongoing_refresh:
         return None
     if tok.last_refresh_attempt is not None:
         return tok.last_refresh_attempt + acct.refresh_retry
-    return min(tok.expiry - acct.refresh_before_expiry, tok.obtained + acct.refresh_at_least)
+    before_expiry = tok.expiry - acct.refresh_before_expiry
+    if before_expiry < 0:
+        # Upstream's clock cannot go below zero: "before expiry" then means "now" at the latest.
+        before_expiry = min(t, tok.expiry)
+    return min(before_expiry, tok.obtained + acct.refresh_at_least)
 
 
 class Refresher:
@@ -78,7 +87,7 @@ class Refresher:
             t = now()
             next_at = t + MAX_WAIT
             for name, entry in self._host.store:
-                due = refresh_due_at(entry)
+                due = refresh_due_at(entry, t)
                 if due is None:
                     continue
                 if due <= t:
@@ -89,41 +98,53 @@ class Refresher:
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - now()))
 
     def refresh_now(self, name: str) -> bool:
-        """Start a refresh of ``name`` unless it is not Active or one is already under way."""
-        entry = self._host.store.get(name)
-        if not isinstance(entry.token, Active) or entry.token.ongoing_refresh:
+        """Start a refresh of ``name`` unless it is not Active or one is already under way.
+
+        The state changes before this returns (in flight, or Empty when there is no refresh
+        token), so a second call at once, from the loop or from ``show``, does nothing.
+        """
+        store = self._host.store
+        entry = store.get(name)
+        tok = entry.token
+        if not isinstance(tok, Active) or tok.ongoing_refresh:
             return False
-        job = asyncio.get_running_loop().create_task(self._refresh(name, entry))
+        if tok.refresh_token is None:
+            # Nothing to refresh with: quietly start over (no event, no notification), as
+            # upstream does; the next `show` begins a new authorisation.
+            log.info("No refresh token for %s: the token is dropped", name)
+            store.replace(name, entry.version, Empty())
+            return False
+        started = store.replace(
+            name, entry.version, replace(tok, ongoing_refresh=True, last_refresh_attempt=now())
+        )
+        assert started is not None  # same version: nothing could run in between
+        job = asyncio.get_running_loop().create_task(
+            self._refresh(name, started, tok.refresh_token), name=f"refresh {name}"
+        )
         self._jobs.add(job)
         job.add_done_callback(self._jobs.discard)
         return True
 
-    async def _refresh(self, name: str, entry: Entry) -> None:
+    async def _refresh(self, name: str, started: Entry, token: str) -> None:
         store = self._host.store
-        tok = entry.token
-        assert isinstance(tok, Active)
-        if tok.refresh_token is None:
-            # Nothing to refresh with: quietly start over, as upstream does.
-            store.replace(name, entry.version, Empty())
-            return
-        started = store.replace(
-            name, entry.version, replace(tok, ongoing_refresh=True, last_refresh_attempt=now())
-        )
-        if started is None:
-            return
         try:
-            resp = await oauth.refresh_token(self._host.http(), entry.account, tok.refresh_token)
+            resp = await oauth.refresh_token(self._host.http(), started.account, token)
         except oauth.OAuthError as e:
             await self._failed(name, started, e)
+        except Exception:  # a bug must not leave the account "refreshing" for ever
+            log.exception("Refreshing %s failed unexpectedly", name)
+            await self._failed(name, started, oauth.OAuthError("internal error", transient=True))
         else:
             cur = store.current(name, started.version)
             if cur is None or not isinstance(cur.token, Active):
+                log.info("Discarding a refreshed token for %s: the account changed", name)
                 return
             rt = resp.refresh_token
             if isinstance(rt, oauth.Missing):  # no key: keep the refresh token we have
                 rt = cur.token.refresh_token
             t = now()
-            store.replace(name, cur.version, Active(resp.access_token, t, t + resp.expires_in, rt))
+            expiry = expiry_after(t, resp.expires_in, cur.account.refresh_at_least)
+            store.replace(name, cur.version, Active(resp.access_token, t, expiry, rt))
             log.info("Refreshed token for %s", name)
             self._host.events.put(name, TokenEvent.REFRESHED)
         finally:
@@ -142,7 +163,7 @@ class Refresher:
         fails = cur.token.consecutive_refresh_fails + 1
         cmd = store.config.transient_error_if_cmd
         if fails % TRANSIENT_CHECK_EVERY == 0 and cmd is not None:
-            # The refresh stays "in flight" while the hook decides, so no other refresh starts.
+            # The refresh stays "in flight" while the hook decides, so no other one starts.
             try:
                 await run_hook(cmd, {"PIZAUTH_ACCOUNT": name}, TRANSIENT_TIMEOUT)
             except HookError as e:
@@ -152,7 +173,7 @@ class Refresher:
                     self._invalidate(name, cur)
                 return
             cur = store.current(name, started.version)
-            if cur is None or not isinstance(cur.token, Active):
+            if cur is None:
                 return
         tok = cur.token
         assert isinstance(tok, Active)

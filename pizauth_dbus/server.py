@@ -4,7 +4,10 @@ Startup order (as upstream, with the bus in place of the socket): refuse to star
 server owns the name; bind the listeners; start the duties; export the interface and only then
 take the name (queued calls, activating ones included, arrive as soon as it is owned); run
 ``startup_cmd``. The server stops on ``Shutdown``, SIGTERM, SIGINT, or when the bus goes away,
-releasing the name and closing the listeners before it exits 0.
+releasing the name and closing the listeners before it exits 0. SIGHUP reloads the config.
+
+Without ``-d`` the server logs to syslog (the journal on systemd machines) and detaches; with
+``-d`` it stays in the foreground and logs to stderr.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import logging
 import logging.handlers
 import os
+import socket
 import sys
 
 from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
@@ -25,18 +29,26 @@ from pizauth_dbus.errors import AlreadyRunningError
 log = logging.getLogger("pizauth")
 
 _LEVELS = [logging.ERROR, logging.WARNING, logging.INFO, logging.DEBUG]
+"""``-v`` counts 0 to 3; upstream's fourth level, trace, adds the libraries' own debug logs."""
+SYSLOG_SOCKET = os.environ.get("PIZAUTH_SYSLOG_SOCKET", "/dev/log")
+"""The local syslog socket (journald listens there too). The variable exists for the tests."""
+IDENT = "pizauth"
 
 
 def setup_logging(verbosity: int, to_syslog: bool) -> None:
-    """Log at upstream's levels (0 error ... 3+ debug) to stderr or to syslog/the journal."""
+    """Log at upstream's levels (0 error ... 4 trace) to stderr or to syslog/the journal.
+
+    :raises OSError: when syslog cannot be reached.
+    """
     level = _LEVELS[min(verbosity, len(_LEVELS) - 1)]
     logging.addLevelName(logging.WARNING, "WARN")
     handler: logging.Handler
-    if to_syslog and os.path.exists("/dev/log"):
-        handler = logging.handlers.SysLogHandler(address="/dev/log")
-        handler.setFormatter(logging.Formatter("pizauth: %(message)s"))
-    elif to_syslog:
-        handler = logging.NullHandler()
+    if to_syslog:
+        _check_syslog(SYSLOG_SOCKET)
+        # RFC 3164 over the local socket, identity "pizauth[<pid>]" as syslog(3) writes it; the
+        # pid is looked up per message because detaching changes it.
+        handler = logging.handlers.SysLogHandler(address=SYSLOG_SOCKET)
+        handler.setFormatter(logging.Formatter(f"{IDENT}[%(process)d]: %(message)s"))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s - %(message)s"))
@@ -48,8 +60,31 @@ def setup_logging(verbosity: int, to_syslog: bool) -> None:
         logging.getLogger(noisy).setLevel(level if verbosity >= 4 else logging.WARNING)
 
 
+def _check_syslog(path: str) -> None:
+    """Fail now if nobody listens at ``path``: the handler would drop every message silently.
+
+    :raises OSError: as connecting gives it.
+    """
+    error: OSError | None = None
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        with socket.socket(socket.AF_UNIX, kind) as s:
+            try:
+                s.connect(path)
+            except OSError as e:
+                error = error or e
+            else:
+                return
+    assert error is not None
+    raise error
+
+
 def detach() -> None:
-    """Become a daemon: fork twice, new session, stdio to /dev/null, working directory kept."""
+    """Become a daemon: fork twice, new session, stdio to /dev/null, working directory kept.
+
+    The parent exits 0 at once, as upstream's (daemon(3)): later failures reach only the log.
+
+    :raises OSError: when a fork fails.
+    """
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
@@ -98,6 +133,8 @@ async def serve(config: Config, config_path: str) -> int:
         if await _name_has_owner(bus):
             raise AlreadyRunningError()
         daemon = Daemon(config, config_path)
+        # Early, so that a SIGTERM while starting still ends in an orderly stop.
+        daemon.install_signal_handlers()
         try:
             await daemon.start()
         except OSError as e:
@@ -109,7 +146,6 @@ async def serve(config: Config, config_path: str) -> int:
         if reply != RequestNameReply.PRIMARY_OWNER:
             await daemon.stop()
             raise AlreadyRunningError()
-        daemon.install_signal_handlers()
         log.info(
             "Listening for redirects on HTTP port %s, HTTPS port %s",
             daemon.listeners.http_port or "none",
@@ -134,9 +170,17 @@ async def serve(config: Config, config_path: str) -> int:
 
 def run(config: Config, config_path: str, foreground: bool, verbosity: int) -> int:
     """Everything ``pizauth server`` does after the config has been read and checked."""
+    try:
+        setup_logging(verbosity, to_syslog=not foreground)
+    except OSError as e:
+        print(f"Cannot connect to syslog: {e}", file=sys.stderr)
+        return 1
     if not foreground:
-        detach()
-    setup_logging(verbosity, to_syslog=not foreground)
+        try:
+            detach()
+        except OSError as e:
+            print(f"Cannot daemonise: {e}", file=sys.stderr)
+            return 1
     try:
         return asyncio.run(serve(config, config_path))
     except AlreadyRunningError as e:

@@ -29,6 +29,21 @@ def now() -> float:
     return time.monotonic()
 
 
+CLOCK_MAX = 2**63 - 1
+"""The largest time upstream's clock can hold (signed 64-bit seconds); later times overflow."""
+
+
+def expiry_after(t: float, expires_in: int, fallback: int) -> float:
+    """When a token obtained at ``t`` and valid for ``expires_in`` seconds expires.
+
+    A lifetime so long that the clock would overflow is replaced by ``fallback`` seconds (the
+    account's ``refresh_at_least``), as upstream does.
+    """
+    if t + expires_in > CLOCK_MAX:
+        return t + fallback
+    return t + expires_in
+
+
 def to_wall(t: float) -> float:
     """Convert a boot-clock time into a Unix time, relative to the current wall clock."""
     return time.time() - (now() - t)
@@ -46,7 +61,11 @@ class Empty:
 
 @dataclass(frozen=True)
 class Pending:
-    """An authorisation URL has been made; waiting for the redirect."""
+    """An authorisation URL has been made; waiting for the redirect.
+
+    ``redirect_uri`` is the one in ``url`` (port included): the redirect must match it, and
+    the code exchange must repeat it.
+    """
 
     code_verifier: str
     state: str
@@ -57,7 +76,12 @@ class Pending:
 
 @dataclass(frozen=True)
 class Active:
-    """A token is held."""
+    """A token is held.
+
+    ``ongoing_refresh`` is set while a refresh is in flight (so that no second one starts);
+    ``consecutive_refresh_fails`` and ``last_refresh_attempt`` count transient failures and
+    are reset by a successful refresh.
+    """
 
     access_token: str
     obtained: float

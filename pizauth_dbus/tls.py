@@ -6,6 +6,7 @@ path, so the PEM is handed over through an anonymous memory file (memfd), never 
 
 from __future__ import annotations
 
+import base64
 import datetime
 import ipaddress
 import os
@@ -45,8 +46,6 @@ def _colon_hex(raw: bytes) -> str:
 
 def make_certificate() -> Certificate:
     """Generate a key and a certificate for localhost, 127.0.0.1 and ::1, and a server context."""
-    import base64
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     sans: list[x509.GeneralName] = [
@@ -71,7 +70,9 @@ def make_certificate() -> Certificate:
         Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
     )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.set_alpn_protocols(["http/1.1"])
+    ctx.set_alpn_protocols(["http/1.1"])  # upstream offers HTTP/1.1 only
+    # load_cert_chain takes only paths: an anonymous memory file keeps the key off every disk,
+    # and it is gone once closed.
     fd = os.memfd_create("pizauth-tls", os.MFD_CLOEXEC)
     try:
         os.write(fd, pem)
