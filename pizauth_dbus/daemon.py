@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,8 @@ class Daemon:
         # redirect page twice must not make us spend the same code twice (the second use would
         # fail, and some providers then revoke what the first one obtained).
         self._exchanging: set[tuple[str, int]] = set()
+        self.auth_error_sinks: list[Callable[[str, str], None]] = []
+        """Each is called as ``sink(account, message)`` for every authorisation error."""
         self.store.subscribe(self._on_change)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -172,6 +175,11 @@ class Daemon:
     def _report_auth_error(self, name: str, message: str) -> None:
         # Logged even without error_notify_cmd: upstream's man page promises it, its code doesn't.
         log.error("%s", message)
+        for sink in self.auth_error_sinks:
+            try:
+                sink(name, message)
+            except Exception:  # a sink's failure must not stop error_notify_cmd
+                log.exception("authorisation error sink failed")
         self._spawn(
             run_logged(
                 "error_notify_cmd",
