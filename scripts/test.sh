@@ -27,6 +27,18 @@ check ruff-format "$venv/bin/ruff" format --check .
 check mypy "$venv/bin/mypy"
 check pytest "$venv/bin/pytest" -ra "$@"
 
+# Nothing the tests started may outlive them: private buses live in pzbus-* directories, the
+# provider runs oidc-server.mjs, and servers run with configs under pytest's temporary tree.
+leftovers() {
+	local left
+	left=$(pgrep -af 'pzbus-|oidc-server\.mjs|pytest-of-.*pizauth' | grep -v pgrep || true)
+	[[ -z $left ]] || {
+		printf 'left running after the tests:\n%s\n' "$left" >&2
+		return 1
+	}
+}
+check leftovers leftovers
+
 if ((${#failed[@]})); then
 	printf '\ntest.sh: these checks failed: %s\n' "${failed[*]}" >&2
 	exit 1
