@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pizauth_dbus import config  # noqa: E402
+from pizauth_dbus import config
 
 TARGET_RATIO = 10.0
 
