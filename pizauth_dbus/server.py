@@ -123,6 +123,7 @@ async def serve(config: Config, config_path: str) -> int:
     """
     from pizauth_dbus.bus import Manager
     from pizauth_dbus.daemon import Daemon
+    from pizauth_dbus.desktop import Desktop
 
     try:
         bus = await MessageBus(bus_type=BusType.SESSION).connect()
@@ -142,8 +143,11 @@ async def serve(config: Config, config_path: str) -> int:
             await daemon.stop()
             return 1
         bus.export(OBJECT_PATH, Manager(daemon))
+        desktop = Desktop(daemon, bus)  # before the name: queued calls may need notifying
+        desktop.start()
         reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
         if reply != RequestNameReply.PRIMARY_OWNER:
+            await desktop.stop(withdraw=False)
             await daemon.stop()
             raise AlreadyRunningError()
         log.info(
@@ -159,7 +163,9 @@ async def serve(config: Config, config_path: str) -> int:
             fut.cancel()
         if gone.done() and not gone.cancelled():
             log.warning("The session bus went away; stopping")
+            await desktop.stop(withdraw=False)
         else:
+            await desktop.stop()  # withdraws what is shown: its buttons would lead nowhere
             await bus.release_name(BUS_NAME)
         await daemon.stop()
         log.info("Stopped")
