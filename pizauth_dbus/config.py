@@ -9,7 +9,6 @@ CLI may import this module cheaply.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 
 from pizauth_dbus import grammar
 from pizauth_dbus.errors import ConfigError
-from pizauth_dbus.grammar import AccountBlock, Diagnostic, Setting
+from pizauth_dbus.grammar import TIME_MAX, AccountBlock, Diagnostic, Setting
 
 AUTH_NOTIFY_INTERVAL_DEFAULT = 15 * 60
 """Seconds between repeated reminders for the same pending account (upstream default)."""
@@ -42,10 +41,6 @@ RESERVED_AUTH_URI_KEYS = (
     "scope",
     "state",
 )
-
-TIME_MAX = 2**64 - 1
-"""Upstream keeps times as unsigned 64-bit seconds; larger values are errors, as there."""
-TIME_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
 
 @dataclass(frozen=True)
@@ -191,6 +186,16 @@ _LOGIN_HINT_CLASH = (
     "Both the 'login_hint' attribute and a 'auth_uri_fields' field with the name 'login_hint' "
     "are specified. The 'login_hint' attribute is deprecated so remove it."
 )
+_MISPLACED = {  # indexed by "is it inside an account?"
+    True: (
+        "'{}' is a global option: it can't be set inside an account",
+        "move it to the top level of the file, outside every account block",
+    ),
+    False: (
+        "'{}' is an account option: it must be inside an account block",
+        'move it into an account "name" { ... } block',
+    ),
+}
 _OFF_WORDS = ("off", "false", "no", "disabled", "disable", "null", "nil")
 
 Value = str | int | None | tuple[str, ...] | tuple[tuple[str, str], ...]
@@ -267,21 +272,9 @@ class _Checker:
                     self.check_listener(account, block, scope, top)
         if self.errors:
             return None
-        return Config(
-            accounts=accounts,
-            auth_notify_cmd=top.get("auth_notify_cmd", None),
-            auth_notify_interval=top.get("auth_notify_interval", AUTH_NOTIFY_INTERVAL_DEFAULT),
-            error_notify_cmd=top.get("error_notify_cmd", None),
-            http_listen=http,
-            https_listen=https,
-            startup_cmd=top.get("startup_cmd", None),
-            token_event_cmd=top.get("token_event_cmd", None),
-            transient_error_if_cmd=top.get("transient_error_if_cmd", None),
-            refresh_at_least=top.get("refresh_at_least", REFRESH_AT_LEAST_DEFAULT),
-            refresh_before_expiry=top.get("refresh_before_expiry", REFRESH_BEFORE_EXPIRY_DEFAULT),
-            refresh_retry=top.get("refresh_retry", REFRESH_RETRY_DEFAULT),
-            warnings=tuple(self.warnings),
-        )
+        # Global option names are Config's field names, and each value already has its field's
+        # type (see value()); options left out keep the field's default.
+        return Config(accounts=accounts, warnings=tuple(self.warnings), **top.values)  # type: ignore[arg-type]
 
     def account(self, block: AccountBlock) -> _Scope:
         scope = _Scope(ACCOUNT_OPTIONS)
@@ -383,19 +376,9 @@ class _Checker:
 
     def unknown(self, scope: _Scope, s: Setting, in_account: bool) -> None:
         other = GLOBAL_OPTIONS if in_account else ACCOUNT_OPTIONS
-        if s.key in other and in_account:
-            self.error(
-                f"'{s.key}' is a global option: it can't be set inside an account",
-                s.key_pos,
-                "move it to the top level of the file, outside every account block",
-            )
-            return
         if s.key in other:
-            self.error(
-                f"'{s.key}' is an account option: it must be inside an account block",
-                s.key_pos,
-                'move it into an account "name" { ... } block',
-            )
+            message, hint = _MISPLACED[in_account]
+            self.error(message.format(s.key), s.key_pos, hint)
             return
         hints = []
         if guess := _closest(s.key, scope.options):
@@ -453,19 +436,13 @@ class _Checker:
         self.error(f"'{s.key}' must be {_EXPECTED[kind]}, not {found}", s.pos, *hints)
 
     def time(self, s: Setting) -> int | _Invalid:
-        m = grammar.TIME.fullmatch(s.text)
-        if m is None:
-            self.error(f"Invalid time '{s.text}'", s.pos, *_time_hints(s.text))
-            return _INVALID
-        digits = m.group(1).lstrip("0") or "0"
-        # Compare lengths first: int() refuses very long digit strings outright.
-        if len(digits) > len(str(TIME_MAX)) or int(digits) > TIME_MAX:
-            message = "Invalid time: number too large to fit in target type"
-        elif int(digits) * TIME_UNITS[m.group(2)] > TIME_MAX:
-            message = "Invalid time: Number too big"
+        value = grammar.seconds(s.text)
+        if isinstance(value, int):
+            return value
+        if value:  # a well-formed time too large for upstream's 64 bits: no position there
+            self.error(value, s.pos, f"the longest time is {TIME_MAX}s", prefixed=False)
         else:
-            return int(digits) * TIME_UNITS[m.group(2)]
-        self.error(message, s.pos, f"the longest time is {TIME_MAX}s", prefixed=False)
+            self.error(f"Invalid time '{s.text}'", s.pos, *grammar.time_hints(s.text))
         return _INVALID
 
 
@@ -474,17 +451,6 @@ class _Invalid:
 
 
 _INVALID = _Invalid()
-
-
-def _time_hints(text: str) -> list[str]:
-    hints = ["a time is a whole number and one unit: d (days), h, m or s, e.g. 90s"]
-    parts = re.findall(r"([0-9]+)([dhms])", text)
-    if text.isdigit():
-        hints.append(f"add a unit, e.g. {text}s for seconds")
-    elif parts and "".join(n + u for n, u in parts) == text:
-        total = sum(int(n) * TIME_UNITS[u] for n, u in parts)
-        hints.append(f"only one unit is allowed: write {total}s")
-    return hints
 
 
 def uri_problem(uri: str) -> tuple[str, ...] | None:
@@ -497,7 +463,9 @@ def uri_problem(uri: str) -> tuple[str, ...] | None:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 -- evaluated for the ValueError a bad port raises
     except ValueError as e:
-        reason = "invalid port number" if "port" in str(e).lower() else "invalid IPv6 address"
+        why = str(e).lower()
+        reason = "invalid port number" if "port" in why else "invalid IPv6 address"
+        reason = reason if "port" in why or "ipv6" in why else "invalid domain character"
         return (f"Invalid URI: {reason}",)
     if not parts.scheme:
         return ("Invalid URI: relative URL without a base", 'write a full URI: "https://..."')
@@ -516,6 +484,8 @@ def uri_problem(uri: str) -> tuple[str, ...] | None:
 
 
 def _closest(word: str, options: Mapping[str, str]) -> str | None:
+    import difflib  # only on this error path: keep importing this module cheap
+
     if word.lower() in options:
         return word.lower()
     found = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)

@@ -104,7 +104,7 @@ def test_fast_grammar_agrees_with_reference(text: str) -> None:
 
 # ==== Generated valid configurations ====
 
-SAFE_TIME_UNITS = list(config.TIME_UNITS.items())
+SAFE_TIME_UNITS = list(grammar.TIME_UNITS.items())
 host = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,5}){0,2}", fullmatch=True)
 path = st.from_regex(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]{0,8}){0,3}", fullmatch=True)
 query = st.from_regex(r"(\?[A-Za-z0-9=&._-]{0,12})?", fullmatch=True)
