@@ -154,6 +154,7 @@ class Refresher:
         store = self._host.store
         cur = store.current(name, started.version)
         if cur is None or not isinstance(cur.token, Active):
+            log.info("Ignoring a failed refresh for %s: the account changed (%s)", name, err)
             return
         if not err.transient:
             log.info("Permanent refresh error for %s: %s", name, err)

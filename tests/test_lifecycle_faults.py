@@ -1,0 +1,345 @@
+"""What the server does when the token endpoint misbehaves (the scriptable fake endpoint):
+transient and permanent errors, timeouts, malformed answers, and the version stamp that keeps
+slow answers from overwriting newer states."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.flows import pending_url
+from tests.lifecycle import (
+    HEAD,
+    Servers,
+    fake_account,
+    in_log,
+    lines,
+    login_with_fake,
+    recorder,
+    setting,
+    show_token,
+    status,
+    wait_for,
+)
+from tests.support.bus import PrivateBus
+from tests.support.fakeoauth import FakeOAuth, Reply
+from tests.support.procs import free_port
+from tests.support.server import PizauthServer
+from tests.support.user import follow
+
+KNOBS = {
+    "PIZAUTH_HTTP_TIMEOUT": "0.5",
+    "PIZAUTH_EXCHANGE_RETRY_GAP": "0.1",
+    "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1",
+}
+"""Upstream's 30 s request timeout, 6 s exchange retry gap and 3 min hook limit, shortened."""
+
+
+@pytest.fixture
+def servers(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> Iterator[Servers]:
+    yield from Servers.fixture(pizauth_env, tmp_path)
+
+
+class Setup:
+    """A server using the fake endpoint, with hooks recording events and error messages."""
+
+    def __init__(
+        self,
+        servers: Servers,
+        fake: FakeOAuth,
+        tmp_path: Path,
+        *,
+        top: str = "",
+        account: str = "refresh_retry = 0s;\n",
+        token_uri: str | None = None,
+        knobs: dict[str, str] | None = None,
+    ) -> None:
+        self.fake = fake
+        self.events = tmp_path / "events"
+        self.errors = tmp_path / "errors"
+        block = fake_account(fake, extra=account)
+        if token_uri is not None:
+            block = block.replace(fake.token_uri, token_uri)
+        self.server: PizauthServer = servers(
+            HEAD
+            + setting("token_event_cmd", recorder(self.events, "PIZAUTH_EVENT"))
+            + setting("error_notify_cmd", recorder(self.errors, "PIZAUTH_ACCOUNT", "PIZAUTH_MSG"))
+            + top
+            + block,
+            extra_env=KNOBS if knobs is None else knobs,
+        )
+
+    def login(self) -> str:
+        return login_with_fake(self.server)
+
+    def refresh(self) -> None:
+        r = self.server.cli("refresh", "acct")
+        assert (r.returncode, r.stderr) == (0, b"")
+
+    def wait_event(self, event: str, count: int = 1) -> None:
+        wait_for(lambda: lines(self.events).count(event) >= count, f"{count} x {event}")
+
+    def failed_login(self, reply: Reply) -> str:
+        """Authorise with ``reply`` as the token endpoint's answer; return the error message."""
+        before = len(lines(self.errors))
+        self.fake.script.append(reply)
+        page = follow(pending_url(self.server, "acct"))
+        assert page.status == 200  # the listener answers before the exchange
+        wait_for(lambda: len(lines(self.errors)) > before, "error_notify_cmd")
+        assert status(self.server)["acct"] == "No access token"
+        return lines(self.errors)[before]
+
+
+def test_transient_error_keeps_the_token_and_retries(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path, account="refresh_retry = 1s;\n")
+    assert s.login() == "at-1"
+    fake_oauth.script.append(
+        Reply(503, {"error": "temporarily_unavailable", "error_description": "try later"})
+    )
+    s.refresh()
+    wait_for(
+        lambda: in_log(
+            s.server,
+            "Transitory refresh error for acct: HTTP code 503 (temporarily_unavailable: try later)",
+        ),
+        "the transitory error in the log",
+    )
+    # The token stays in service, and the retry waits for refresh_retry.
+    assert show_token(s.server) == "at-1"
+    assert status(s.server)["acct"].startswith("Active access token")
+    assert len(fake_oauth.seen) == 2
+    s.wait_event("token_refreshed")
+    assert show_token(s.server) == "at-2"
+    assert len(fake_oauth.seen) == 3
+    assert fake_oauth.seen[2] == [
+        ("client_id", "fake-client"),
+        ("refresh_token", "rt-1"),
+        ("grant_type", "refresh_token"),
+        ("client_secret", "fake-secret"),
+    ]
+    assert "token_invalidated" not in lines(s.events)
+
+
+def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    asked = tmp_path / "asked"
+    s = Setup(
+        servers,
+        fake_oauth,
+        tmp_path,
+        top=setting("transient_error_if_cmd", recorder(asked, "PIZAUTH_ACCOUNT")),
+    )
+    s.login()
+    codes = [408, 429, 500, 502, 503, 504, 503]
+    fake_oauth.script.extend(Reply(c) for c in codes)
+    s.refresh()
+    s.wait_event("token_refreshed")
+    log = s.server.log()
+    for c in codes:
+        assert f"Transitory refresh error for acct: HTTP code {c}" in log
+    # Asked once, after the sixth failure in a row; it said "transient", so the token stayed.
+    assert lines(asked) == ["acct"]
+    assert show_token(s.server) == "at-2"
+    assert len(fake_oauth.seen) == 1 + len(codes) + 1
+    assert "token_invalidated" not in lines(s.events)
+
+
+@pytest.mark.parametrize(
+    ("hook", "message"),
+    [("exit 3", "'exit 3' returned 3"), ("sleep 30", "'sleep 30' exceeded timeout")],
+)
+def test_transient_error_if_cmd_can_declare_the_errors_permanent(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path, hook: str, message: str
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path, top=setting("transient_error_if_cmd", hook))
+    s.login()
+    fake_oauth.script.extend(Reply(502) for _ in range(6))
+    s.refresh()
+    s.wait_event("token_invalidated")
+    assert in_log(s.server, f"ERROR - Permanent refresh error for acct: {message}")
+    assert s.server.log().count("Transitory refresh error for acct") == 6
+    assert status(s.server)["acct"] == "No access token"
+    assert lines(s.errors) == []
+
+
+def test_a_refresh_that_times_out_is_transient(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path)
+    s.login()
+    fake_oauth.script.append(Reply(delay=1.0))
+    s.refresh()
+    s.wait_event("token_refreshed")
+    assert in_log(s.server, "Transitory refresh error for acct: no answer within 0.5 s")
+    assert show_token(s.server) == "at-2"
+
+
+def test_a_code_exchange_that_times_out_is_tried_again(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path)
+    fake_oauth.script.append(Reply(delay=1.0))
+    assert s.login() == "at-1"
+    assert len(fake_oauth.seen) == 2
+    assert fake_oauth.seen[0] == fake_oauth.seen[1]
+    assert lines(s.events) == ["token_new"]
+
+
+def test_a_code_exchange_gives_up_when_nothing_answers(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/token"
+    s = Setup(servers, fake_oauth, tmp_path, token_uri=dead)
+    page = follow(pending_url(s.server, "acct"))
+    assert page.status == 200
+    wait_for(lambda: lines(s.errors), "error_notify_cmd")
+    assert lines(s.errors) == [f"acct|Authentication for acct failed: couldn't connect to {dead}"]
+    assert status(s.server)["acct"] == "No access token"
+
+
+def test_the_code_exchange_sends_upstreams_fields(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path)
+    url = pending_url(s.server, "acct")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+    follow(url)
+    wait_for(lambda: show_token(s.server), "the token")
+    form = fake_oauth.seen[0]
+    assert [k for k, _ in form] == [
+        "code",
+        "client_id",
+        "code_verifier",
+        "redirect_uri",
+        "grant_type",
+        "client_secret",
+    ]
+    fields = dict(form)
+    assert fields["code"] == fake_oauth.code
+    assert fields["client_id"] == "fake-client"
+    assert fields["redirect_uri"] == query["redirect_uri"]
+    assert fields["grant_type"] == "authorization_code"
+    assert fields["client_secret"] == "fake-secret"
+    assert len(fields["code_verifier"]) == 86
+    digest = hashlib.sha256(fields["code_verifier"].encode()).digest()
+    assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == query["code_challenge"]
+
+
+def test_failed_code_exchanges_tell_the_person_why(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path)
+    cases = [
+        (Reply(200, text="{not json"), "Invalid JSON: "),
+        (
+            Reply(400, {"error": "invalid_grant", "error_description": "code expired"}),
+            "HTTP code 400 (invalid_grant: code expired)",
+        ),
+        (Reply(401, text="Unauthorized"), "HTTP code 401"),
+        (Reply(200, {"error": "access_denied"}), "access_denied"),
+        (Reply(200, {"access_token": "x", "token_type": "Bearer"}), "invalid response received"),
+        (Reply(200, {"access_token": "x", "token_type": "MAC", "expires_in": 5}), "invalid"),
+        (Reply(503), "HTTP code 503"),  # an HTTP answer is final: no retry
+    ]
+    for reply, text in cases:
+        message = s.failed_login(reply)
+        assert message.startswith(f"acct|Authentication for acct failed: {text}"), message
+        assert in_log(s.server, message.split("|", 1)[1])
+    assert len(fake_oauth.seen) == len(cases)
+    assert lines(s.events) == []
+
+
+def test_permanent_refresh_errors_invalidate_the_token(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path)
+    cases = [
+        (Reply(200, text="{not json"), "Refreshing acct failed: Expecting property name"),
+        (
+            Reply(400, {"error": "invalid_grant", "error_description": "token revoked"}),
+            "HTTP code 400 (invalid_grant: token revoked)",
+        ),
+        (Reply(401, {"error": "invalid_client"}), "HTTP code 401 (invalid_client)"),
+        (Reply(200, {"error": "no_way"}), "Refreshing acct failed: no_way"),
+        (Reply(200, {"access_token": "x", "token_type": "Bearer"}), "Received JSON in unexpected"),
+    ]
+    for n, (reply, text) in enumerate(cases, start=1):
+        s.login()
+        fake_oauth.script.append(reply)
+        s.refresh()
+        s.wait_event("token_invalidated", n)
+        assert in_log(s.server, f"Permanent refresh error for acct: {text}"), text
+        assert status(s.server)["acct"] == "No access token"
+    assert lines(s.errors) == []
+
+
+def test_refresh_responses_and_the_refresh_token(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path)
+    # token_type is case-insensitive (RFC 6749; upstream insists on "Bearer").
+    fake_oauth.script.append(
+        Reply(json={"access_token": "a1", "token_type": "bearer", "expires_in": 3600,
+                    "refresh_token": "r1"})
+    )
+    assert s.login() == "a1"
+
+    def refresh_with(body: dict[str, object], event: str, n: int) -> None:
+        fake_oauth.script.append(Reply(json={"token_type": "BEARER", "expires_in": 3600, **body}))
+        s.refresh()
+        s.wait_event(event, n)
+
+    refresh_with({"access_token": "a2"}, "token_refreshed", 1)  # no refresh_token: keep r1
+    refresh_with({"access_token": "a3", "refresh_token": "r2"}, "token_refreshed", 2)
+    refresh_with({"access_token": "a4", "refresh_token": None}, "token_refreshed", 3)
+    assert [dict(f)["refresh_token"] for f in fake_oauth.seen[1:]] == ["r1", "r1", "r2"]
+    assert show_token(s.server) == "a4"
+
+    # Now there is no refresh token: the account quietly starts over, with no event.
+    s.refresh()
+    wait_for(lambda: status(s.server)["acct"] == "No access token", "the account to empty")
+    assert len(fake_oauth.seen) == 4
+    assert lines(s.events) == ["token_new", *["token_refreshed"] * 3]
+
+
+def test_a_slow_refresh_cannot_undo_a_revoke(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path, knobs={})  # upstream's 30 s timeout
+    s.login()
+    fake_oauth.script.append(
+        Reply(json={"access_token": "late", "token_type": "Bearer", "expires_in": 60}, delay=0.8)
+    )
+    s.refresh()
+    wait_for(lambda: len(fake_oauth.seen) == 2, "the refresh request")
+    assert s.server.cli("revoke", "acct").returncode == 0
+    wait_for(lambda: in_log(s.server, "Discarding a refreshed token for acct"), "the discard")
+    assert status(s.server)["acct"] == "No access token"
+    assert lines(s.events) == ["token_new", "token_revoked"]
+
+
+def test_a_slow_exchange_cannot_overwrite_a_newer_request(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    s = Setup(servers, fake_oauth, tmp_path, knobs={})  # upstream's 30 s timeout
+    fake_oauth.script.append(
+        Reply(json={"access_token": "late", "token_type": "Bearer", "expires_in": 60}, delay=0.8)
+    )
+    assert follow(pending_url(s.server, "acct")).status == 200
+    wait_for(lambda: fake_oauth.seen, "the exchange request")
+    # The person asks for a new URL while the old code is being exchanged.
+    new_url = s.server.cli("refresh", "acct").stderr.decode()
+    wait_for(lambda: in_log(s.server, "Discarding a token for acct"), "the discard")
+    assert status(s.server)["acct"].startswith("Access token pending authentication")
+    assert pending_url(s.server, "acct") in new_url
+    assert lines(s.events) == []

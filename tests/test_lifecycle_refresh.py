@@ -1,0 +1,151 @@
+"""Refresh against a real authorisation server (oidc-provider): expiry, rotation, revocation,
+and the ``refresh`` command in each token state."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import OidcFactory
+from tests.flows import PENDING, authorise_account, pending_url
+from tests.lifecycle import (
+    HEAD,
+    Servers,
+    dumped,
+    in_log,
+    lines,
+    recorder,
+    setting,
+    show,
+    show_token,
+    status,
+    wait_for,
+)
+from tests.support.bus import PrivateBus
+from tests.support.oidc import OidcProvider
+from tests.support.user import authorise
+
+
+@pytest.fixture
+def servers(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> Iterator[Servers]:
+    yield from Servers.fixture(pizauth_env, tmp_path)
+
+
+def _events_hook(tmp_path: Path) -> tuple[Path, str]:
+    path = tmp_path / "events"
+    return path, setting("token_event_cmd", recorder(path, "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT"))
+
+
+def test_expired_token_is_replaced_by_refresh_without_user_action(
+    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+) -> None:
+    oidc = oidc_factory(at_ttl=2)
+    events, hook = _events_hook(tmp_path)
+    # refresh_before_expiry = 0s: the first token really expires before it is replaced.
+    server = servers(HEAD + hook + "refresh_before_expiry = 0s;\n" + oidc.account_config("acct"))
+    first, _ = authorise_account(server, "acct")
+    assert oidc.introspect(first)["active"] is True
+
+    # Nobody calls `show` (which would itself start a refresh): the refresher acts alone.
+    wait_for(lambda: "acct|token_refreshed" in lines(events), "token_refreshed")
+    assert lines(events)[:2] == ["acct|token_new", "acct|token_refreshed"]
+    second = show_token(server)
+    assert second is not None and second != first
+    assert oidc.introspect(first)["active"] is False  # it had expired
+    assert oidc.introspect(second)["active"] is True
+    assert status(server)["acct"].startswith("Active access token (obtained ")
+
+
+def test_rotated_refresh_tokens_are_kept(
+    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+) -> None:
+    # Every refresh rotates the refresh token, and reusing an old one revokes the whole grant:
+    # two refreshes in a row succeed only if the rotated token was stored.
+    oidc = oidc_factory(at_ttl=2, rotate_refresh_tokens=True)
+    events, hook = _events_hook(tmp_path)
+    server = servers(HEAD + hook + "refresh_before_expiry = 1s;\n" + oidc.account_config("acct"))
+    first, _ = authorise_account(server, "acct")
+    rt1 = dumped(server)["acct"].token
+    assert rt1 is not None and rt1.refresh_token
+
+    wait_for(lambda: lines(events).count("acct|token_refreshed") >= 2, "two refreshes")
+    rt3 = dumped(server)["acct"].token
+    assert rt3 is not None and rt3.refresh_token not in (None, rt1.refresh_token)
+    token = show_token(server)
+    assert token is not None and token != first
+    assert oidc.introspect(token)["active"] is True
+    assert "acct|token_invalidated" not in lines(events)
+
+
+def test_revoked_grant_empties_the_account(
+    oidc: OidcProvider, servers: Servers, tmp_path: Path
+) -> None:
+    events, hook = _events_hook(tmp_path)
+    errors = tmp_path / "errors"
+    config = (
+        HEAD
+        + hook
+        + setting("error_notify_cmd", recorder(errors, "PIZAUTH_MSG"))
+        + "refresh_before_expiry = 30s;\n"
+        + oidc.account_config("acct")
+    )
+    server = servers(config)
+    first_url = pending_url(server, "acct")
+    assert authorise(first_url).status == 200
+    first = wait_for(lambda: show_token(server), "the first token")
+    held = dumped(server)["acct"].token
+    assert held is not None and held.refresh_token is not None
+
+    oidc.revoke(held.refresh_token)  # the person withdraws consent at the provider
+    r = server.cli("refresh", "acct")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+
+    wait_for(lambda: "acct|token_invalidated" in lines(events), "token_invalidated")
+    assert status(server)["acct"] == "No access token"
+    assert in_log(server, "Permanent refresh error for acct: HTTP code 400 (invalid_grant")
+    assert lines(errors) == []  # lifecycle errors don't bother the person (upstream)
+
+    # The next show starts a fresh authorisation, and it works.
+    new_url = pending_url(server, "acct")
+    assert new_url != first_url
+    assert authorise(new_url).status == 200
+    again = wait_for(lambda: show_token(server), "a token after re-authorising")
+    assert again != first
+
+
+def test_refresh_command_in_each_state(oidc: OidcProvider, servers: Servers, tmp_path: Path) -> None:
+    events, hook = _events_hook(tmp_path)
+    server = servers(HEAD + hook + "refresh_before_expiry = 30s;\n" + oidc.account_config("acct"))
+
+    # Empty: refresh starts an authorisation and says so (exit 1), -u without the URL.
+    r = server.cli("refresh", "-u", "acct")
+    assert (r.returncode, r.stdout, r.stderr) == (1, b"", PENDING.encode() + b"\n")
+    url1 = pending_url(server, "acct")
+
+    # Pending: refresh makes a new URL; the old one is dead.
+    r = server.cli("refresh", "acct")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith(PENDING)
+    url2 = err[len(PENDING) : -1]
+    assert url2 != url1
+    assert pending_url(server, "acct") == url2
+    stale = authorise(url1)
+    assert stale.status == 200
+    assert "No pending token matches request state: request a fresh token" in stale.body
+    assert status(server)["acct"].startswith("Access token pending authentication")
+
+    assert authorise(url2).status == 200
+    first = wait_for(lambda: show_token(server), "the first token")
+
+    # Active: refresh returns at once and a new token follows.
+    r = server.cli("refresh", "acct")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+    wait_for(lambda: "acct|token_refreshed" in lines(events), "token_refreshed")
+    second = show_token(server)
+    assert second is not None and second != first
+    assert show(server, "nope") == (1, "", "ERROR - No account 'nope'\n")
+    assert server.cli("refresh", "nope").stderr == b"ERROR - No account 'nope'\n"
