@@ -1,0 +1,220 @@
+"""Desktop notifications, against a fake notification service on the test's private bus.
+
+The real server runs as a subprocess (with ``-vv``, so its log can be checked); the fake
+``org.freedesktop.Notifications`` records what the server asks of it and clicks like a person;
+the browser is a script named by ``$BROWSER`` that writes down the URLs it is given; the
+provider is the scriptable fake (an instant redirect back to pizauth's listener).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flows import pending_url, wait_for_token
+from tests.support.bus import PrivateBus
+from tests.support.fakeoauth import FakeOAuth
+from tests.support.notifications import FakeNotifications
+from tests.support.procs import wait_until
+from tests.support.server import PizauthServer, pizauth_command
+from tests.support.user import follow
+
+WAIT = 10.0
+"""Seconds allowed for anything the server does in reaction (it takes milliseconds)."""
+
+# Adds -vv to `pizauth server` only, so the log shows warnings and announcements; CLI calls
+# made through the same command pass through unchanged.
+_VERBOSE = 'case " $* " in *" server "*) exec "$@" -vv;; *) exec "$@";; esac'
+
+
+@pytest.fixture
+def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
+    with FakeNotifications(session_bus.address) as fake:
+        yield fake
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Path:
+    """A ``$BROWSER`` that appends each URL it is asked to open to ``opened-urls``."""
+    script = tmp_path / "browser.sh"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" >> {tmp_path / 'opened-urls'}\n")
+    script.chmod(0o755)
+    return script
+
+
+def opened(browser: Path) -> list[str]:
+    urls = browser.with_name("opened-urls")
+    return urls.read_text().splitlines() if urls.exists() else []
+
+
+def account(fake: FakeOAuth, name: str) -> str:
+    return (
+        f'account "{name}" {{\n  auth_uri = "{fake.auth_uri}";\n'
+        f'  token_uri = "{fake.token_uri}";\n  client_id = "the-client";\n}}\n'
+    )
+
+
+def config(fake: FakeOAuth, *names: str, head: str = "") -> str:
+    return "https_listen = none;\n" + head + "".join(account(fake, n) for n in names)
+
+
+@pytest.fixture
+def server(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path, browser: Path
+) -> Iterator[Callable[[str], PizauthServer]]:
+    """``server(config_text) -> PizauthServer``: a verbose server, with the recording browser."""
+    started: list[PizauthServer] = []
+
+    def start(text: str) -> PizauthServer:
+        path = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
+        path.write_text(text)
+        s = PizauthServer(
+            path,
+            {**pizauth_env, "BROWSER": str(browser)},
+            log_path=tmp_path / f"server-{len(started)}.log",
+            command=["/bin/sh", "-c", _VERBOSE, "sh", *pizauth_command()],
+        )
+        started.append(s)
+        return s.start()
+
+    yield start
+    for s in started:
+        s.stop()
+        print(f"--- {s.log_path.name} ---\n{s.log()}")
+
+
+def test_pending_account_is_notified_and_withdrawn_when_the_token_arrives(
+    server: Callable[[str], PizauthServer],
+    notifications: FakeNotifications,
+    fake_oauth: FakeOAuth,
+    tmp_path: Path,
+) -> None:
+    hook_log = tmp_path / "hook.log"
+    s = server(
+        config(
+            fake_oauth,
+            "work mail",
+            head=f'auth_notify_cmd = "echo \\"$PIZAUTH_ACCOUNT\\" >> {hook_log}";\n',
+        )
+    )
+    url = pending_url(s, "work mail")
+    (n,) = notifications.wait_sent(1)
+    assert (n.app_name, n.app_icon, n.replaces_id) == ("pizauth", "dialog-password", 0)
+    assert "work mail" in n.summary and "work mail" in n.body
+    assert n.actions == {"default": "", "authorise": "Authorise"}
+    assert n.hints["desktop-entry"] == "pizauth"
+    # auth_notify_cmd fires as well.
+    assert wait_until(lambda: hook_log.exists() and hook_log.read_text() == "work mail\n", WAIT)
+
+    # The person signs in without touching the notification: it goes away by itself.
+    assert follow(url).status == 200
+    wait_for_token(s, "work mail")
+    assert wait_until(lambda: notifications.closed == [n.id], WAIT), notifications.closed
+    assert notifications.shown == set()
+    assert opened(Path(s.env["BROWSER"])) == []
+
+
+def test_authorise_button_and_click_open_the_url_in_the_browser(
+    server: Callable[[str], PizauthServer],
+    notifications: FakeNotifications,
+    fake_oauth: FakeOAuth,
+    browser: Path,
+) -> None:
+    s = server(config(fake_oauth, "acct"))
+    url = pending_url(s, "acct")
+    (n,) = notifications.wait_sent(1)
+    notifications.click(n.id, "authorise")
+    assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
+
+    # A new authorisation (refresh on a pending account) gives a new URL and a new
+    # notification; a click on its body opens that URL.
+    assert s.cli("refresh", "acct").returncode == 1
+    second = notifications.wait_sent(2)[1]
+    new_url = pending_url(s, "acct")
+    assert new_url != url and second.id != n.id
+    notifications.click(second.id)
+    assert wait_until(lambda: opened(browser) == [url, new_url], WAIT), opened(browser)
+
+    # What the browser was given is a working authorisation URL.
+    assert follow(new_url).status == 200
+    wait_for_token(s, "acct")
+
+
+def test_reminders_respect_the_interval_and_replace_each_other(
+    server: Callable[[str], PizauthServer],
+    notifications: FakeNotifications,
+    fake_oauth: FakeOAuth,
+) -> None:
+    interval = 1.0
+    s = server(config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"))
+    pending_url(s, "acct")
+    sent = notifications.wait_sent(3, timeout=WAIT)
+    time.sleep(0.5)  # room for an extra reminder, if the server sent them too often
+    sent = notifications.sent
+    first = sent[0]
+    for earlier, later in itertools.pairwise(sent):
+        assert later.at - earlier.at >= interval - 0.05, [x.at for x in sent]
+        # Replaced, not stacked: each reminder names the notification it replaces.
+        assert (later.replaces_id, later.id) == (first.id, first.id)
+    assert notifications.shown == {first.id}
+
+    # A revoke withdraws it, and no reminder follows.
+    assert s.cli("revoke", "acct").returncode == 0
+    assert wait_until(lambda: notifications.closed == [first.id], WAIT)
+    count = len(notifications.sent)
+    time.sleep(interval + 0.3)
+    assert len(notifications.sent) == count
+
+
+def test_removed_by_reload_withdraws_and_auth_error_is_notified(
+    server: Callable[[str], PizauthServer],
+    notifications: FakeNotifications,
+    fake_oauth: FakeOAuth,
+) -> None:
+    s = server(config(fake_oauth, "keep", "drop"))
+    keep_url = pending_url(s, "keep")
+    pending_url(s, "drop")
+    by_account = {n.summary: n for n in notifications.wait_sent(2)}
+    drop = next(n for k, n in by_account.items() if "drop" in k)
+    keep = next(n for k, n in by_account.items() if "keep" in k)
+
+    s.write_config(config(fake_oauth, "keep"))
+    assert s.cli("reload").returncode == 0
+    assert wait_until(lambda: notifications.closed == [drop.id], WAIT), notifications.closed
+
+    # The provider refuses: the pending notification goes, an error notification comes, with
+    # the provider's message.
+    fake_oauth.auth_error = "access_denied"
+    assert follow(keep_url).status == 400
+    (error,) = [n for n in notifications.wait_sent(3) if n.id not in (keep.id, drop.id)]
+    assert "keep" in error.summary and "failed" in error.summary
+    assert "access_denied" in error.body
+    assert error.hints["desktop-entry"] == "pizauth"
+    assert wait_until(lambda: notifications.closed == [drop.id, keep.id], WAIT)
+    assert notifications.shown == {error.id}
+
+
+def test_without_a_notification_service_nothing_breaks_or_leaks(
+    server: Callable[[str], PizauthServer],
+    session_bus: PrivateBus,
+    fake_oauth: FakeOAuth,
+) -> None:
+    s = server(config(fake_oauth, "a", "b", head="auth_notify_interval = 1s;\n"))
+    assert session_bus.connection_count() == 1  # the server's own
+    pending_url(s, "a")
+    url = pending_url(s, "b")
+    # Two accounts reminded every second: several attempts to notify.
+    assert wait_until(lambda: s.log().count("Authorisation needed for") >= 6, WAIT), s.log()
+    # Still the server's one connection (once the CLI calls' connections have closed).
+    assert wait_until(lambda: session_bus.connection_count() == 1, 2.0), (
+        session_bus.connection_count()
+    )
+    assert s.log().count("No desktop notification service") == 1, s.log()
+    assert "Notification failed" not in s.log()
+    # Tokens are still served.
+    assert follow(url).status == 200
+    assert wait_for_token(s, "b")
