@@ -140,7 +140,7 @@ def decide(target: RedirectTarget, url: str) -> Page:
         return NOT_FOUND  # favicon.ico, stray paths
     found = target.store.find_pending(state)
     if found is None:
-        return Page(200, "Nothing to do", NO_MATCH)
+        return Page(200, "Link already used or out of date", NO_MATCH)
     name, entry = found
     assert isinstance(entry.token, Pending)
     if not redirect_matches(entry.token.redirect_uri, url):
