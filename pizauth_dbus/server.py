@@ -58,6 +58,9 @@ def setup_logging(verbosity: int, to_syslog: bool) -> None:
     # Library chatter only when asked for the most verbose output.
     for noisy in ("aiohttp", "dbus_fast", "asyncio"):
         logging.getLogger(noisy).setLevel(level if verbosity >= 4 else logging.WARNING)
+    # aiohttp reports every malformed request on the redirect port as an error; they are the
+    # client's problem (the listener answers 400), so show them only when debugging.
+    logging.getLogger("aiohttp.server").setLevel(level if verbosity >= 3 else logging.CRITICAL)
 
 
 def _check_syslog(path: str) -> None:

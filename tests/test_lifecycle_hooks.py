@@ -1,0 +1,212 @@
+"""The shell hooks: what each one sees, when it runs, its time limit, and that a failing or
+hanging hook changes nothing else."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flows import pending_url
+from tests.lifecycle import (
+    HEAD,
+    Servers,
+    fake_account,
+    in_log,
+    lines,
+    login_with_fake,
+    recorder,
+    setting,
+    show_token,
+    status,
+    wait_for,
+)
+from tests.support.bus import PrivateBus
+from tests.support.fakeoauth import FakeOAuth, Reply
+from tests.support.procs import group_alive
+from tests.support.user import follow
+
+HOOK_TIMEOUT = 1.0
+"""PIZAUTH_HOOK_TIMEOUT for these tests, in place of upstream's 10 s."""
+
+
+@pytest.fixture
+def servers(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> Iterator[Servers]:
+    yield from Servers.fixture(pizauth_env, tmp_path)
+
+
+def test_auth_notify_cmd_announces_and_reminds(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    told = tmp_path / "told"
+    server = servers(
+        HEAD
+        + setting("auth_notify_cmd", recorder(told, "PIZAUTH_ACCOUNT", "PIZAUTH_URL"))
+        + "auth_notify_interval = 1s;\n"
+        + fake_account(fake_oauth, "my acct")
+    )
+    assert lines(told) == []  # nothing pending, nothing said
+    url = pending_url(server, "my acct")
+    wait_for(lambda: len(lines(told)) >= 2, "a reminder")
+    assert set(lines(told)) == {f"my acct|{url}"}
+    assert status(server)["my acct"].startswith(
+        "Access token pending authentication (last notification "
+    )
+
+    # A new URL is announced at once, not at the next reminder.
+    r = server.cli("refresh", "my acct")
+    new_url = pending_url(server, "my acct")
+    assert new_url != url and new_url in r.stderr.decode()
+    wait_for(lambda: f"my acct|{new_url}" in lines(told), "the new URL announced")
+
+    # Once authorised, the reminders stop: two intervals pass without a word.
+    assert follow(new_url).status == 200
+    wait_for(lambda: show_token(server, "my acct"), "the token")
+    time.sleep(0.2)  # a reminder that was already on its way may land
+    count = len(lines(told))
+    time.sleep(2.2)
+    assert len(lines(told)) == count
+
+
+def test_each_hook_sees_its_variables(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    out = {name: tmp_path / name for name in ("notify", "error", "event", "startup", "status")}
+    startup = (
+        f"env > {out['startup']}; pizauth status > {out['status']}; "
+        f"sleep {HOOK_TIMEOUT * 2}; touch {tmp_path / 'startup-done'}; exit 3"
+    )
+    server = servers(
+        HEAD
+        + setting(
+            "auth_notify_cmd",
+            recorder(out["notify"], "PIZAUTH_ACCOUNT", "PIZAUTH_URL", "INHERITED"),
+        )
+        + setting(
+            "error_notify_cmd",
+            recorder(out["error"], "PIZAUTH_ACCOUNT", "PIZAUTH_MSG", "INHERITED"),
+        )
+        + setting(
+            "token_event_cmd",
+            recorder(out["event"], "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT", "INHERITED"),
+        )
+        + setting("startup_cmd", startup)
+        + fake_account(fake_oauth),
+        extra_env={"INHERITED": "from-the-server", "PIZAUTH_HOOK_TIMEOUT": str(HOOK_TIMEOUT)},
+    )
+    # startup_cmd ran once the server was fully up: the bus name answered.
+    wait_for(lambda: lines(out["status"]), "startup_cmd's status call")
+    assert lines(out["status"]) == ["acct: No access token"]
+
+    url = pending_url(server, "acct")
+    wait_for(lambda: lines(out["notify"]), "auth_notify_cmd")
+    assert lines(out["notify"]) == [f"acct|{url}|from-the-server"]
+
+    fake_oauth.auth_error = "access_denied"
+    assert follow(url).status == 400
+    wait_for(lambda: lines(out["error"]), "error_notify_cmd")
+    assert lines(out["error"]) == [
+        "acct|Authentication for acct failed: access_denied|from-the-server"
+    ]
+
+    fake_oauth.auth_error = None
+    login_with_fake(server)
+    wait_for(lambda: lines(out["event"]), "token_event_cmd")
+    assert lines(out["event"]) == ["acct|token_new|from-the-server"]
+
+    # startup_cmd has no time limit and no variables of its own; its failure is logged.
+    wait_for(lambda: (tmp_path / "startup-done").exists(), "startup_cmd to finish")
+    startup_env = lines(out["startup"])
+    assert "INHERITED=from-the-server" in startup_env
+    assert not [v for v in startup_env if v.startswith(("PIZAUTH_ACCOUNT=", "PIZAUTH_URL="))]
+    wait_for(lambda: in_log(server, f"startup_cmd: '{startup}' returned 3"), "the failure")
+
+
+def test_hanging_hooks_are_killed_at_their_time_limit(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    def hanging(name: str) -> str:
+        # The hook's own pid is its process group; "sleep" is a grandchild that must die too.
+        return f"echo $$ >> {tmp_path / name}; sleep 60; echo survived >> {tmp_path / name}"
+
+    server = servers(
+        HEAD
+        + setting("auth_notify_cmd", hanging("notify"))
+        + setting("error_notify_cmd", hanging("error"))
+        + setting("token_event_cmd", hanging("event"))
+        + fake_account(fake_oauth),
+        extra_env={"PIZAUTH_HOOK_TIMEOUT": str(HOOK_TIMEOUT)},
+    )
+    fake_oauth.auth_error = "access_denied"
+    assert follow(pending_url(server, "acct")).status == 400  # auth_notify_cmd, error_notify_cmd
+    for _ in range(2):  # two events: the second must run after the first is killed
+        assert server.cli("revoke", "acct").returncode == 0
+
+    def timed_out(hook: str, name: str) -> bool:
+        return in_log(server, f"ERROR - {hook}: '{hanging(name)}' exceeded timeout")
+
+    wait_for(lambda: timed_out("auth_notify_cmd", "notify"), "auth_notify_cmd's timeout")
+    wait_for(lambda: timed_out("error_notify_cmd", "error"), "error_notify_cmd's timeout")
+    wait_for(lambda: len(lines(tmp_path / "event")) == 2, "the second token event")
+    wait_for(lambda: server.log().count("exceeded timeout") == 4, "the second event's timeout")
+    assert timed_out("token_event_cmd", "event")
+    for name in ("notify", "error", "event"):
+        pids = lines(tmp_path / name)
+        assert pids and "survived" not in pids
+        for pid in pids:
+            wait_for(lambda: not group_alive(int(pid)), f"{name} hook {pid} to be gone")  # noqa: B023
+    # The server carried on regardless.
+    assert status(server)["acct"] == "No access token"
+    assert server.running()
+
+
+def test_failing_hooks_are_logged_and_change_nothing(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    server = servers(
+        HEAD
+        + setting("auth_notify_cmd", "exit 5")
+        + setting("token_event_cmd", "exit 7")
+        + fake_account(fake_oauth)
+    )
+    assert login_with_fake(server) == "at-1"
+    wait_for(lambda: in_log(server, "ERROR - auth_notify_cmd: 'exit 5' returned 5"), "exit 5")
+    wait_for(lambda: in_log(server, "ERROR - token_event_cmd: 'exit 7' returned 7"), "exit 7")
+    assert show_token(server) == "at-1"
+    assert status(server)["acct"].startswith("Active access token")
+
+
+def test_token_events_run_one_at_a_time_in_order(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    log = tmp_path / "events"
+    hook = f'echo "start $PIZAUTH_EVENT" >> {log}; sleep 0.3; echo "end $PIZAUTH_EVENT" >> {log}'
+    server = servers(HEAD + setting("token_event_cmd", hook) + fake_account(fake_oauth))
+    login_with_fake(server)
+    assert server.cli("refresh", "acct").returncode == 0
+    wait_for(lambda: in_log(server, "Token event token_refreshed"), "token_refreshed")
+    fake_oauth.script.append(Reply(400, {"error": "invalid_grant"}))
+    assert server.cli("refresh", "acct").returncode == 0
+    wait_for(lambda: in_log(server, "Token event token_invalidated"), "token_invalidated")
+    assert server.cli("revoke", "acct").returncode == 0
+    assert server.cli("revoke", "acct").returncode == 0  # already empty: still an event
+    events = ["token_new", "token_refreshed", "token_invalidated", "token_revoked", "token_revoked"]
+    expected = [f"{edge} {e}" for e in events for edge in ("start", "end")]
+    wait_for(lambda: len(lines(log)) == len(expected), "every event handled", timeout=10)
+    assert lines(log) == expected
+
+
+def test_hooks_need_shell(
+    servers: Servers, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
+) -> None:
+    del pizauth_env["SHELL"]
+    server = servers(HEAD + setting("token_event_cmd", "true") + fake_account(fake_oauth))
+    assert server.cli("revoke", "acct").returncode == 0
+    wait_for(
+        lambda: in_log(server, "ERROR - token_event_cmd: environment variable not found"),
+        "the error",
+    )
