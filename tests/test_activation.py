@@ -14,7 +14,17 @@ from tests.support.procs import wait_until
 from tests.support.server import PizauthServer, run_cli
 
 PENDING = b"ERROR - Access token unavailable until authorised with URL "
+ROOT = Path(__file__).resolve().parent.parent
 HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
+
+
+def _installed(env: dict[str, str], data_home: Path) -> list[Path]:
+    """What ``pizauth-dbus install`` writes: activation file, systemd unit, desktop entry."""
+    return [
+        data_home / "dbus-1" / "services" / "org.pizauth.service",
+        Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "pizauth.service",
+        data_home / "applications" / "pizauth.desktop",
+    ]
 
 
 def _install(env: dict[str, str], data_home: Path) -> Path:
@@ -28,9 +38,13 @@ def _install(env: dict[str, str], data_home: Path) -> Path:
         timeout=20,
         check=True,
     )
-    service = data_home / "dbus-1" / "services" / "org.pizauth.service"
-    assert r.stdout == f"wrote {service}\n"
-    return service
+    files = _installed(env, data_home)
+    assert r.stdout == "".join(f"wrote {f}\n" for f in files)
+    return files[0]
+
+
+def _without_comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 def test_install_writes_an_absolute_exec_and_uninstall_removes_it(
@@ -43,13 +57,34 @@ def test_install_writes_an_absolute_exec_and_uninstall_removes_it(
     argv = exec_line.removeprefix("Exec=").split()
     assert Path(argv[0]).is_absolute() and Path(argv[0]).name == "pizauth"
     assert argv[1:] == ["server", "-d"]
+    assert "SystemdService=pizauth.service" in lines
+    files = _installed(pizauth_env, tmp_path / "data")
+    _, unit, desktop = files
+    # The same files as data/ ships for packagers, but with this installation's pizauth.
+    for path in files:
+        shipped = (ROOT / "data" / path.name).read_text().replace("/usr/bin/pizauth", argv[0])
+        assert _without_comments(path.read_text()) == _without_comments(shipped), path
+    # Both validators accept the per-user copies.
+    r = subprocess.run(
+        ["desktop-file-validate", str(desktop)], capture_output=True, text=True, timeout=30
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    r = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", "--user", str(unit)],
+        env=pizauth_env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+
     tool = Path(sys.executable).with_name("pizauth-dbus")
     env = {**pizauth_env, "XDG_DATA_HOME": str(tmp_path / "data")}
     r = subprocess.run(
         [str(tool), "uninstall"], env=env, capture_output=True, text=True, timeout=20
     )
-    assert (r.returncode, r.stdout) == (0, f"removed {service}\n")
-    assert not service.exists()
+    assert (r.returncode, r.stdout) == (0, "".join(f"removed {f}\n" for f in files))
+    assert not any(f.exists() for f in files)
     bad = subprocess.run([str(tool), "frob"], env=env, capture_output=True, text=True, timeout=20)
     assert bad.returncode == 1 and bad.stderr.startswith("Usage:")
 
