@@ -31,7 +31,7 @@ need node nodejs                     # the oidc-provider test server
 need npm npm
 need python3 python3 python3-venv
 # ---- Later issues: add further test tools here, one `need` line each, e.g. ----------------
-# need chromium chromium             # real-browser tests
+need chromium chromium               # real-browser tests (Playwright drives it; no browser download)
 need mandoc mandoc                   # man page lint
 need desktop-file-validate desktop-file-utils  # desktop entry check
 # -------------------------------------------------------------------------------------------
