@@ -111,14 +111,12 @@ def parse(text: str) -> Config:
     :raises ConfigError: with the complete, printable message (line, column, source, caret).
     """
     nodes, syntax_errors = grammar.parse_document(text)
-    if syntax_errors:
-        # Report only syntax errors: what follows a syntax error was not read, so checks that
-        # need the whole file ("not specified", "at least one account") would be guesses.
-        raise ConfigParseError(text, syntax_errors)
     checker = _Checker(text)
-    config = checker.run(nodes)
-    if checker.errors or config is None:
-        raise ConfigParseError(text, checker.errors)
+    # After a syntax error only the items read before it are checked, one by one: checks that
+    # need the whole file ("at least one account", listeners) would be guesses.
+    config = checker.run(nodes, whole_file=not syntax_errors)
+    if checker.errors or syntax_errors or config is None:
+        raise ConfigParseError(text, [*checker.errors, *syntax_errors])
     return config
 
 
@@ -232,7 +230,7 @@ class _Checker:
     def line(self, pos: int) -> int:
         return grammar.line_col(self.text, pos)[0]
 
-    def run(self, nodes: Sequence[grammar.Node]) -> Config | None:
+    def run(self, nodes: Sequence[grammar.Node], *, whole_file: bool = True) -> Config | None:
         top = _Scope(GLOBAL_OPTIONS)
         blocks: list[tuple[AccountBlock, _Scope]] = []
         for node in nodes:  # in file order, so the first error is the one upstream reports
@@ -240,6 +238,8 @@ class _Checker:
                 self.setting(top, node, in_account=False)
             else:
                 blocks.append((node, self.account(node)))
+        if not whole_file:
+            return None
         http: str | None = top.get("http_listen", LISTEN_DEFAULT)
         https: str | None = top.get("https_listen", LISTEN_DEFAULT)
         if http is None and https is None:

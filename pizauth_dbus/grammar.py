@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -309,35 +310,51 @@ def _document(fast: bool = True) -> pp.ParserElement:
         header = pp.Regex(_FAST_HEADER, as_match=True).add_parse_action(_fast_header) | header
     account = header - pp.ZeroOrMore(setting) - lit("}", "an option name or '}'")
     end = pp.StringEnd().set_name("an option name or 'account'")
-    document = pp.ZeroOrMore(account.add_parse_action(_account) | setting) + end
+    item = (account.add_parse_action(_account) | setting).add_parse_action(_read)
+    document = pp.ZeroOrMore(item) + end
     return document.ignore(comment).parse_with_tabs()  # offsets must be the file's
+
+
+_complete: ContextVar[list[Node]] = ContextVar("_complete")
+"""The top-level nodes read so far in the current parse, kept when a later one fails."""
+
+
+def _read(_s: str, _loc: int, t: pp.ParseResults) -> None:
+    _complete.get().append(t[0])
 
 
 def parse_document(text: str, *, fast: bool = True) -> tuple[list[Node], list[Diagnostic]]:
     """Parse ``text`` into top-level nodes, or explain why it is not valid syntax.
 
-    :returns: the nodes and no diagnostics, or no nodes and up to :data:`MAX_SYNTAX_ERRORS`
-        syntax diagnostics. After an error, parsing resumes at the next line that starts an
-        account block, which is always at the top level, so later reports are not echoes.
+    :returns: all the nodes and no diagnostics; or, when there are syntax errors, the nodes
+        complete before the first one and up to :data:`MAX_SYNTAX_ERRORS` diagnostics. After
+        an error, parsing resumes at the next line that starts an account block, which is
+        always at the top level, so later reports are not echoes of earlier ones.
     """
     import pyparsing as pp
 
     document = _document(fast)
     errors: list[Diagnostic] = []
+    before_error: list[Node] = []
     work = text
     while True:
+        token = _complete.set([])
         try:
             nodes = list(document.parse_string(work))
         except pp.ParseBaseException as e:
+            if not errors:
+                before_error = _complete.get()
             errors.append(explain(text, e.loc, e.msg))
             resume = _next_account_line(text, e.loc)
             if resume is None or len(errors) >= MAX_SYNTAX_ERRORS:
-                return [], errors
+                return before_error, errors
             # Blank everything before the resume point (keeping newlines) so that every offset,
             # line and column still refers to the original text.
             work = re.sub(r"[^\n]", " ", text[:resume]) + text[resume:]
         else:
-            return ([], errors) if errors else (nodes, errors)
+            return (before_error, errors) if errors else (nodes, errors)
+        finally:
+            _complete.reset(token)
 
 
 _ACCOUNT_LINE = re.compile(r'^[ \t]*account[ \t]*"', re.MULTILINE)

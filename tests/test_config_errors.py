@@ -315,7 +315,8 @@ def test_syntax_errors_in_several_accounts() -> None:
 
 
 def test_syntax_errors_hide_other_checks() -> None:
-    # "client_id not specified" would be an echo of the missing ';', so it is not reported.
+    # The account is incomplete, so "client_id not specified" would be an echo of the missing
+    # ';' and is not reported.
     diags = diagnostics_of('account "a" {\n  auth_uri = "x";\n  client_id = "x"\n}\n')
     assert len(diags) == 1
     assert diags[0].message.startswith("Syntax error")
@@ -356,3 +357,21 @@ def test_upstream_messages_are_whole_lines(text: str) -> None:
     }
     lines = set(error_of(text).splitlines())
     assert lines & upstream
+
+
+def test_items_before_a_syntax_error_are_still_checked() -> None:
+    text = (
+        "auth_notify_cmd = 5s;\n"
+        'account "a" { clientid = "x"; auth_uri = "http://a"; token_uri = "http://b"; }\n'
+        'account "b" {\n'
+        '  client_id = "x"\n'
+        "}\n"
+        "http_listen = none; https_listen = none;\n"
+    )
+    diags = diagnostics_of(text)
+    assert [(grammar.line_col(text, d.pos or 0)[0], d.message) for d in diags] == [
+        (1, "'auth_notify_cmd' must be a double-quoted string, not the time 5s"),
+        (2, "Unknown option 'clientid'"),
+        (2, "client_id not specified"),
+        (5, "Syntax error: expected ';', found '}'"),
+    ]
