@@ -34,6 +34,8 @@ need python3 python3 python3-venv
 need chromium chromium               # real-browser tests (Playwright drives it; no browser download)
 need mandoc mandoc                   # man page lint
 need desktop-file-validate desktop-file-utils  # desktop entry check
+need zsh zsh                         # completion tests
+need fish fish                       # likewise
 # -------------------------------------------------------------------------------------------
 
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
