@@ -100,8 +100,10 @@ class Config:
 class ConfigParseError(ConfigError):
     """A configuration text with one or more problems; ``str()`` shows all of them."""
 
-    def __init__(self, text: str, diagnostics: Sequence[Diagnostic]) -> None:
-        super().__init__("\n\n".join(d.render(text) for d in diagnostics))
+    def __init__(self, text: str, diagnostics: Sequence[Diagnostic] = ()) -> None:
+        # Without diagnostics ``text`` is the message itself, as when unpickling.
+        rendered = "\n\n".join(d.render(text) for d in diagnostics)
+        super().__init__(rendered if diagnostics else text)
         self.diagnostics = tuple(diagnostics)
 
 

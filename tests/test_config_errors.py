@@ -375,3 +375,12 @@ def test_items_before_a_syntax_error_are_still_checked() -> None:
         (2, "client_id not specified"),
         (5, "Syntax error: expected ';', found '}'"),
     ]
+
+
+def test_errors_survive_pickling() -> None:
+    import pickle
+
+    with pytest.raises(ConfigParseError) as e:
+        parse("")
+    copy = pickle.loads(pickle.dumps(e.value))
+    assert str(copy) == str(e.value)
