@@ -166,6 +166,7 @@ class Daemon:
         req = oauth.new_auth_request(entry.account, redirect)
         pending = Pending(req.code_verifier, req.state, req.url, req.redirect_uri)
         self.store.replace(name, entry.version, pending)
+        log.debug("New authorisation request for %s, redirect to %s", name, req.redirect_uri)
         return pending
 
     def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:

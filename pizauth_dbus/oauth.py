@@ -195,7 +195,7 @@ def describe_http_error(status: int, body: bytes) -> str:
     return f"{msg} ({words})" if words else msg
 
 
-def _token_response(data: Any) -> TokenResponse | None:
+def parse_token_response(data: Any) -> TokenResponse | None:
     """The token response in ``data``, or ``None`` when its shape is wrong."""
     if not isinstance(data, dict):
         return None
@@ -273,7 +273,7 @@ async def exchange_code(
     words = _provider_words(data)
     if words is not None:
         raise OAuthError(words)
-    resp = _token_response(data)
+    resp = parse_token_response(data)
     if resp is None:
         raise OAuthError("invalid response received")
     return resp
@@ -312,7 +312,7 @@ async def refresh_token(
     words = _provider_words(data)
     if words is not None:
         raise OAuthError(f"Refreshing {account.name} failed: {words}")
-    resp = _token_response(data)
+    resp = parse_token_response(data)
     if resp is None:
         raise OAuthError("Received JSON in unexpected format")
     return resp

@@ -49,6 +49,7 @@ def setup_logging(verbosity: int, to_syslog: bool) -> None:
         # pid is looked up per message because detaching changes it.
         handler = logging.handlers.SysLogHandler(address=SYSLOG_SOCKET)
         handler.setFormatter(logging.Formatter(f"{IDENT}[%(process)d]: %(message)s"))
+        handler.append_nul = False  # syslog(3) sends none; some readers show it as garbage
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s - %(message)s"))

@@ -29,13 +29,18 @@ T = TypeVar("T")
 WAIT = 15.0
 """Default seconds to wait for something the server does in the background."""
 
-# The CLI with -vv appended to every command line: `server -d -c <path> -vv` logs at info level,
-# and the client commands ignore the flag.
-VERBOSE_CLI = [
-    sys.executable,
-    "-c",
-    "import sys; from pizauth_dbus.cli import main; sys.exit(main(['pizauth', *sys.argv[1:], '-vv']))",
-]
+
+def cli_with(flag: str) -> list[str]:
+    """The CLI with ``flag`` appended to every command line.
+
+    For ``-vv``, ``server -d -c <path> -vv`` logs at info level; client commands ignore it.
+    """
+    code = (
+        "import sys; from pizauth_dbus.cli import main; "
+        f"sys.exit(main(['pizauth', *sys.argv[1:], {flag!r}]))"
+    )
+    return [sys.executable, "-c", code]
+
 
 HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
 """Global settings most tests want: an HTTP listener on a random port, HTTPS off."""
@@ -70,16 +75,19 @@ class Servers:
         *,
         extra_env: dict[str, str] | None = None,
         wait: bool = True,
-        verbose: bool = True,
+        flag: str | None = "-vv",
     ) -> PizauthServer:
-        """Write ``config`` to ``$XDG_CONFIG_HOME/pizauth.conf`` and start a server on it."""
+        """Write ``config`` to ``$XDG_CONFIG_HOME/pizauth.conf`` and start a server on it.
+
+        :param flag: added to the server's command line (and its CLI calls'); None for none.
+        """
         path = Path(self.env["XDG_CONFIG_HOME"]) / "pizauth.conf"
         path.write_text(config)
         server = PizauthServer(
             path,
             {**self.env, **(extra_env or {})},
             log_path=self.tmp_path / f"server-{len(self._started)}.log",
-            command=VERBOSE_CLI if verbose else None,
+            command=cli_with(flag) if flag else None,
         )
         self._started.append(server)
         return server.start(wait=wait)
@@ -193,7 +201,9 @@ def in_log(server: PizauthServer, text: str) -> bool:
     return text in server.log()
 
 
-def run(argv: list[str], env: dict[str, str], timeout: float = 20) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: list[str], env: dict[str, str], timeout: float = 20
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )

@@ -162,7 +162,7 @@ def _closed_after(sock: socket.socket, start: float) -> float:
 
 def test_slow_clients_are_cut_off(servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
-    state, host = raw.pending()
+    state, _ = raw.pending()
     start = time.monotonic()
     with (
         socket.create_connection(("127.0.0.1", raw.port)) as half,
@@ -206,7 +206,7 @@ def test_authorisation_errors_are_logged_without_error_notify_cmd(
     # Default verbosity (errors only): the failure must still reach the log.
     server = servers(
         'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + fake_account(fake_oauth),
-        verbose=False,
+        flag=None,
     )
     fake_oauth.auth_error = "access_denied"
     page = follow(pending_url(server, "acct"))

@@ -1,0 +1,150 @@
+"""``pizauth reload`` and SIGHUP: which accounts keep their tokens, which start over, and a
+broken config that changes nothing."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.flows import PENDING, pending_url
+from tests.lifecycle import (
+    Servers,
+    fake_account,
+    in_log,
+    info,
+    lines,
+    login_with_fake,
+    recorder,
+    setting,
+    show,
+    show_token,
+    status,
+    wait_for,
+)
+from tests.support.bus import PrivateBus
+from tests.support.fakeoauth import FakeOAuth, Reply
+from tests.support.procs import free_port
+from tests.support.user import follow
+
+
+@pytest.fixture
+def servers(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> Iterator[Servers]:
+    yield from Servers.fixture(pizauth_env, tmp_path)
+
+
+def _config(fake: FakeOAuth, events: Path, accounts: dict[str, str], listen: str) -> str:
+    head = f"http_listen = {listen};\nhttps_listen = none;\n"
+    hook = setting("token_event_cmd", recorder(events, "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT"))
+    return head + hook + "".join(fake_account(fake, n, extra) for n, extra in accounts.items())
+
+
+def test_reload_keeps_drops_and_creates_accounts(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    events1, events2 = tmp_path / "events1", tmp_path / "events2"
+    v1 = {"keep": "", "wait": "", "change": "", "drop": ""}
+    server = servers(_config(fake_oauth, events1, v1, '"127.0.0.1:0"'))
+    kept = login_with_fake(server, "keep")
+    login_with_fake(server, "change")
+    login_with_fake(server, "drop")
+    wait_url = pending_url(server, "wait")
+    ports = info(server)
+    wait_for(lambda: len(lines(events1)) == 3, "three token_new events")
+
+    v2 = {
+        # Timings and hooks are not security-relevant: the token stays.
+        "keep": "refresh_at_least = 2h;\nrefresh_retry = 5s;\n",
+        "wait": "",
+        "change": 'login_hint = "someone@example.com";\n',
+        "new": "",
+    }
+    server.write_config(_config(fake_oauth, events2, v2, f'"127.0.0.1:{free_port()}"'))
+    r = server.cli("reload")
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+
+    st = status(server)
+    assert list(st) == ["change", "keep", "new", "wait"]
+    assert st["keep"].startswith("Active access token")
+    assert st["wait"].startswith("Access token pending authentication")
+    assert st["change"] == st["new"] == "No access token"
+    assert show_token(server, "keep") == kept
+    assert pending_url(server, "wait") == wait_url
+    assert show(server, "drop") == (1, "", "ERROR - No account 'drop'\n")
+    # The changed account's new authorisation carries its new settings.
+    assert "login_hint=someone%40example.com" in pending_url(server, "change")
+    # Listeners are not rebound; dropped tokens make no events; the new hook is in force.
+    assert info(server) == ports
+    assert server.cli("revoke", "keep").returncode == 0
+    wait_for(lambda: lines(events2), "the event through the new hook")
+    assert lines(events2) == ["keep|token_revoked"]
+    assert lines(events1) == ["keep|token_new", "change|token_new", "drop|token_new"]
+    # The authorisation that was pending before the reload still completes.
+    assert follow(wait_url).status == 200
+    wait_for(lambda: show_token(server, "wait"), "the pending account's token")
+
+
+def test_a_broken_config_changes_nothing(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    events = tmp_path / "events"
+    good = _config(fake_oauth, events, {"a": "", "b": ""}, '"127.0.0.1:0"')
+    server = servers(good)
+    token = login_with_fake(server, "a")
+    url = pending_url(server, "b")
+    before = server.cli("status").stdout
+
+    broken = good.replace('account "b" {', 'account "b" {\n    no_such_option = "x";\n', 1)
+    server.write_config(broken + 'account "c" {\n}\n')
+    r = server.cli("reload")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and r.stdout == b""
+    assert err.startswith("ERROR - Line ") and "no_such_option" in err
+    assert server.cli("status").stdout == before
+    assert show_token(server, "a") == token
+    assert pending_url(server, "b") == url
+    assert show(server, "c")[2] == "ERROR - No account 'c'\n"
+
+    # SIGHUP does the same: the error goes to the log, the server carries on.
+    os.kill(server.pid, signal.SIGHUP)
+    wait_for(lambda: in_log(server, "ERROR - Reload on SIGHUP failed: Line "), "the logged error")
+    assert server.running()
+    assert server.cli("status").stdout == before
+
+    # And once the file is fixed, SIGHUP reloads it.
+    server.write_config(good + fake_account(fake_oauth, "c"))
+    os.kill(server.pid, signal.SIGHUP)
+    wait_for(lambda: "c" in status(server), "account c after SIGHUP")
+    assert show_token(server, "a") == token
+    assert show(server, "c")[2].startswith(PENDING)
+
+
+def test_reload_discards_an_exchange_for_a_changed_account(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    events = tmp_path / "events"
+    config = _config(fake_oauth, events, {"changed": "", "same": ""}, '"127.0.0.1:0"')
+    server = servers(config)
+    slow = {
+        "access_token": "slow",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": "r",
+    }
+    fake_oauth.script.extend([Reply(json=slow, delay=1.0), Reply(json=slow, delay=1.0)])
+    for name in ("changed", "same"):
+        assert follow(pending_url(server, name)).status == 200
+    wait_for(lambda: len(fake_oauth.seen) == 2, "both exchanges under way")
+
+    server.write_config(config.replace('"fake-client";', '"other-client";', 1))
+    assert server.cli("reload").returncode == 0
+    wait_for(lambda: in_log(server, "Discarding a token for changed"), "the discarded token")
+    assert wait_for(lambda: show_token(server, "same"), "the unchanged account's token") == "slow"
+    assert status(server)["changed"] == "No access token"
+    wait_for(lambda: lines(events), "token_new")
+    assert lines(events) == ["same|token_new"]
