@@ -24,7 +24,7 @@ from tests.support.oidc import OidcProvider
 from tests.support.procs import wait_until
 from tests.support.server import PizauthServer
 
-MAN_PAGE = Path(__file__).resolve().parent.parent / "man" / "pizauth.1"
+MAN_PAGE = Path(__file__).resolve().parent.parent / "man" / "org.pizauth.5"
 HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 DEST = ["--dest", "org.pizauth", "--object-path", "/org/pizauth"]
 BUSCTL = ["busctl", "--user"]
