@@ -197,6 +197,11 @@ def test_removed_by_reload_withdraws_and_auth_error_is_notified(
     assert wait_until(lambda: notifications.closed == [drop.id, keep.id], WAIT)
     assert notifications.shown == {error.id}
 
+    # A server that stops takes its notifications with it.
+    assert s.stop() == 0
+    assert notifications.closed == [drop.id, keep.id, error.id]
+    assert notifications.shown == set()
+
 
 def test_without_a_notification_service_nothing_breaks_or_leaks(
     server: Callable[[str], PizauthServer],
