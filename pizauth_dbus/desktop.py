@@ -320,13 +320,17 @@ class Desktop:
     def _body(self, text: str) -> str:
         return html.escape(text, quote=False) if self._backend.markup else text
 
-    async def _announce(self, account: str, url: str) -> None:
-        key = ("auth", account)
+    def _waiting(self, account: str, url: str) -> bool:
+        """Whether ``account`` still waits for the person to open ``url``."""
         try:
             tok = self._daemon.store.get(account).token
         except UnknownAccountError:
-            return  # removed by a reload while queued
-        if not (isinstance(tok, Pending) and tok.url == url):
+            return False  # removed by a reload
+        return isinstance(tok, Pending) and tok.url == url
+
+    async def _announce(self, account: str, url: str) -> None:
+        key = ("auth", account)
+        if not self._waiting(account, url):
             return  # overtaken while queued (a token arrived, a revoke, a new URL)
 
         def on_open() -> None:
@@ -346,6 +350,9 @@ class Desktop:
             ),
             url,
         )
+        # A change while the service was answering found nothing to withdraw yet.
+        if key in self._shown and not self._waiting(account, url):
+            await self._withdraw(key)
 
     async def _error(self, account: str, message: str) -> None:
         key = ("error", account)
