@@ -140,7 +140,7 @@ def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
         top=setting("transient_error_if_cmd", recorder(asked, "PIZAUTH_ACCOUNT")),
     )
     s.login()
-    codes = [408, 429, 500, 502, 503, 504, 503]
+    codes = [408, 429, 500, 502, 503, 504, 503, 503, 503, 503, 503]  # 11: ask at 6, not 5 or 10
     fake_oauth.script.extend(Reply(c) for c in codes)
     s.refresh()
     s.wait_event("token_refreshed")
@@ -289,8 +289,14 @@ def test_refresh_responses_and_the_refresh_token(
     s = Setup(servers, fake_oauth, tmp_path)
     # token_type is case-insensitive (RFC 6749; upstream insists on "Bearer").
     fake_oauth.script.append(
-        Reply(json={"access_token": "a1", "token_type": "bearer", "expires_in": 3600,
-                    "refresh_token": "r1"})
+        Reply(
+            json={
+                "access_token": "a1",
+                "token_type": "bearer",
+                "expires_in": 3600,
+                "refresh_token": "r1",
+            }
+        )
     )
     assert s.login() == "a1"
 

@@ -117,7 +117,9 @@ def test_revoked_grant_empties_the_account(
     assert again != first
 
 
-def test_refresh_command_in_each_state(oidc: OidcProvider, servers: Servers, tmp_path: Path) -> None:
+def test_refresh_command_in_each_state(
+    oidc: OidcProvider, servers: Servers, tmp_path: Path
+) -> None:
     events, hook = _events_hook(tmp_path)
     server = servers(HEAD + hook + "refresh_before_expiry = 30s;\n" + oidc.account_config("acct"))
 
