@@ -272,6 +272,8 @@ class Daemon:
         :raises ConfigError:
         """
         new = load(self.config_path)
+        for warning in new.warnings:
+            log.warning("%s", warning)
         self.store.reconfigure(new)
         self.refresher.wake()
         self.notifier.wake()

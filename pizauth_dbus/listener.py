@@ -63,6 +63,8 @@ class Page:
     title: str = ""
     message: str = ""
     good: bool = False
+    # What the person can do next, in plain words; upstream's message above stays verbatim.
+    next_step: str = ""
 
     def response(self) -> web.Response:
         # The URL carried a code: never cache the page or leak the URL as a referrer.
@@ -73,6 +75,7 @@ class Page:
             body = _PAGE.format(
                 title=html.escape(self.title),
                 message=html.escape(self.message),
+                next_step=html.escape(self.next_step),
                 tone="good" if self.good else "bad",
             )
             resp = web.Response(
@@ -93,8 +96,10 @@ main {{ max-width: 34rem; margin: 12vh auto; background: #fff; padding: 2rem 2.5
 h1 {{ font-size: 1.4rem; margin-top: 0; }}
 .good h1 {{ color: #1a7f37; }} .bad h1 {{ color: #b42318; }}
 p {{ line-height: 1.5; }}
+.next {{ color: #57606a; line-height: 1.5; border-top: 1px solid #e5e7eb; padding-top: .8rem; }}
 </style></head>
-<body class="{tone}"><main><h1>{title}</h1><p>{message}</p></main></body></html>
+<body class="{tone}"><main><h1>{title}</h1><p>{message}</p>
+<div class="next">{next_step}</div></main></body></html>
 """
 
 BAD_REQUEST = Page(400)
@@ -140,7 +145,12 @@ def decide(target: RedirectTarget, url: str) -> Page:
         return NOT_FOUND  # favicon.ico, stray paths
     found = target.store.find_pending(state)
     if found is None:
-        return Page(200, "Link already used or out of date", NO_MATCH)
+        return Page(
+            200,
+            "Link already used or out of date",
+            NO_MATCH,
+            next_step="If you still need to sign in, run pizauth show <account> for a new link.",
+        )
     name, entry = found
     assert isinstance(entry.token, Pending)
     if not redirect_matches(entry.token.redirect_uri, url):
@@ -152,12 +162,28 @@ def decide(target: RedirectTarget, url: str) -> Page:
         if detail:  # upstream shows the code only; the description says what went wrong
             msg += f" ({detail})"
         target.authorisation_failed(name, entry, msg)
-        return Page(400, "Authorisation failed", msg)
+        return Page(
+            400,
+            "Authorisation failed",
+            msg,
+            next_step=f"Run pizauth show {name} for a new link, then try again.",
+        )
     code = _first(pairs, "code")
     if code is None:
-        return Page(400, "Authorisation incomplete", NO_CODE)
+        return Page(
+            400,
+            "Authorisation incomplete",
+            NO_CODE,
+            next_step="Open the link again, or run pizauth show <account> for a new one.",
+        )
     target.code_received(name, entry, code)
-    return Page(200, "Authorisation received", SUCCESS, good=True)
+    return Page(
+        200,
+        "Authorisation received",
+        SUCCESS,
+        good=True,
+        next_step=f"Your mail programs get the token for {name} from pizauth show {name}.",
+    )
 
 
 def request_size(request: web.BaseRequest) -> int:

@@ -185,6 +185,10 @@ def run(config: Config, config_path: str, foreground: bool, verbosity: int) -> i
     except OSError as e:
         print(f"Cannot connect to syslog: {e}", file=sys.stderr)
         return 1
+    for warning in config.warnings:
+        # Deprecated but accepted constructs: shown on the terminal whatever the log level,
+        # like config errors, because the person who can fix them is looking at it now.
+        print(f"pizauth: {warning}", file=sys.stderr)
     if not foreground:
         try:
             detach()

@@ -46,7 +46,9 @@ def landing_prefix(url: str) -> str:
     return url_query(url)["redirect_uri"][0]
 
 
-def assert_landing_page(page: Page, *, heading: str, message: str) -> None:
+def assert_landing_page(
+    page: Page, *, heading: str, message: str, next_step: str = "pizauth show"
+) -> None:
     """The page a person lands on: its heading, its whole message, and a layout that fits.
 
     ``message`` is compared with the paragraph's full text, so upstream's wording stays verbatim.
@@ -54,6 +56,7 @@ def assert_landing_page(page: Page, *, heading: str, message: str) -> None:
     assert page.title() == f"pizauth: {heading}"
     assert page.locator("h1").inner_text() == heading
     assert page.locator("main p").inner_text() == message
+    assert next_step in page.locator("main .next").inner_text()
     # Rendered, not just served: the card is on screen and nothing runs off to the side.
     box = page.locator("main").bounding_box()
     assert box is not None and box["width"] > 200 and box["height"] > 50, box

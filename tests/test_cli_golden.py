@@ -181,3 +181,13 @@ def test_server_refusals(
         "ERROR - pizauth authenticator not running or not responding\n",
     )
     assert out(server.cli("shutdown"))[0] == 1
+
+
+def test_deprecated_login_hint_is_forwarded_and_warned_about(
+    oidc: OidcProvider, pizauth_server: ServerFactory
+) -> None:
+    server = pizauth_server(HEAD + oidc.account_config("a", extra='login_hint = "al@example.com";'))
+    assert "pizauth: Line 11: 'login_hint' is deprecated" in server.log()
+    url = pending_url(server, "a")
+    assert url.endswith("&prompt=consent&login_hint=al%40example.com"), url
+    assert server.cli("reload").returncode == 0
