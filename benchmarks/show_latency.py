@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pizauth_dbus import dump
 from pizauth_dbus.config import parse
+from tests.flows import GDBUS_CALL
 from tests.support.bus import PrivateBus
 from tests.support.server import PizauthServer
 
@@ -94,18 +95,7 @@ def main() -> int:
             assert server.cli("show", "bench").stdout == b"t0ken\n"
             commands = {
                 "pizauth show": [*show_cmd, "show", "bench"],
-                "gdbus call Show": [
-                    "gdbus",
-                    "call",
-                    "--session",
-                    "--dest",
-                    "org.pizauth",
-                    "--object-path",
-                    "/org/pizauth",
-                    "--method",
-                    "org.pizauth.Manager.Show",
-                    "bench",
-                ],
+                "gdbus call Show": [*GDBUS_CALL, "--method", "org.pizauth.Manager.Show", "bench"],
                 "python -c pass": [sys.executable, "-c", "pass"],
             }
             times: dict[str, list[float]] = {k: [] for k in commands}

@@ -14,6 +14,16 @@ from tests.support.server import PizauthServer
 from tests.support.user import UserResult, authorise
 
 PENDING = "ERROR - Access token unavailable until authorised with URL "
+GDBUS_CALL = [
+    "gdbus",
+    "call",
+    "--session",
+    "--dest",
+    "org.pizauth",
+    "--object-path",
+    "/org/pizauth",
+]
+"""``gdbus call`` aimed at the server; add ``--method org.pizauth.Manager.<M>`` and arguments."""
 TOKEN_WAIT = 20.0
 """Seconds allowed between the redirect reaching pizauth and ``show`` printing the token."""
 
@@ -26,6 +36,18 @@ def pending_url(server: PizauthServer, account: str) -> str:
     assert r.stdout == b""
     assert err.startswith(PENDING) and err.endswith("\n"), err
     return err[len(PENDING) : -1]
+
+
+def gdbus(env: dict[str, str], method: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Call a Manager method with ``gdbus`` (bounded; the result is returned, not checked)."""
+    return subprocess.run(
+        [*GDBUS_CALL, "--method", f"org.pizauth.Manager.{method}", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
 
 
 def url_query(url: str) -> dict[str, list[str]]:

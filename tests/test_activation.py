@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.flows import authorise_account
+from tests.flows import authorise_account, gdbus
 from tests.support.bus import PrivateBus
 from tests.support.oidc import OidcProvider
 from tests.support.procs import wait_until
@@ -112,25 +112,7 @@ def test_first_show_starts_the_server(
     # After a shutdown, gdbus activates a new server just the same.
     assert run_cli(pizauth_env, "shutdown").returncode == 0
     assert wait_until(lambda: not session_bus.name_has_owner("org.pizauth"), 10)
-    g = subprocess.run(
-        [
-            "gdbus",
-            "call",
-            "--session",
-            "--dest",
-            "org.pizauth",
-            "--object-path",
-            "/org/pizauth",
-            "--method",
-            "org.pizauth.Manager.Show",
-            "acct",
-        ],
-        env=pizauth_env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    g = gdbus(pizauth_env, "Show", "acct")
     assert "org.pizauth.Error.AuthorisationPending" in g.stderr
     second_pid = session_bus.name_owner_pid("org.pizauth")
     assert second_pid is not None and second_pid != first_pid

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 from tests.conftest import ServerFactory
-from tests.flows import authorise_account, pending_url, url_query
+from tests.flows import authorise_account, gdbus, pending_url, url_query
 from tests.support.bus import PrivateBus
 from tests.support.oidc import OidcProvider
 from tests.support.server import run_cli
@@ -44,48 +43,12 @@ def test_show_over_gdbus_returns_the_same_token(
     oidc: OidcProvider, pizauth_server: ServerFactory, session_bus: PrivateBus
 ) -> None:
     server = pizauth_server(_config(oidc, "acct"))
-    pending = subprocess.run(
-        [
-            "gdbus",
-            "call",
-            "--session",
-            "--dest",
-            "org.pizauth",
-            "--object-path",
-            "/org/pizauth",
-            "--method",
-            "org.pizauth.Manager.Show",
-            "acct",
-        ],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    pending = gdbus(server.env, "Show", "acct")
     assert pending.returncode != 0
     assert "org.pizauth.Error.AuthorisationPending" in pending.stderr
     token, _ = authorise_account(server, "acct")
-    r = subprocess.run(
-        [
-            "gdbus",
-            "call",
-            "--session",
-            "--dest",
-            "org.pizauth",
-            "--object-path",
-            "/org/pizauth",
-            "--method",
-            "org.pizauth.Manager.Show",
-            "acct",
-        ],
-        env=server.env,
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=True,
-    )
-    assert r.stdout.strip() == f"('{token}',)"
+    r = gdbus(server.env, "Show", "acct")
+    assert r.returncode == 0 and r.stdout.strip() == f"('{token}',)"
 
 
 def test_unknown_account(oidc: OidcProvider, pizauth_server: ServerFactory) -> None:
