@@ -174,15 +174,18 @@ def test_removed_by_reload_withdraws_and_auth_error_is_notified(
     server: Callable[[str], PizauthServer],
     notifications: FakeNotifications,
     fake_oauth: FakeOAuth,
+    tmp_path: Path,
 ) -> None:
-    s = server(config(fake_oauth, "keep", "drop"))
+    hook_log = tmp_path / "hook.log"
+    head = f'error_notify_cmd = "echo \\"$PIZAUTH_MSG\\" >> {hook_log}";\n'
+    s = server(config(fake_oauth, "keep", "drop", head=head))
     keep_url = pending_url(s, "keep")
     pending_url(s, "drop")
     by_account = {n.summary: n for n in notifications.wait_sent(2)}
     drop = next(n for k, n in by_account.items() if "drop" in k)
     keep = next(n for k, n in by_account.items() if "keep" in k)
 
-    s.write_config(config(fake_oauth, "keep"))
+    s.write_config(config(fake_oauth, "keep", head=head))
     assert s.cli("reload").returncode == 0
     assert wait_until(lambda: notifications.closed == [drop.id], WAIT), notifications.closed
 
@@ -194,6 +197,9 @@ def test_removed_by_reload_withdraws_and_auth_error_is_notified(
     assert "keep" in error.summary and "failed" in error.summary
     assert "access_denied" in error.body
     assert error.hints["desktop-entry"] == "pizauth"
+    # error_notify_cmd runs as well, with the same message.
+    assert wait_until(lambda: hook_log.exists() and "access_denied" in hook_log.read_text(), WAIT)
+    assert hook_log.read_text().strip() == error.body
     assert wait_until(lambda: notifications.closed == [drop.id, keep.id], WAIT)
     assert notifications.shown == {error.id}
 
