@@ -85,6 +85,7 @@ class Config:
     accounts: Mapping[str, Account] = field(default_factory=dict)
     auth_notify_cmd: str | None = None
     auth_notify_interval: int = AUTH_NOTIFY_INTERVAL_DEFAULT
+    desktop_notifications: bool = True  # pizauth-dbus addition: native notifications on/off
     error_notify_cmd: str | None = None
     http_listen: str | None = LISTEN_DEFAULT  # None: `http_listen = none;`
     https_listen: str | None = LISTEN_DEFAULT  # None: `https_listen = none;`
@@ -132,6 +133,7 @@ def load(path: str) -> Config:
 # ==== Options ====
 # Value types: what each option accepts, and how to say so in a message.
 STR, TIME, LISTEN, URI, LIST, MAP = "string", "time", "listen", "uri", "list", "map"
+BOOL = "bool"  # only pizauth-dbus's own additions use it; upstream's language has no booleans
 _EXPECTED = {
     STR: "a double-quoted string",
     TIME: "a time such as 90s, 5m, 1h or 2d",
@@ -139,10 +141,12 @@ _EXPECTED = {
     URI: "a double-quoted http or https URI",
     LIST: 'a list of strings such as ["a", "b"]',
     MAP: 'a map of strings such as { "key": "value" }',
+    BOOL: "true or false",
 }
 GLOBAL_OPTIONS = {
     "auth_notify_cmd": STR,
     "auth_notify_interval": TIME,
+    "desktop_notifications": BOOL,
     "error_notify_cmd": STR,
     "http_listen": LISTEN,
     "https_listen": LISTEN,
@@ -397,6 +401,8 @@ class _Checker:
             return self.time(s)
         if kind == LISTEN and s.kind == "bare" and s.text == "none":
             return None
+        if kind == BOOL and s.kind == "bare" and s.text in ("true", "false"):
+            return s.text == "true"
         if kind in (STR, LISTEN) and s.kind == "string":
             return s.text
         if kind == URI and s.kind == "string":

@@ -229,7 +229,7 @@ class Desktop:
     # -- what the daemon tells us (synchronous, on the server's loop) -----------------------
 
     def _enabled(self) -> bool:
-        return bool(getattr(self._daemon.store.config, "desktop_notifications", True))
+        return self._daemon.store.config.desktop_notifications
 
     def _auth_needed(self, account: str, url: str) -> None:
         if self._enabled():

@@ -473,3 +473,20 @@ def test_compact_layout_comments_and_line_endings() -> None:
 def test_block_comments_and_hash_comments_do_not_exist() -> None:
     assert "Syntax error" in error_of(f"/* no */\n{MINIMAL}")
     assert "Syntax error" in error_of(f"# no\n{MINIMAL}")
+
+
+def test_desktop_notifications_is_a_pizauth_dbus_addition() -> None:
+    acct = 'account "a" { auth_uri = "http://x/a"; token_uri = "http://x/t"; client_id = "c"; }\n'
+    assert config.parse(acct).desktop_notifications is True
+    assert config.parse("desktop_notifications = false;\n" + acct).desktop_notifications is False
+    assert config.parse("desktop_notifications = true;\n" + acct).desktop_notifications is True
+    for bad, says in (
+        ('"no"', "must be true or false, not a string"),
+        ("off", "must be true or false, not the bare word off"),
+        ("1s", "must be true or false, not the time 1s"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            config.parse(f"desktop_notifications = {bad};\n" + acct)
+        assert "Line 1, column 25:" in str(e.value) and says in str(e.value)
+    with pytest.raises(ConfigError, match="'desktop_notifications' is a global option"):
+        config.parse('account "a" { desktop_notifications = false; }')

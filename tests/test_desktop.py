@@ -229,3 +229,28 @@ def test_without_a_notification_service_nothing_breaks_or_leaks(
     # Tokens are still served.
     assert follow(url).status == 200
     assert wait_for_token(s, "b")
+
+
+def test_desktop_notifications_can_be_switched_off(
+    server: Callable[[str], PizauthServer],
+    notifications: FakeNotifications,
+    fake_oauth: FakeOAuth,
+    tmp_path: Path,
+) -> None:
+    hook_log = tmp_path / "hook.log"
+    head = (
+        "desktop_notifications = false;\n"
+        f'auth_notify_cmd = "echo \\"$PIZAUTH_ACCOUNT\\" >> {hook_log}";\n'
+    )
+    s = server(config(fake_oauth, "acct", head=head))
+    pending_url(s, "acct")
+    # auth_notify_cmd still runs; once it has, the notification would have been sent too.
+    assert wait_until(lambda: hook_log.exists() and hook_log.read_text() == "acct\n", WAIT)
+    time.sleep(0.5)
+    assert notifications.sent == []
+    # Turned back on by a reload: the next announcement (a new URL) is shown.
+    s.write_config(config(fake_oauth, "acct", head=head.replace("false", "true")))
+    assert s.cli("reload").returncode == 0
+    assert s.cli("refresh", "acct").returncode == 1
+    (n,) = notifications.wait_sent(1)
+    assert "acct" in n.summary
