@@ -58,3 +58,23 @@ def test_demo_prints_a_live_token_without_a_display(pizauth_env: dict[str, str])
     assert re.fullmatch(r"[A-Za-z0-9_-]{20,}", lines[i + 1])
     assert "introspection endpoint says this token is active: True" in r.stdout
     assert "no display here" in r.stdout
+
+
+def test_readme_config_examples_parse() -> None:
+    from pizauth_dbus.config import parse
+
+    blocks: list[str] = []
+    block: list[str] | None = None  # the lines of the fenced block we are in, if any
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("```") and block is None:
+            block = []
+        elif line.startswith("```") and block is not None:
+            blocks.append("\n".join(block))
+            block = None
+        elif block is not None:
+            block.append(line)
+    configs = [b for b in blocks if b.lstrip().startswith("account ")]
+    assert len(configs) >= 2
+    for text in configs:
+        (acct,) = parse(text).accounts.values()
+        assert acct.auth_uri.startswith("https://") and acct.scopes
