@@ -105,8 +105,8 @@ class _Backend(DBusDesktopNotifier):
     """desktop-notifier's D-Bus backend, on a bus connection we own, plus what 6.2 lacks.
 
     - desktop-notifier connects a new bus for every send until one succeeds, and never closes
-      the connections of failed attempts (dbus-testing.md section 8); here the proxy is made on
-      the server's own connection, so a failure can leave nothing behind.
+      the connections of failed attempts (six failed sends leave six connections); here the
+      proxy is made on the server's own connection, so a failure can leave nothing behind.
     - Its ``Notify`` always sends ``replaces_id`` 0 and no ``desktop-entry`` hint; both are
       added to the call here (:attr:`replaces` is read by the next send: sends are serialised).
     """

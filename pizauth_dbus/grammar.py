@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pyparsing as pp
 
-# ==== Lexical rules (upstream-spec.md section 3.2) ====
+# ==== Lexical rules (as pizauth 1.1 lexes its config) ====
 # Possessive quantifiers keep every pattern linear: nothing that follows a gap can start with
 # whitespace or '/', so giving characters back could never help a match.
 GAP = r"(?:[ \t\r\n]++|//[^\n]*+)*+"

@@ -223,7 +223,7 @@ def test_one_listener_none_is_fine() -> None:
 
 
 def test_quoted_none_is_an_address() -> None:
-    # Only the unquoted keyword disables a listener (upstream-spec.md section 13, row 1).
+    # Only the unquoted keyword disables a listener; "none" in quotes is an address, as upstream.
     assert parse(f'http_listen = "none";\n{MINIMAL}').http_listen == "none"
 
 

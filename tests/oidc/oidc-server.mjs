@@ -10,7 +10,7 @@
 //   HTTPS_REDIRECTS  comma-separated exact redirect URIs of the web client pizauth-https
 //                    (default https://localhost:8443/)
 //   ROTATE_RT        "1" makes every refresh rotate the refresh token (default: the library's
-//                    rule, which rotates for public clients only, see oauth-test-server.md)
+//                    rule: public clients always, confidential ones late in the token's life)
 //
 // Clients:
 //   pizauth-test    confidential native client, secret "test-secret"; http loopback redirects on

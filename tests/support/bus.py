@@ -3,7 +3,7 @@
 The daemon listens in its own short-named temporary directory (Unix socket paths are limited to
 about 108 bytes, and pytest's ``tmp_path`` can be longer), looks for activatable services in
 ``services_dir`` only, allows everything, and authenticates with EXTERNAL. Services it activates
-inherit the environment it was started with (see dbus-testing.md section 3), so give it the test's
+inherit the environment it was started with, not their caller's, so give it the test's
 whole environment, or push variables later with :meth:`PrivateBus.update_activation_environment`.
 
 Queries go through jeepney's blocking client: no subprocess, no event loop.

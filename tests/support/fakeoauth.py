@@ -3,7 +3,7 @@
 oidc-provider only gives well-formed answers; this fake gives whatever a test scripts: 5xx,
 delays, malformed JSON, missing fields. It runs an aiohttp application on 127.0.0.1 in a
 background thread with its own event loop, so synchronous tests can use it and async tests never
-block on it (oauth-test-server.md gotcha 16).
+block on it (a fake on the test's own loop would stall while the test waits for a subprocess).
 
 ``GET /authorize`` redirects at once to the request's ``redirect_uri`` with ``code`` (or
 ``error`` when :attr:`FakeOAuth.auth_error` is set) and the request's ``state``.

@@ -4,8 +4,9 @@ It owns the name on the test's private bus from a thread with its own event loop
 synchronous tests can drive the real server while it answers), records every ``Notify`` and
 ``CloseNotification`` call, and plays the person: :meth:`FakeNotifications.click` emits
 ``ActionInvoked`` and :meth:`FakeNotifications.dismiss` ``NotificationClosed`` from the very
-connection that owns the name, which is what clients' match rules require (dbus-testing.md
-sections 5 and 6). Written on dbus-fast, so it needs neither dbus-python nor python-dbusmock.
+connection that owns the name, which is what clients' match rules require (a signal sent by
+any other connection, e.g. `gdbus emit`, is ignored). Written on dbus-fast, so it needs
+neither dbus-python nor python-dbusmock.
 """
 
 import asyncio

@@ -2,8 +2,8 @@
 
 It listens on 127.0.0.1 at a free port; its storage is in memory, so stopping it forgets every
 grant. Its clients (see the script): ``pizauth-test`` (confidential, native), ``pizauth-public``
-(public, native) and ``pizauth-https`` (confidential, web, exact HTTPS redirect URIs). See
-oauth-test-server.md for the flows it supports and its quirks.
+(public, native) and ``pizauth-https`` (confidential, web, exact HTTPS redirect URIs). Refresh
+tokens need ``prompt=consent`` in the authorisation request; :meth:`account_config` adds it.
 """
 
 from __future__ import annotations
