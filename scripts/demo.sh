@@ -3,5 +3,5 @@
 # complete pizauth-dbus session on the bundled local OAuth2 provider (scripts/demo.py).
 set -euo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
-source scripts/setup.sh
+SETUP_FOR=demo source scripts/setup.sh
 exec "$venv/bin/python" scripts/demo.py "$@"

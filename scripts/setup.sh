@@ -24,19 +24,21 @@ need() {
 	command -v "$cmd" >/dev/null 2>&1 || missing_packages+=("$@")
 }
 
-need dbus-daemon dbus dbus-daemon    # the private test bus
-need gdbus libglib2.0-bin            # D-Bus calls by hand in tests
-need busctl systemd                  # likewise; needs no running systemd
-need node nodejs                     # the oidc-provider test server
+# What the demo needs too: a bus, the provider, Python.
+need dbus-daemon dbus dbus-daemon    # the private session bus
+need node nodejs                     # the oidc-provider authorisation server
 need npm npm
 need python3 python3 python3-venv
-# ---- Later issues: add further test tools here, one `need` line each, e.g. ----------------
-need chromium chromium               # real-browser tests (Playwright drives it; no browser download)
-need mandoc mandoc                   # man page lint
-need desktop-file-validate desktop-file-utils  # desktop entry check
-need zsh zsh                         # completion tests
-need fish fish                       # likewise
-# -------------------------------------------------------------------------------------------
+# What only the tests need; scripts/demo.sh sets SETUP_FOR=demo to skip these.
+if [[ ${SETUP_FOR:-tests} != demo ]]; then
+	need gdbus libglib2.0-bin          # D-Bus calls by hand, as a user would make them
+	need busctl systemd                # likewise; needs no running systemd
+	need chromium chromium             # real-browser tests (Playwright drives it; no download)
+	need mandoc mandoc                 # man page lint
+	need desktop-file-validate desktop-file-utils  # desktop entry check
+	need zsh zsh                       # completion tests
+	need fish fish                     # likewise
+fi
 
 # Debian's own python3 needs python3-venv for `python3 -m venv`.
 if command -v python3 >/dev/null && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
