@@ -7,7 +7,6 @@ process plays the pizauth server.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import http.server
 import json
@@ -25,13 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from cryptography.x509.oid import NameOID
 
 from tests.support.bus import PrivateBus
+from tests.support.certs import self_signed_server_context
 from tests.support.fakeoauth import FakeOAuth, Reply
 from tests.support.oidc import (
     CLIENT_ID,
@@ -102,32 +97,6 @@ def listener() -> Iterator[Listener]:
         yield state
     finally:
         stop()
-
-
-def self_signed_server_context(directory: Path) -> ssl.SSLContext:
-    """A TLS server context with a fresh self-signed certificate for localhost."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pem = directory / "listener.pem"
-    pem.write_bytes(
-        cert.public_bytes(Encoding.PEM)
-        + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(pem)
-    return context
 
 
 def b64url(raw: bytes) -> str:

@@ -17,28 +17,23 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime
 import hashlib
 import http.server
 import os
 import shutil
-import ssl
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
-    NoEncryption,
-    PrivateFormat,
     PublicFormat,
 )
-from cryptography.x509.oid import NameOID
 from playwright.sync_api import Page, Response, ViewportSize, sync_playwright
+
+from tests.support.certs import self_signed_server_context
 
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
 """Where screenshots go: ``test-artefacts/`` at the top of the checkout (git-ignored)."""
@@ -186,27 +181,7 @@ def impostor_https(directory: Path) -> Iterator[str]:
     A pinned browser must refuse it: it proves the pin admits pizauth's key only, not any
     self-signed certificate. Yields the page's URL; the server stops on exit.
     """
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    pem = directory / "impostor.pem"
-    pem.write_bytes(
-        cert.public_bytes(Encoding.PEM)
-        + key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    )
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(pem)
+    tls = self_signed_server_context(directory, "impostor")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
