@@ -149,7 +149,32 @@ def _call_failed(e: Exception, hide_url: bool = False) -> int:
     assert isinstance(e, CallError)
     if e.name == ERROR_PREFIX + "AuthorisationPending" and hide_url:
         return _error(PENDING_PREFIX)
-    return _error(str(e))
+    _error(str(e))
+    if e.spawn_failed:
+        _explain_failed_activation()
+    return 1
+
+
+def _explain_failed_activation() -> None:
+    """Say why D-Bus activation failed, when the reason is the config (the usual one).
+
+    Upstream has no activation, so its line above stays as it is; this only adds after it. The
+    config is parsed here, on this failure path only, so ``show`` stays light otherwise.
+    """
+    from pizauth_dbus.errors import ConfigError
+    from pizauth_dbus.paths import config_path
+
+    try:
+        from pizauth_dbus.config import load
+
+        load(config_path(None))
+    except ConfigError as err:
+        sys.stderr.write(f"The session bus could not start the server: {err}\n")
+        return
+    sys.stderr.write(
+        "The session bus started the server but it exited at once; the bus's log "
+        "(journalctl --user on systemd) says why.\n"
+    )
 
 
 def _simple(

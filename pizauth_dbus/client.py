@@ -28,9 +28,11 @@ _NOT_RUNNING_ERRORS = (
 class CallError(Exception):
     """The call failed; ``name`` is the D-Bus error name (or ``None`` for no server)."""
 
-    def __init__(self, name: str | None, message: str) -> None:
+    def __init__(self, name: str | None, message: str, *, spawn_failed: bool = False) -> None:
         super().__init__(message)
         self.name = name
+        self.spawn_failed = spawn_failed
+        """No server ran, and the one D-Bus activation started exited before answering."""
 
 
 def call(method: str, signature: str | None = None, *args: Any, auto_start: bool = True) -> Any:
@@ -59,7 +61,9 @@ def call(method: str, signature: str | None = None, *args: Any, auto_start: bool
     if reply.header.message_type == MessageType.error:
         name = str(reply.header.fields.get(_ERROR_NAME_FIELD, ""))
         text = str(reply.body[0]) if reply.body else name
-        if name in _NOT_RUNNING_ERRORS or name.startswith("org.freedesktop.DBus.Error.Spawn"):
+        if name.startswith("org.freedesktop.DBus.Error.Spawn"):
+            raise CallError(None, NOT_RUNNING, spawn_failed=True)
+        if name in _NOT_RUNNING_ERRORS:
             raise CallError(None, NOT_RUNNING)
         raise CallError(name, text)
     return reply.body

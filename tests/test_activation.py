@@ -128,5 +128,20 @@ def test_activation_failure_is_reported_as_not_running(
     assert wait_until(lambda: "org.pizauth" in session_bus.list_activatable_names(), 10)
     r = run_cli(pizauth_env, "show", "acct")
     assert (r.returncode, r.stdout) == (1, b"")
-    assert r.stderr == b"ERROR - pizauth authenticator not running or not responding\n"
+    conf = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
+    # Upstream's line first, then why (upstream has no activation, so nothing to keep there).
+    assert r.stderr.decode().splitlines() == [
+        "ERROR - pizauth authenticator not running or not responding",
+        f"The session bus could not start the server: No config file found at {conf}",
+    ]
     assert "No config file found at" in session_bus.log()
+
+    # A config with an error: the error, with its position, is shown right away.
+    conf.write_text('account "acct" {\n  auth_uri = "ftp://x/";\n}\n')
+    r = run_cli(pizauth_env, "show", "acct")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.startswith(
+        "ERROR - pizauth authenticator not running or not responding\n"
+        "The session bus could not start the server: Line 2, column"
+    ), err
+    assert "not a valid HTTP or HTTPS URI" in err
