@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lifecycle import Servers
 from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth
 from tests.support.oidc import OidcFactory as OidcFactory
@@ -126,3 +127,11 @@ def pizauth_server(
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+def servers(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> Iterator[Servers]:
+    """The lifecycle tests' server factory (``tests/lifecycle.py``): verbose servers with logs."""
+    yield from Servers.fixture(pizauth_env, tmp_path)

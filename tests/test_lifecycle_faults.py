@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,7 +25,6 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth, Reply
 from tests.support.procs import free_port
 from tests.support.server import PizauthServer
@@ -38,13 +36,6 @@ KNOBS = {
     "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1",
 }
 """Upstream's 30 s request timeout, 6 s exchange retry gap and 3 min hook limit, shortened."""
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 class Setup:

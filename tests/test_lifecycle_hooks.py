@@ -4,10 +4,7 @@ hanging hook changes nothing else."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.flows import pending_url
 from tests.lifecycle import (
@@ -23,20 +20,12 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth, Reply
 from tests.support.procs import group_alive
 from tests.support.user import follow
 
 HOOK_TIMEOUT = 1.0
 """PIZAUTH_HOOK_TIMEOUT for these tests, in place of upstream's 10 s."""
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 def test_auth_notify_cmd_announces_and_reminds(

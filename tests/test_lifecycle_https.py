@@ -7,7 +7,6 @@ import ipaddress
 import os
 import ssl
 import urllib.error
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,19 +18,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from tests.conftest import OidcFactory
 from tests.flows import pending_url, url_query
 from tests.lifecycle import Servers, info, show_token, wait_for
-from tests.support.bus import PrivateBus
 from tests.support.oidc import HTTPS_CLIENT_ID
 from tests.support.procs import free_port
 from tests.support.user import authorise
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 def _colon_hex(raw: bytes) -> str:

@@ -6,11 +6,8 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from tests.flows import pending_url
 from tests.lifecycle import (
@@ -25,7 +22,6 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth, Reply
 from tests.support.server import PizauthServer
 from tests.support.user import follow
@@ -34,13 +30,6 @@ SUCCESS = "pizauth processing authentication: you can safely close this page."
 NO_MATCH = "No pending token matches request state: request a fresh token"
 DEADLINE = 1.0
 """PIZAUTH_REDIRECT_TIMEOUT for these tests: how long a connection may stay open."""
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 class Raw:

@@ -3,10 +3,7 @@ and the ``refresh`` command in each token state."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import OidcFactory
 from tests.flows import PENDING, authorise_account, pending_url
@@ -23,16 +20,8 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.bus import PrivateBus
 from tests.support.oidc import OidcProvider
 from tests.support.user import authorise
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 def _events_hook(tmp_path: Path) -> tuple[Path, str]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from tests.flows import PENDING, pending_url
 from tests.lifecycle import (
@@ -25,17 +22,9 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth, Reply
 from tests.support.procs import free_port
 from tests.support.user import follow
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 def _config(fake: FakeOAuth, events: Path, accounts: dict[str, str], listen: str) -> str:

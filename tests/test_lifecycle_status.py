@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-
-import pytest
 
 from pizauth_dbus.config import parse
 from pizauth_dbus.daemon import EXPIRED_INITIATED, EXPIRED_REFRESHING, Daemon
@@ -27,18 +24,10 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth, Reply
 
 TIME = r"[A-Z][a-z]{2}, [1-9]\d? [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"
 """RFC 2822 as upstream prints it: the day of the month is not zero-padded."""
-
-
-@pytest.fixture
-def servers(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    yield from Servers.fixture(pizauth_env, tmp_path)
 
 
 def _times(text: str, pattern: str) -> list[float]:
