@@ -16,13 +16,13 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from pizauth_dbus.oauth import tunable_seconds
 from pizauth_dbus.state import Entry, Pending, Store
+from pizauth_dbus.urls import query_pairs, redirect_matches
 
 log = logging.getLogger(__name__)
 
@@ -106,30 +106,6 @@ BAD_REQUEST = Page(400)
 NOT_FOUND = Page(404)
 
 
-def redirect_matches(expected: str, actual: str) -> bool:
-    """Whether ``actual`` is a redirect to ``expected``.
-
-    Same scheme, host, port and path; no fragment; every query pair of ``expected`` present in
-    ``actual``, which may carry more (``code``, ``state``, ``iss``...).
-    """
-    e, a = urlsplit(expected), urlsplit(actual)
-    try:
-        e_port, a_port = e.port, a.port
-    except ValueError:
-        return False
-    if (e.scheme.lower(), e.hostname, e_port, e.path or "/") != (
-        a.scheme.lower(),
-        a.hostname,
-        a_port,
-        a.path or "/",
-    ):
-        return False
-    if a.fragment:
-        return False
-    actual_pairs = parse_qsl(a.query, keep_blank_values=True)
-    return all(p in actual_pairs for p in parse_qsl(e.query, keep_blank_values=True))
-
-
 def _first(pairs: list[tuple[str, str]], key: str) -> str | None:
     return next((v for k, v in pairs if k == key), None)
 
@@ -137,7 +113,7 @@ def _first(pairs: list[tuple[str, str]], key: str) -> str | None:
 def decide(target: RedirectTarget, url: str) -> Page:
     """Apply upstream's decision sequence to a redirect that arrived as ``url``."""
     try:
-        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        pairs = query_pairs(url)
     except ValueError:
         return BAD_REQUEST
     state = _first(pairs, "state")

@@ -14,10 +14,10 @@ import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
 
+from pizauth_dbus import urls
 from pizauth_dbus.config import Account
 
 
@@ -86,17 +86,12 @@ def redirect_uri_with_port(account: Account, http_port: int | None, https_port: 
     """The account's redirect URI with its port replaced by that of the listener receiving it.
 
     An ``https`` URI goes to the HTTPS listener when that one runs, anything else to the HTTP
-    listener. The host is kept (the person's browser must resolve it to the listener), and an
-    empty path becomes ``/``, as a URL parser normalises it.
+    listener. The host is kept (the person's browser must resolve it to the listener); the URI
+    is normalised as upstream's URL library does, so a listener on the scheme's default port
+    gives ``http://localhost/`` with no port.
     """
-    parts = urlsplit(account.redirect_uri)
     use_https = https_port is not None and account.redirect_uri.lower().startswith("https")
-    port = https_port if use_https else http_port
-    host = parts.hostname or "localhost"
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit(SplitResult(parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    return urls.with_port(account.redirect_uri, https_port if use_https else http_port)
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -123,19 +118,11 @@ def auth_url(account: Account, redirect_uri: str, state: str, challenge: str) ->
         params.append(("scope", " ".join(account.scopes)))
     params.extend(account.auth_uri_fields)
     query = "&".join(f"{form_encode(k)}={form_encode(v)}" for k, v in params)
-    base = _normalise(account.auth_uri)
+    base = urls.normalise(account.auth_uri)
     if "?" not in base:
         return f"{base}?{query}"
     # Like a URL library appending pairs: '&' unless the existing query is empty.
     return base + query if base.endswith("?") else f"{base}&{query}"
-
-
-def _normalise(uri: str) -> str:
-    """``uri`` as a URL parser would print it: scheme and host in lower case, ``/`` for no path."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc if "@" in parts.netloc else parts.netloc.lower()
-    out = urlunsplit(SplitResult(parts.scheme.lower(), netloc, parts.path or "/", "", ""))
-    return out + "?" + parts.query if "?" in uri else out
 
 
 def new_auth_request(account: Account, redirect_uri: str) -> AuthRequest:

@@ -19,10 +19,11 @@ import os
 import socket
 import sys
 
-from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
+from dbus_fast import Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
+from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
 from pizauth_dbus.config import Config
 from pizauth_dbus.errors import AlreadyRunningError
 
@@ -129,8 +130,12 @@ async def serve(config: Config, config_path: str) -> int:
     from pizauth_dbus.daemon import Daemon
     from pizauth_dbus.desktop import Desktop
 
+    address = export_session_bus_address()
+    if address is None:
+        log.error("Cannot connect to the session bus: %s", session_bus_address()[1])
+        return 1
     try:
-        bus = await MessageBus(bus_type=BusType.SESSION).connect()
+        bus = await MessageBus(bus_address=address).connect()
     except Exception as e:
         log.error("Cannot connect to the session bus: %s", e)
         return 1

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from pizauth_dbus.config import parse
-from pizauth_dbus.listener import NO_CODE, NO_MATCH, SUCCESS, decide, redirect_matches
+from pizauth_dbus.listener import NO_CODE, NO_MATCH, SUCCESS, decide
 from pizauth_dbus.state import Entry, Pending, Store
+from pizauth_dbus.urls import redirect_matches
 
 EXPECTED = "http://localhost:8080/cb?tenant=x"
 
