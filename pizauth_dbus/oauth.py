@@ -46,6 +46,8 @@ EXCHANGE_RETRY_GAP = tunable_seconds("PIZAUTH_EXCHANGE_RETRY_GAP", 6.0)
 """Seconds between those tries (upstream: 6 s)."""
 TRANSIENT_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11)."""
+MAX_REDIRECTS = 10
+"""Redirects followed per token request (upstream's HTTP client's default)."""
 EXPIRES_IN_MAX = 2**64 - 1
 """``expires_in`` must be an unsigned 64-bit integer, as upstream reads it."""
 
@@ -211,7 +213,13 @@ async def _post(
     session: aiohttp.ClientSession, uri: str, form: list[tuple[str, str]]
 ) -> tuple[int, bytes]:
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
-    async with session.post(uri, data=form, timeout=timeout, allow_redirects=False) as resp:
+    # Redirects are followed as upstream's HTTP client follows them: at most 10; a 307 or 308
+    # repeats the POST with its form, a 301, 302 or 303 turns it into a GET without one.
+    # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client
+    # follows that many and gives up at the next one.
+    async with session.post(
+        uri, data=form, timeout=timeout, allow_redirects=True, max_redirects=MAX_REDIRECTS + 1
+    ) as resp:
         return resp.status, await resp.read()
 
 
