@@ -4,7 +4,7 @@ This module owns everything the server shows on the desktop through the freedesk
 notification service (``org.freedesktop.Notifications``), by way of desktop-notifier:
 
 - an "authorisation needed" notification per Pending account, sent at every announcement of
-  the :class:`~pizauth_dbus.notify.Notifier` (so no more often than ``auth_notify_interval``),
+  the :class:`~pizauth_dbus.reminders.Reminders` (so no more often than ``auth_notify_interval``),
   each reminder replacing the account's previous notification instead of stacking; its
   "Authorise" button and its default (body) click open the URL in the user's browser;
 - its withdrawal once the account stops waiting for that URL (a token arrived, a revoke, a
@@ -39,9 +39,8 @@ from dbus_fast.aio.proxy_object import ProxyInterface
 from desktop_notifier import Button, Icon, Notification
 from desktop_notifier.backends.dbus import DBusDesktopNotifier, get_hints_signature
 
-from pizauth_dbus.daemon import Daemon
 from pizauth_dbus.errors import UnknownAccountError
-from pizauth_dbus.state import Active, Entry, Pending, now
+from pizauth_dbus.state import Active, Entry, Pending, Store, now
 
 log = logging.getLogger(__name__)
 
@@ -188,14 +187,17 @@ Op = Callable[[], Awaitable[None]]
 
 
 class Desktop:
-    """Desktop notifications for one server; subscribes itself to the daemon's duties.
+    """Desktop notifications for one server.
 
-    :param daemon: the server whose announcements, state changes and errors are shown.
+    ``server.serve`` connects :meth:`auth_needed`, :meth:`auth_failed` and
+    :meth:`account_changed` to the duties' signals.
+
+    :param store: the accounts, read to tell whether a notification still applies.
     :param bus: the server's session bus connection, also used to talk to the service.
     """
 
-    def __init__(self, daemon: Daemon, bus: MessageBus) -> None:
-        self._daemon = daemon
+    def __init__(self, store: Store, bus: MessageBus) -> None:
+        self._store = store
         self._bus = bus
         self._backend = _Backend(bus)
         # Keyed by ("auth" | "error", account): at most one of each per account.
@@ -205,9 +207,6 @@ class Desktop:
         self._present: bool | None = None  # None: not yet checked
         self._backoff = 0.0
         self._quiet_until = 0.0
-        daemon.notifier.subscribe(self._auth_needed)
-        daemon.store.subscribe(self._state_changed)
-        daemon.auth_error_sinks.append(self._auth_failed)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="desktop")
@@ -226,20 +225,20 @@ class Desktop:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    # -- what the daemon tells us (synchronous, on the server's loop) -----------------------
+    # -- what the duties tell it (synchronous, on the server's loop) ------------------------
 
     def _enabled(self) -> bool:
-        return self._daemon.store.config.desktop_notifications
+        return self._store.config.desktop_notifications
 
-    def _auth_needed(self, account: str, url: str) -> None:
+    def auth_needed(self, account: str, url: str) -> None:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._announce, account, url))
 
-    def _auth_failed(self, account: str, message: str) -> None:
+    def auth_failed(self, account: str, message: str) -> None:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._error, account, message))
 
-    def _state_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
+    def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
         token = None if new is None else new.token
         shown = self._shown.get(("auth", name))
         # The URL shown is useless once the account no longer waits for it.
@@ -323,7 +322,7 @@ class Desktop:
     def _waiting(self, account: str, url: str) -> bool:
         """Whether ``account`` still waits for the person to open ``url``."""
         try:
-            tok = self._daemon.store.get(account).token
+            tok = self._store.get(account).token
         except UnknownAccountError:
             return False  # removed by a reload
         return isinstance(tok, Pending) and tok.url == url

@@ -14,15 +14,9 @@ import logging
 import os
 import signal
 
-from pizauth_dbus.oauth import tunable_seconds
 from pizauth_dbus.paths import os_error_text
 
 log = logging.getLogger(__name__)
-
-NOTIFY_TIMEOUT = tunable_seconds("PIZAUTH_HOOK_TIMEOUT", 10.0)
-"""auth_notify_cmd, error_notify_cmd and token_event_cmd each get 10 s (upstream)."""
-TRANSIENT_TIMEOUT = tunable_seconds("PIZAUTH_TRANSIENT_HOOK_TIMEOUT", 180.0)
-"""transient_error_if_cmd may take 3 minutes, e.g. to wait for a network to come back."""
 
 
 class HookError(Exception):

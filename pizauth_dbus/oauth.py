@@ -10,7 +10,6 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -19,31 +18,14 @@ import aiohttp
 
 from pizauth_dbus import urls
 from pizauth_dbus.config import Account
-
-
-def tunable_seconds(name: str, default: float) -> float:
-    """``default``, unless the environment variable ``name`` holds a number of seconds.
-
-    The test suite shortens upstream's long waits through such variables (pizauth(1) lists
-    them); a user has no reason to set them.
-    """
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value >= 0 else default
-
+from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
 STATE_BYTES = 32
 """Random bytes in the ``state`` parameter (43 characters once encoded), as upstream 1.1."""
 CODE_VERIFIER_BYTES = 64
 """Random bytes in the PKCE verifier (86 characters once encoded; RFC 7636 allows 43-128)."""
-HTTP_TIMEOUT = tunable_seconds("PIZAUTH_HTTP_TIMEOUT", 30.0)
-"""Whole-request timeout for every POST to a token endpoint (upstream: 30 s)."""
 EXCHANGE_ATTEMPTS = 10
 """A code exchange that gets no HTTP answer is tried this many times (upstream: 10)."""
-EXCHANGE_RETRY_GAP = tunable_seconds("PIZAUTH_EXCHANGE_RETRY_GAP", 6.0)
-"""Seconds between those tries (upstream: 6 s)."""
 TRANSIENT_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11)."""
 MAX_REDIRECTS = 10

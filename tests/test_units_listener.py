@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from pizauth_dbus.config import parse
-from pizauth_dbus.listener import NO_CODE, NO_MATCH, SUCCESS, decide
+from pizauth_dbus.redirects import NO_CODE, NO_MATCH, SUCCESS, decide
 from pizauth_dbus.state import Entry, Pending, Store
 from pizauth_dbus.urls import redirect_matches
 

@@ -22,8 +22,8 @@ from pizauth_dbus.oauth import (
     parse_token_response,
     pkce_challenge,
     redirect_uri_with_port,
-    tunable_seconds,
 )
+from pizauth_dbus.timing import tunable_seconds
 
 ACCOUNT = Account(
     name="acct",
