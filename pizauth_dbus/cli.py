@@ -242,7 +242,7 @@ def _restore(args: Args, pn: str) -> int:
 
 def _status(args: Args, pn: str) -> int:
     from pizauth_dbus.client import CallError, call
-    from pizauth_dbus.status import format_status
+    from pizauth_dbus.output import format_status
 
     try:
         (rows,) = call("Status", auto_start=False)
@@ -253,9 +253,28 @@ def _status(args: Args, pn: str) -> int:
 
 
 def _info(args: Args, pn: str) -> int:
-    from pizauth_dbus.status import info
+    """Mostly client-side, as upstream: the paths, and the server's answer if one runs."""
+    from pizauth_dbus.client import CallError, call
+    from pizauth_dbus.errors import ConfigError
+    from pizauth_dbus.output import format_info
+    from pizauth_dbus.paths import config_path, ensure_runtime_dir
 
-    return info(args, pn, __version__, INFO_FORMAT_VERSION)
+    try:
+        cache = ensure_runtime_dir()
+        conf = config_path(args.config)
+    except ConfigError as e:
+        sys.stderr.write(f"{e}\n")  # upstream's fatal(): no "ERROR - " prefix
+        return 1
+    try:
+        (answer,) = call("Info", auto_start=False)
+        server: dict[str, str] | None = dict(answer)
+    except CallError:
+        server = None
+    text = format_info(
+        pn, __version__, INFO_FORMAT_VERSION, cache, conf, server, as_json="j" in args.flags
+    )
+    sys.stdout.write(text + "\n")
+    return 0
 
 
 def _server(args: Args, pn: str) -> int:

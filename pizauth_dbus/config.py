@@ -2,22 +2,41 @@
 
 This module owns the data model the rest of the program reads (:class:`Config`, :class:`Account`,
 the ``*_DEFAULT`` constants) and the validation of a parsed file, with upstream's messages where
-upstream has the check. The grammar and the rendering of positioned messages live in
-:mod:`pizauth_dbus.grammar`; pyparsing is imported only when :func:`parse` first runs, so the
-CLI may import this module cheaply.
+upstream has the check. The options are listed in :mod:`pizauth_dbus.options`, the grammar is
+:mod:`pizauth_dbus.grammar` and positioned messages are :mod:`pizauth_dbus.diagnostics`'s;
+pyparsing is imported only when :func:`parse` first runs, so the CLI may import this cheaply.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
-from pizauth_dbus import grammar
+from pizauth_dbus import grammar, lexicon
+from pizauth_dbus.diagnostics import Diagnostic, line_col
 from pizauth_dbus.errors import ConfigError
-from pizauth_dbus.grammar import TIME_MAX, AccountBlock, Diagnostic, Setting
+from pizauth_dbus.grammar import AccountBlock, Setting
+from pizauth_dbus.lexicon import TIME_MAX
+from pizauth_dbus.options import (
+    ACCOUNT_OPTIONS,
+    BOOL,
+    GLOBAL_OPTIONS,
+    LIST,
+    LISTEN,
+    LOGIN_HINT_CLASH,
+    MANDATORY_ACCOUNT_OPTIONS,
+    MAP,
+    MISPLACED,
+    REMOVED_OPTIONS,
+    STR,
+    TIME,
+    URI,
+    closest,
+    uri_problem,
+    wrong_kind,
+)
 
 AUTH_NOTIFY_INTERVAL_DEFAULT = 15 * 60
 """Seconds between repeated reminders for the same pending account (upstream default)."""
@@ -60,17 +79,22 @@ class Account:
     refresh_before_expiry: int = REFRESH_BEFORE_EXPIRY_DEFAULT
     refresh_retry: int = REFRESH_RETRY_DEFAULT
 
-    def security_fields(self) -> tuple[object, ...]:
-        """The seven fields whose change invalidates a token (reload, restore)."""
-        return (
-            self.auth_uri,
-            self.auth_uri_fields,
-            self.client_id,
-            self.client_secret,
-            self.redirect_uri,
-            self.scopes,
-            self.token_uri,
-        )
+    def security_fields(self) -> dict[str, object]:
+        """The :data:`SECURITY_FIELDS` by name: what a token is only good for."""
+        return {name: getattr(self, name) for name in SECURITY_FIELDS}
+
+
+SECURITY_FIELDS = (
+    "auth_uri",
+    "auth_uri_fields",
+    "client_id",
+    "client_secret",
+    "redirect_uri",
+    "scopes",
+    "token_uri",
+)
+"""The account fields whose change invalidates its token: a reload that changes one drops the
+token, and a dump is restored only into an account whose values are all the same."""
 
 
 @dataclass(frozen=True)
@@ -130,78 +154,6 @@ def load(path: str) -> Config:
     return parse(read_config_text(path))
 
 
-# ==== Options ====
-# Value types: what each option accepts, and how to say so in a message.
-STR, TIME, LISTEN, URI, LIST, MAP = "string", "time", "listen", "uri", "list", "map"
-BOOL = "bool"  # only pizauth-dbus's own additions use it; upstream's language has no booleans
-_EXPECTED = {
-    STR: "a double-quoted string",
-    TIME: "a time such as 90s, 5m, 1h or 2d",
-    LISTEN: 'none or a double-quoted "address:port"',
-    URI: "a double-quoted http or https URI",
-    LIST: 'a list of strings such as ["a", "b"]',
-    MAP: 'a map of strings such as { "key": "value" }',
-    BOOL: "true or false",
-}
-GLOBAL_OPTIONS = {
-    "auth_notify_cmd": STR,
-    "auth_notify_interval": TIME,
-    "desktop_notifications": BOOL,
-    "error_notify_cmd": STR,
-    "http_listen": LISTEN,
-    "https_listen": LISTEN,
-    "refresh_at_least": TIME,
-    "refresh_before_expiry": TIME,
-    "refresh_retry": TIME,
-    "startup_cmd": STR,
-    "token_event_cmd": STR,
-    "transient_error_if_cmd": STR,
-}
-ACCOUNT_OPTIONS = {
-    "auth_uri": URI,
-    "auth_uri_fields": MAP,
-    "client_id": STR,
-    "client_secret": STR,
-    "login_hint": STR,
-    "redirect_uri": URI,
-    "refresh_at_least": TIME,
-    "refresh_before_expiry": TIME,
-    "refresh_retry": TIME,
-    "scopes": LIST,
-    "token_uri": URI,
-}
-MANDATORY_ACCOUNT_OPTIONS = ("auth_uri", "client_id", "token_uri")  # upstream's reporting order
-REMOVED_OPTIONS = {
-    "auth_error_cmd": (
-        "'auth_error_cmd' has been renamed to 'error_notify_cmd'",
-        "rename it to 'error_notify_cmd': the command is run the same way",
-    ),
-    "not_transient_error_if": (
-        "'not_transient_error_if' was removed in pizauth 0.3.0",
-        "use the global option 'transient_error_if_cmd' instead; mind its opposite sense: "
-        "it exits with 0 when the errors really are transient",
-    ),
-    "refresh_retry_interval": (
-        "'refresh_retry_interval' was replaced by 'refresh_retry' in pizauth 0.2.0",
-        "rename it to 'refresh_retry', which can be set globally or in an account",
-    ),
-}
-_LOGIN_HINT_CLASH = (
-    "Both the 'login_hint' attribute and a 'auth_uri_fields' field with the name 'login_hint' "
-    "are specified. The 'login_hint' attribute is deprecated so remove it."
-)
-_MISPLACED = {  # indexed by "is it inside an account?"
-    True: (
-        "'{}' is a global option: it can't be set inside an account",
-        "move it to the top level of the file, outside every account block",
-    ),
-    False: (
-        "'{}' is an account option: it must be inside an account block",
-        'move it into an account "name" { ... } block',
-    ),
-}
-_OFF_WORDS = ("off", "false", "no", "disabled", "disable", "null", "nil")
-
 Value = str | int | None | tuple[str, ...] | tuple[tuple[str, str], ...]
 T = TypeVar("T")
 
@@ -234,7 +186,7 @@ class _Checker:
         self.errors.append(Diagnostic(message, pos, prefixed, hints))
 
     def line(self, pos: int) -> int:
-        return grammar.line_col(self.text, pos)[0]
+        return line_col(self.text, pos)[0]
 
     def run(self, nodes: Sequence[grammar.Node], *, whole_file: bool = True) -> Config | None:
         top = _Scope(GLOBAL_OPTIONS)
@@ -302,7 +254,7 @@ class _Checker:
         fields: tuple[tuple[str, str], ...] = scope.get("auth_uri_fields", ())
         if "login_hint" in scope.seen and any(k == "login_hint" for k, _ in fields):
             line = self.line(scope.seen["login_hint"].key_pos)
-            self.error(_LOGIN_HINT_CLASH, block.pos, f"remove the login_hint line (line {line})")
+            self.error(LOGIN_HINT_CLASH, block.pos, f"remove the login_hint line (line {line})")
         scope.ok = len(self.errors) == before
         return scope
 
@@ -388,14 +340,14 @@ class _Checker:
     def unknown(self, scope: _Scope, s: Setting, in_account: bool) -> None:
         other = GLOBAL_OPTIONS if in_account else ACCOUNT_OPTIONS
         if s.key in other:
-            message, hint = _MISPLACED[in_account]
+            message, hint = MISPLACED[in_account]
             self.error(message.format(s.key), s.key_pos, hint)
             return
         hints = []
-        if guess := _closest(s.key, scope.options):
+        if guess := closest(s.key, scope.options):
             hints.append(f"did you mean '{guess}'?")
             scope.suggested.setdefault(guess, s)
-        elif guess := _closest(s.key, other):
+        elif guess := closest(s.key, other):
             where = "at the top level" if in_account else "inside an account block"
             hints.append(f"did you mean '{guess}'? (it is set {where})")
         self.error(f"Unknown option '{s.key}'", s.key_pos, *hints)
@@ -425,37 +377,18 @@ class _Checker:
                     self.error(f"'{key}' is a reserved key", pos, f"pizauth sets '{key}' itself")
                     reserved = True
             return _INVALID if reserved else s.pairs
-        self.wrong_kind(s, kind)
+        message, *hints = wrong_kind(s, kind)
+        self.error(message, s.pos, *hints)
         return _INVALID
 
-    def wrong_kind(self, s: Setting, kind: str) -> None:
-        found = {"string": "a string", "list": "a list", "map": "a map"}.get(s.kind)
-        if found is None:
-            is_time = grammar.TIME.fullmatch(s.text)
-            found = "none" if s.text == "none" else f"the bare word {s.text}"
-            found = f"the time {s.text}" if is_time else found
-        hints = []
-        if s.kind == "bare" and s.text == "none":
-            hints.append("only http_listen and https_listen accept none; leave an option out "
-                         "to leave it unset")  # fmt: skip
-        elif kind == LISTEN and s.text.lower() in _OFF_WORDS:
-            hints.append(f"to turn the listener off, write: {s.key} = none;")
-        elif s.kind == "bare" and kind in (STR, LISTEN, URI):
-            hints.append(f'strings are double-quoted: "{s.text}"')
-        elif s.kind == "string" and kind == TIME and grammar.TIME.fullmatch(s.text):
-            hints.append(f"times are not quoted: write {s.key} = {s.text};")
-        elif s.kind == "string" and kind == LIST:
-            hints.append(f'put the list in brackets: {s.key} = ["{s.text}"];')
-        self.error(f"'{s.key}' must be {_EXPECTED[kind]}, not {found}", s.pos, *hints)
-
     def time(self, s: Setting) -> int | _Invalid:
-        value = grammar.seconds(s.text)
+        value = lexicon.seconds(s.text)
         if isinstance(value, int):
             return value
         if value:  # a well-formed time too large for upstream's 64 bits: no position there
             self.error(value, s.pos, f"the longest time is {TIME_MAX}s", prefixed=False)
         else:
-            self.error(f"Invalid time '{s.text}'", s.pos, *grammar.time_hints(s.text))
+            self.error(f"Invalid time '{s.text}'", s.pos, *lexicon.time_hints(s.text))
         return _INVALID
 
 
@@ -464,42 +397,3 @@ class _Invalid:
 
 
 _INVALID = _Invalid()
-
-
-def uri_problem(uri: str) -> tuple[str, ...] | None:
-    """Why ``uri`` can't be an auth_uri, token_uri or redirect_uri: (message, *hints).
-
-    Upstream's order: the URI must parse, then have no fragment, then be http or https. The
-    ``Invalid URI:`` reasons use the wording of the URL library upstream uses.
-    """
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 -- evaluated for the ValueError a bad port raises
-    except ValueError as e:
-        why = str(e).lower()
-        reason = "invalid port number" if "port" in why else "invalid IPv6 address"
-        reason = reason if "port" in why or "ipv6" in why else "invalid domain character"
-        return (f"Invalid URI: {reason}",)
-    if not parts.scheme:
-        return ("Invalid URI: relative URL without a base", 'write a full URI: "https://..."')
-    if parts.scheme in ("http", "https"):
-        if not parts.hostname:
-            return ("Invalid URI: empty host",)
-        if not parts.netloc.startswith("[") and re.search(
-            r'[\x00-\x20<>^|\\"\x7f]', parts.hostname
-        ):
-            return ("Invalid URI: invalid domain character",)
-    if "#" in uri:
-        return ("URI fragments ('#...') are not allowed", "remove the '#' and what follows it")
-    if parts.scheme not in ("http", "https"):
-        return ("not a valid HTTP or HTTPS URI", "only http:// and https:// URIs can be used")
-    return None
-
-
-def _closest(word: str, options: Mapping[str, str]) -> str | None:
-    import difflib  # only on this error path: keep importing this module cheap
-
-    if word.lower() in options:
-        return word.lower()
-    found = difflib.get_close_matches(word.lower(), list(options), n=1, cutoff=0.6)
-    return found[0] if found else None

@@ -15,12 +15,11 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from pizauth_dbus.config import Account
+from pizauth_dbus.config import SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
 
 NONCE_BYTES = 12
@@ -51,41 +50,25 @@ class DumpedToken:
 class DumpedAccount:
     """One account in a dump: its security-relevant config and, if it had one, its token."""
 
-    security_fields: tuple[object, ...]
+    security_fields: dict[str, object]
+    """As :meth:`Account.security_fields` gives them, so the two compare equal when unchanged."""
     token: DumpedToken | None
 
 
-def _fields_json(acct: Account) -> dict[str, Any]:
-    return {
-        "auth_uri": acct.auth_uri,
-        "auth_uri_fields": [list(p) for p in acct.auth_uri_fields],
-        "client_id": acct.client_id,
-        "client_secret": acct.client_secret,
-        "redirect_uri": acct.redirect_uri,
-        "scopes": list(acct.scopes),
-        "token_uri": acct.token_uri,
-    }
+def _to_json(value: object) -> object:
+    return [_to_json(v) for v in value] if isinstance(value, tuple) else value
 
 
-def _security_fields(d: dict[str, Any]) -> tuple[object, ...]:
-    """The same tuple :meth:`Account.security_fields` gives, rebuilt from the payload."""
-    secret = d["client_secret"]
-    if secret is not None and not isinstance(secret, str):
-        raise TypeError("client_secret")
-    strs = [d[k] for k in ("auth_uri", "client_id", "redirect_uri", "token_uri")]
-    if not all(isinstance(s, str) for s in strs):
-        raise TypeError("uri or id")
-    fields = tuple((str(k), str(v)) for k, v in d["auth_uri_fields"])
-    scopes = tuple(str(s) for s in d["scopes"])
-    return (
-        d["auth_uri"],
-        fields,
-        d["client_id"],
-        secret,
-        d["redirect_uri"],
-        scopes,
-        d["token_uri"],
-    )
+def _from_json(value: object) -> object:
+    """Strings, None, and lists of them (made tuples again, as the account holds them).
+
+    :raises TypeError: for anything else.
+    """
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(type(value).__name__)
 
 
 def encode(accounts: list[tuple[Account, DumpedToken | None]]) -> bytes:
@@ -94,7 +77,7 @@ def encode(accounts: list[tuple[Account, DumpedToken | None]]) -> bytes:
         "version": PAYLOAD_VERSION,
         "accounts": {
             acct.name: {
-                **_fields_json(acct),
+                **{k: _to_json(v) for k, v in acct.security_fields().items()},
                 "token": None
                 if tok is None
                 else {
@@ -148,7 +131,8 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
                 ):
                     raise TypeError("token")
                 token = DumpedToken(t["access_token"], float(t["obtained"]), float(t["expiry"]), rt)
-            out[str(name)] = DumpedAccount(_security_fields(d), token)
+            fields = {k: _from_json(d[k]) for k in SECURITY_FIELDS}
+            out[str(name)] = DumpedAccount(fields, token)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise RestoreError(f"Invalid dump: malformed {e}") from None
     return out

@@ -45,15 +45,6 @@ class TokenExpiredError(PizauthError):
     dbus_name = ERROR_PREFIX + "TokenExpired"
 
 
-class NoAccountsError(PizauthError):
-    """``status`` with no account configured (a valid config always has one; kept for parity)."""
-
-    dbus_name = ERROR_PREFIX + "NoAccounts"
-
-    def __init__(self) -> None:
-        super().__init__("No accounts configured")
-
-
 class ConfigError(PizauthError):
     """The configuration file is missing, unreadable or invalid.
 
@@ -67,12 +58,6 @@ class RestoreError(PizauthError):
     """A dump could not be restored; no state was changed."""
 
     dbus_name = ERROR_PREFIX + "Restore"
-
-
-class DumpError(PizauthError):
-    """The server could not produce a dump."""
-
-    dbus_name = ERROR_PREFIX + "Dump"
 
 
 class AlreadyRunningError(PizauthError):

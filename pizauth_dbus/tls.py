@@ -6,7 +6,6 @@ path, so the PEM is handed over through an anonymous memory file (memfd), never 
 
 from __future__ import annotations
 
-import base64
 import datetime
 import ipaddress
 import os
@@ -38,7 +37,6 @@ class Certificate:
     context: ssl.SSLContext
     public_key_hex: str  # upstream's `info` format: uncompressed point, uppercase, ':'-separated
     sha256_fingerprint: str  # of the DER certificate, uppercase, ':'-separated
-    spki_sha256_b64: str  # base64 SHA-256 of the SubjectPublicKeyInfo (browser pinning)
 
 
 def _colon_hex(raw: bytes) -> str:
@@ -95,12 +93,8 @@ def make_certificate() -> Certificate:
     finally:
         os.close(fd)
     point = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-    spki = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(spki)
     return Certificate(
         context=ctx,
         public_key_hex=_colon_hex(point),
         sha256_fingerprint=_colon_hex(cert.fingerprint(hashes.SHA256())),
-        spki_sha256_b64=base64.b64encode(digest.finalize()).decode("ascii"),
     )

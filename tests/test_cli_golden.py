@@ -10,7 +10,7 @@ from pathlib import Path
 from pizauth_dbus import __version__
 from pizauth_dbus import dump as dumpmod
 from pizauth_dbus.config import parse
-from pizauth_dbus.status import rfc2822, status_line
+from pizauth_dbus.output import rfc2822, status_line
 from tests.conftest import ServerFactory
 from tests.flows import authorise_account, pending_url
 from tests.support.bus import PrivateBus

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pizauth_dbus import grammar
+from pizauth_dbus import diagnostics, grammar
 from pizauth_dbus.config import ConfigParseError, parse
 from pizauth_dbus.errors import ConfigError
 
@@ -18,7 +18,7 @@ def error_of(text: str) -> str:
     return str(e.value)
 
 
-def diagnostics_of(text: str) -> tuple[grammar.Diagnostic, ...]:
+def diagnostics_of(text: str) -> tuple[diagnostics.Diagnostic, ...]:
     with pytest.raises(ConfigParseError) as e:
         parse(text)
     return e.value.diagnostics
@@ -311,7 +311,7 @@ def test_syntax_errors_in_several_accounts() -> None:
         "account \"d\" { tokenuri = 'x'; }\n"
     )
     diags = diagnostics_of(text)
-    assert [grammar.line_col(text, d.pos or 0)[0] for d in diags] == [3, 5, 7, 8]
+    assert [diagnostics.line_col(text, d.pos or 0)[0] for d in diags] == [3, 5, 7, 8]
 
 
 def test_syntax_errors_hide_other_checks() -> None:
@@ -369,7 +369,7 @@ def test_items_before_a_syntax_error_are_still_checked() -> None:
         "http_listen = none; https_listen = none;\n"
     )
     diags = diagnostics_of(text)
-    assert [(grammar.line_col(text, d.pos or 0)[0], d.message) for d in diags] == [
+    assert [(diagnostics.line_col(text, d.pos or 0)[0], d.message) for d in diags] == [
         (1, "'auth_notify_cmd' must be a double-quoted string, not the time 5s"),
         (2, "Unknown option 'clientid'"),
         (2, "client_id not specified"),

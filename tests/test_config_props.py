@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pizauth_dbus import config, grammar
+from pizauth_dbus import config, grammar, lexicon, options
 from pizauth_dbus.config import Account, Config, ConfigParseError, parse
 from pizauth_dbus.errors import ConfigError
 
@@ -19,9 +19,9 @@ SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # ==== Arbitrary and almost-valid text ====
 
 TOKENS = [
-    *config.GLOBAL_OPTIONS,
-    *config.ACCOUNT_OPTIONS,
-    *config.REMOVED_OPTIONS,
+    *options.GLOBAL_OPTIONS,
+    *options.ACCOUNT_OPTIONS,
+    *options.REMOVED_OPTIONS,
     "account",
     "none",
     "off",
@@ -104,7 +104,7 @@ def test_fast_grammar_agrees_with_reference(text: str) -> None:
 
 # ==== Generated valid configurations ====
 
-SAFE_TIME_UNITS = list(grammar.TIME_UNITS.items())
+SAFE_TIME_UNITS = list(lexicon.TIME_UNITS.items())
 host = st.from_regex(r"[a-z][a-z0-9-]{0,10}(\.[a-z]{2,5}){0,2}", fullmatch=True)
 path = st.from_regex(r"(/[A-Za-z0-9._~%!$&'()*+,;=:@-]{0,8}){0,3}", fullmatch=True)
 query = st.from_regex(r"(\?[A-Za-z0-9=&._-]{0,12})?", fullmatch=True)

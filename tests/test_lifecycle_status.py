@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pizauth_dbus.commands import EXPIRED_INITIATED, EXPIRED_REFRESHING
 from pizauth_dbus.config import parse
+from pizauth_dbus.output import status_line
 from pizauth_dbus.state import Active, Store, now, status_rows
-from pizauth_dbus.status import status_line
 from tests.flows import pending_url
 from tests.lifecycle import (
     HEAD,

@@ -1,18 +1,14 @@
 """What ``pizauth status`` and ``pizauth info`` print, from the server's structured answers.
 
-Client side and light (no asyncio, no server modules). The texts are upstream's, because
-completions and scripts read them.
+Client side and light (no asyncio, no server modules), and pure: :mod:`pizauth_dbus.cli` asks
+the server and prints. The texts are upstream's, because completions and scripts read them.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 import time
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from pizauth_dbus.cli import Args
+from typing import Any
 
 UNKNOWN_TIME = "<unknown time>"
 
@@ -61,24 +57,18 @@ def format_status(rows: list[Any]) -> str:
     return "\n".join(sorted(status_line(str(n), str(s), dict(t)) for n, s, t in rows))
 
 
-def info(args: Args, pn: str, version: str, format_version: int) -> int:
-    """Print ``info`` as text or JSON (``-j``); needs the config path, as upstream."""
-    from pizauth_dbus.client import CallError, call
-    from pizauth_dbus.errors import ConfigError
-    from pizauth_dbus.paths import config_path, ensure_runtime_dir
-
-    try:
-        cache = ensure_runtime_dir()
-        conf = config_path(args.config)
-    except ConfigError as e:
-        sys.stderr.write(f"{e}\n")  # upstream's fatal(): no "ERROR - " prefix
-        return 1
-    try:
-        (server,) = call("Info", auto_start=False)
-        server = dict(server)
-    except CallError:
-        server = None
-    if "j" in args.flags:
+def format_info(
+    pn: str,
+    version: str,
+    format_version: int,
+    cache: str,
+    conf: str,
+    server: dict[str, str] | None,
+    as_json: bool,
+) -> str:
+    """``info``'s text (or with ``as_json``, its one line of JSON); ``server`` is None when no
+    server runs."""
+    if as_json:
         out: dict[str, Any] = {
             "cache_directory": cache,
             "config_file": conf,
@@ -89,8 +79,7 @@ def info(args: Args, pn: str, version: str, format_version: int) -> int:
         }
         if server is not None:
             out["server_info"] = dict(sorted(server.items()))
-        sys.stdout.write(json.dumps(out, sort_keys=True, separators=(",", ":")) + "\n")
-        return 0
+        return json.dumps(out, sort_keys=True, separators=(",", ":"))
     lines = [f"{pn} version {version}:", f"  cache directory: {cache}", f"  config file: {conf}"]
     if server is None:
         lines.append("server not running")
@@ -104,5 +93,4 @@ def info(args: Args, pn: str, version: str, format_version: int) -> int:
             lines.append(f"  HTTPS public key: {server['https_pub_key']}")
         if "https_cert_sha256" in server:
             lines.append(f"  HTTPS certificate SHA-256: {server['https_cert_sha256']}")
-    sys.stdout.write("\n".join(lines) + "\n")
-    return 0
+    return "\n".join(lines)
