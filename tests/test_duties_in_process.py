@@ -1,0 +1,193 @@
+"""The server's asyncio duties run in this test's own event loop, without a server process.
+
+The refresher against the fake token endpoint (transient and permanent failures, the sixth
+failure's ``transient_error_if_cmd``), the reminders' cadence, and the authorisation flow's
+de-duplication of a redirect that arrives twice. Each is the real class, wired as
+``server.serve`` wires it; only the loop and the clock are the test's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pizauth_dbus.authorisation import Authoriser
+from pizauth_dbus.config import parse
+from pizauth_dbus.events import Eventer, TokenEvent
+from pizauth_dbus.refresher import TRANSIENT_CHECK_EVERY, Refresher
+from pizauth_dbus.reminders import Reminders
+from pizauth_dbus.state import Active, Empty, Pending, Store, now
+from tests.support.fakeoauth import FakeOAuth, Reply
+from tests.support.oidc import conf_string
+
+WAIT = 10.0
+"""Seconds any one awaited outcome may take."""
+
+
+def _config(fake: FakeOAuth, extra: str = "") -> str:
+    return (
+        f'{extra}account "acct" {{\n'
+        f"  auth_uri = {conf_string(fake.auth_uri)};\n"
+        f"  token_uri = {conf_string(fake.token_uri)};\n"
+        '  client_id = "c";\n'
+        "  refresh_retry = 0s;\n"
+        "}\n"
+    )
+
+
+@dataclass
+class Duties:
+    """A store, the token events, the refresher and the authoriser, as the server wires them."""
+
+    store: Store
+    events: Eventer
+    refresher: Refresher
+    authoriser: Authoriser
+    seen: list[tuple[str, TokenEvent]] = field(default_factory=list)
+
+    async def until(self, condition: Callable[[], object], what: str) -> None:
+        async with asyncio.timeout(WAIT):
+            while not condition():
+                await asyncio.sleep(0.01)
+
+    def activate(self, refresh_token: str | None = "rt") -> None:
+        entry = self.store.get("acct")
+        t = now()
+        self.store.replace("acct", entry.version, Active("old", t, t + 3600, refresh_token))
+
+
+@pytest.fixture
+async def duties(fake_oauth: FakeOAuth, request: pytest.FixtureRequest) -> AsyncIterator[Duties]:
+    extra = getattr(request, "param", "")
+    store = Store(parse(_config(fake_oauth, extra)))
+    events = Eventer(lambda: store.config.token_event_cmd)
+    async with aiohttp.ClientSession() as session:
+        refresher = Refresher(store, events, lambda: session)
+        authoriser = Authoriser(store, events, lambda: session, lambda: (8080, None))
+        d = Duties(store, events, refresher, authoriser)
+        events.changed.connect(lambda name, event: d.seen.append((name, event)))
+        events.start()
+        try:
+            yield d
+        finally:
+            await authoriser.stop()
+            await refresher.stop()
+            await events.stop()
+
+
+async def test_a_transient_failure_keeps_the_token_and_counts(
+    duties: Duties, fake_oauth: FakeOAuth
+) -> None:
+    duties.activate()
+    fake_oauth.script.append(Reply(503))
+    assert duties.refresher.refresh_now("acct")
+    await duties.until(
+        lambda: not duties.store.get("acct").token.ongoing_refresh,  # type: ignore[union-attr]
+        "the refresh to end",
+    )
+    tok = duties.store.get("acct").token
+    assert isinstance(tok, Active) and tok.access_token == "old"
+    assert tok.consecutive_refresh_fails == 1 and tok.last_refresh_attempt is not None
+    assert duties.seen == []
+
+
+async def test_a_permanent_failure_empties_the_account(
+    duties: Duties, fake_oauth: FakeOAuth
+) -> None:
+    duties.activate()
+    fake_oauth.script.append(Reply(400, {"error": "invalid_grant"}))
+    assert duties.refresher.refresh_now("acct")
+    await duties.until(lambda: duties.seen, "the token event")
+    assert duties.seen == [("acct", TokenEvent.INVALIDATED)]
+    assert isinstance(duties.store.get("acct").token, Empty)
+
+
+async def test_a_success_replaces_the_token(duties: Duties, fake_oauth: FakeOAuth) -> None:
+    duties.activate()
+    assert duties.refresher.refresh_now("acct")
+    assert not duties.refresher.refresh_now("acct")  # one at a time
+    await duties.until(lambda: duties.seen, "the token event")
+    assert duties.seen == [("acct", TokenEvent.REFRESHED)]
+    tok = duties.store.get("acct").token
+    assert isinstance(tok, Active) and tok.access_token == "at-1" and tok.refresh_token == "rt-1"
+
+
+async def test_no_refresh_token_means_starting_over_quietly(duties: Duties) -> None:
+    duties.activate(refresh_token=None)
+    assert not duties.refresher.refresh_now("acct")
+    assert isinstance(duties.store.get("acct").token, Empty)
+    assert duties.seen == []
+
+
+@pytest.mark.parametrize(
+    ("duties", "kept"),
+    [
+        ('transient_error_if_cmd = "exit 0";\n', True),
+        ('transient_error_if_cmd = "exit 1";\n', False),
+    ],
+    indirect=["duties"],
+)
+async def test_the_sixth_transient_failure_asks_the_hook(
+    duties: Duties, fake_oauth: FakeOAuth, kept: bool
+) -> None:
+    """The refresher's own loop retries (refresh_retry is 0 s); the hook decides at the 6th."""
+    duties.activate()
+    fake_oauth.script.extend([Reply(503)] * TRANSIENT_CHECK_EVERY)  # then a success
+    duties.refresher.start()
+    assert duties.refresher.refresh_now("acct")
+    await duties.until(lambda: duties.seen, "the token event")
+    if kept:  # the token survived the six failures, and the seventh try succeeded
+        assert duties.seen == [("acct", TokenEvent.REFRESHED)]
+        assert len(fake_oauth.seen) == TRANSIENT_CHECK_EVERY + 1
+    else:  # the hook said the errors are not transient: no seventh try
+        assert duties.seen == [("acct", TokenEvent.INVALIDATED)]
+        assert len(fake_oauth.seen) == TRANSIENT_CHECK_EVERY
+        assert isinstance(duties.store.get("acct").token, Empty)
+
+
+async def test_a_redirect_that_arrives_twice_is_exchanged_once(
+    duties: Duties, fake_oauth: FakeOAuth
+) -> None:
+    entry = duties.store.get("acct")
+    pending = duties.authoriser.new_pending("acct", entry)
+    entry = duties.store.get("acct")
+    assert entry.token == pending and pending.redirect_uri == "http://localhost:8080/"
+    # Still exchanging when the second redirect comes.
+    token = {"access_token": "at", "token_type": "Bearer", "expires_in": 60}
+    fake_oauth.script.append(Reply(json=token, delay=0.3))
+    duties.authoriser.code_received("acct", entry, "code")
+    duties.authoriser.code_received("acct", entry, "code")
+    await duties.until(lambda: duties.seen, "the new token")
+    assert duties.seen == [("acct", TokenEvent.NEW)]
+    assert len(fake_oauth.seen) == 1
+
+
+async def test_reminders_come_at_the_interval(fake_oauth: FakeOAuth, tmp_path: Path) -> None:
+    store = Store(parse(_config(fake_oauth, "auth_notify_interval = 1s;\n")))
+    reminders = Reminders(store)
+    loop = asyncio.get_running_loop()
+    times: list[float] = []
+    reminders.auth_needed.connect(lambda name, url: times.append(loop.time()))
+    entry = store.get("acct")
+    store.replace("acct", entry.version, Pending("v", "s", "http://x/", "http://localhost/"))
+    reminders.start()
+    try:
+        async with asyncio.timeout(WAIT):
+            while len(times) < 3:
+                await asyncio.sleep(0.01)
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert all(0.95 <= gap < 1.5 for gap in gaps), gaps
+        # Once the account stops waiting, the reminders stop.
+        entry = store.get("acct")
+        store.replace("acct", entry.version, Empty())
+        count = len(times)
+        await asyncio.sleep(1.3)
+        assert len(times) == count
+    finally:
+        await reminders.stop()
