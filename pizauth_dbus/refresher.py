@@ -1,6 +1,7 @@
 """The refresher: keeps Active tokens fresh ahead of expiry, and classifies refresh failures.
 
-When: ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, or after a failure
+When: ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, but never sooner
+than half the token's lifetime (see :func:`refresh_due_at`), or after a failure
 ``last_refresh_attempt + refresh_retry``. What a failure does follows upstream: transient ones
 (network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a row asks
 ``transient_error_if_cmd`` whether to keep trying; permanent ones empty the account and emit
@@ -23,7 +24,7 @@ from pizauth_dbus.events import Eventer, TokenEvent
 from pizauth_dbus.hooks import HookError, run_hook
 from pizauth_dbus.state import Active, Empty, Entry, Store, expiry_after, now
 from pizauth_dbus.tasks import Tasks
-from pizauth_dbus.timing import MAX_WAIT, TRANSIENT_TIMEOUT
+from pizauth_dbus.timing import MAX_WAIT, MIN_REFRESH_GAP, TRANSIENT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,14 @@ TRANSIENT_CHECK_EVERY = 6
 """Ask transient_error_if_cmd after every this many transient failures in a row."""
 
 
-def refresh_due_at(entry: Entry, t: float) -> float | None:
-    """When the account's token should next be refreshed, given that it is now ``t``.
+def refresh_due_at(entry: Entry) -> float | None:
+    """When the account's token should next be refreshed.
+
+    Upstream's rule, ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, with
+    a floor: never sooner after the token was obtained than half its lifetime (or
+    :data:`~pizauth_dbus.timing.MIN_REFRESH_GAP`, if the token lives that long). Without the
+    floor, a token whose lifetime is at or below ``refresh_before_expiry`` (90 s by default) is
+    due again the moment it arrives, and the server refreshes in a hot loop.
 
     :returns: ``None`` when the account is not Active or a refresh is already in flight.
     """
@@ -41,11 +48,12 @@ def refresh_due_at(entry: Entry, t: float) -> float | None:
         return None
     if tok.last_refresh_attempt is not None:
         return tok.last_refresh_attempt + acct.refresh_retry
-    before_expiry = tok.expiry - acct.refresh_before_expiry
-    if before_expiry < 0:
-        # Upstream's clock cannot go below zero: "before expiry" then means "now" at the latest.
-        before_expiry = min(t, tok.expiry)
-    return min(before_expiry, tok.obtained + acct.refresh_at_least)
+    lifetime = max(0.0, tok.expiry - tok.obtained)
+    gap = min(MIN_REFRESH_GAP, lifetime)
+    before_expiry = max(
+        tok.expiry - acct.refresh_before_expiry, tok.obtained + max(lifetime / 2, gap)
+    )
+    return min(before_expiry, tok.obtained + max(acct.refresh_at_least, gap))
 
 
 class Refresher:
@@ -79,7 +87,7 @@ class Refresher:
             t = now()
             next_at = t + MAX_WAIT
             for name, entry in self._store:
-                due = refresh_due_at(entry, t)
+                due = refresh_due_at(entry)
                 if due is None:
                     continue
                 if due <= t:

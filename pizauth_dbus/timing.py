@@ -39,3 +39,7 @@ MAX_WAIT = 37.0
 """The refresher and the reminders wake at least this often (seconds), so that a suspend or a
 clock jump is noticed promptly. A prime, as upstream chose it, so the wake-ups don't fall into
 step with other periodic jobs."""
+MIN_REFRESH_GAP = 5.0
+"""A token is never refreshed sooner than this after it was obtained (nor sooner than half its
+lifetime), unless it lives less than this: however short-lived a provider's tokens and whatever
+``refresh_before_expiry`` says, refreshes cannot follow each other in a hot loop."""

@@ -4,7 +4,7 @@
   XDG_CONFIG_HOME inside the test's tmp dir and no session bus.
 - ``session_bus``: a private dbus-daemon started with ``pizauth_env``; its address is put into
   ``pizauth_env`` and into this process's environment.
-- ``oidc`` (whole session, AT_TTL=60) and ``oidc_factory`` (per test, own settings).
+- ``oidc`` (whole session, 10-minute tokens) and ``oidc_factory`` (per test, own settings).
 - ``fake_oauth``: the scriptable fake token endpoint.
 - ``pizauth_server``: a factory starting the real ``pizauth server`` on ``session_bus``.
 
@@ -86,11 +86,13 @@ def session_bus(
 
 @pytest.fixture(scope="session")
 def oidc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OidcProvider]:
-    """One oidc-provider for the whole run, access tokens valid for 60 s.
+    """One oidc-provider for the whole run, access tokens valid for 10 minutes.
 
+    Longer than the default refresh_before_expiry (90 s), so that no test refreshes unless it
+    means to; tests of short-lived tokens make their own provider with ``oidc_factory``.
     Shared: tests must not depend on its state beyond the grants they make themselves.
     """
-    provider = OidcProvider(at_ttl=60, log_dir=tmp_path_factory.mktemp("oidc"))
+    provider = OidcProvider(at_ttl=600, log_dir=tmp_path_factory.mktemp("oidc"))
     try:
         yield provider.start()
     finally:

@@ -3,6 +3,7 @@ and the ``refresh`` command in each token state."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.conftest import OidcFactory
@@ -47,6 +48,23 @@ def test_expired_token_is_replaced_by_refresh_without_user_action(
     assert oidc.introspect(first)["active"] is False  # it had expired
     assert oidc.introspect(second)["active"] is True
     assert status(server)["acct"].startswith("Active access token (obtained ")
+
+
+def test_tokens_shorter_than_refresh_before_expiry_do_not_storm(
+    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+) -> None:
+    """10 s tokens and the default refresh_before_expiry of 90 s: upstream's rule makes every
+    new token due at once, so the server used to refresh thousands of times a second. Half
+    the lifetime is the floor: one refresh about 5 s after each token."""
+    oidc = oidc_factory(at_ttl=10)
+    events, hook = _events_hook(tmp_path)
+    server = servers(HEAD + hook + oidc.account_config("acct"))
+    authorise_account(server, "acct")
+    wait_for(lambda: "acct|token_refreshed" in lines(events), "the first refresh", timeout=15)
+    time.sleep(3)  # well within the second token's first half
+    assert lines(events) == ["acct|token_new", "acct|token_refreshed"]
+    assert server.log().count("Refreshed token for acct") == 1
+    assert show_token(server) is not None
 
 
 def test_rotated_refresh_tokens_are_kept(

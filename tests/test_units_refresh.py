@@ -44,32 +44,37 @@ def _entry(token: Active | Empty, refresh_retry: int = 40) -> Entry:
     [
         (1000.0, 4600.0, 4510.0),  # an hour's token: 90 s before expiry
         (1000.0, 100_000.0, 6400.0),  # a day's token: 90 min after it was obtained
-        (1000.0, 1060.0, 970.0),  # shorter than refresh_before_expiry: already due
+        (1000.0, 1200.0, 1110.0),  # 200 s: 90 s before expiry is still after half its life
+        # At or below refresh_before_expiry, upstream's rule says "due now", again and again
+        # after every refresh: half the lifetime is the floor instead.
+        (1000.0, 1060.0, 1030.0),
+        (1000.0, 1090.0, 1045.0),
+        (1000.0, 1008.0, 1005.0),  # but at least MIN_REFRESH_GAP...
+        (1000.0, 1003.0, 1003.0),  # ...or the whole lifetime, when it is even shorter
+        (1000.0, 1000.0, 1000.0),
     ],
 )
 def test_refresh_is_due_at_the_earlier_of_the_two_limits(
     obtained: float, expiry: float, expected: float
 ) -> None:
-    assert refresh_due_at(_entry(Active("t", obtained, expiry, "r")), 5000.0) == expected
+    assert refresh_due_at(_entry(Active("t", obtained, expiry, "r"))) == expected
 
 
-def test_refresh_before_expiry_cannot_go_below_the_clocks_start() -> None:
-    # Upstream's clock cannot go negative: "90 s before an expiry at 50" is then "now",
-    # or the expiry itself if that is earlier.
-    assert refresh_due_at(_entry(Active("t", 10.0, 50.0, "r")), 30.0) == 30.0
-    assert refresh_due_at(_entry(Active("t", 10.0, 50.0, "r")), 70.0) == 50.0
+def test_refresh_at_least_has_the_same_floor() -> None:
+    acct = replace(ACCOUNT, refresh_at_least=0)
+    assert refresh_due_at(Entry(acct, Active("t", 1000.0, 4600.0, "r"), 1)) == 1005.0
 
 
 def test_after_a_failure_the_retry_interval_counts() -> None:
     tok = Active("t", 1000.0, 4600.0, "r", consecutive_refresh_fails=1, last_refresh_attempt=4520.0)
-    assert refresh_due_at(_entry(tok), 4530.0) == 4560.0
-    assert refresh_due_at(_entry(tok, refresh_retry=1), 4530.0) == 4521.0
+    assert refresh_due_at(_entry(tok)) == 4560.0
+    assert refresh_due_at(_entry(tok, refresh_retry=1)) == 4521.0
 
 
 def test_nothing_is_due_without_an_idle_active_token() -> None:
-    assert refresh_due_at(_entry(Empty()), 0.0) is None
+    assert refresh_due_at(_entry(Empty())) is None
     busy = Active("t", 1000.0, 4600.0, "r", ongoing_refresh=True, last_refresh_attempt=1.0)
-    assert refresh_due_at(_entry(busy), 9999.0) is None
+    assert refresh_due_at(_entry(busy)) is None
 
 
 def test_token_lifetimes_that_overflow_the_clock() -> None:
