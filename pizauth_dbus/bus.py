@@ -64,9 +64,12 @@ class Manager(ServiceInterface):
         _call(lambda: self._commands.revoke(account))
 
     @dbus_method()
-    def Reload(self) -> None:
+    async def Reload(self) -> None:
         """Re-read the configuration file; on error nothing changes."""
-        _call(self._commands.reload)
+        try:
+            await self._commands.reload()
+        except PizauthError as e:
+            raise DBusError(e.dbus_name, str(e)) from None
 
     @dbus_method()
     def Dump(self) -> DBusBytes:

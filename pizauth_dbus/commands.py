@@ -66,6 +66,7 @@ class Commands:
         self.config_path = config_path
         self.stopping = asyncio.Event()
         """Set by :meth:`shutdown`; the server stops when it is."""
+        self._reloading = asyncio.Lock()
 
     def show(self, name: str) -> str:
         """The account's access token.
@@ -106,18 +107,23 @@ class Commands:
         self.store.replace(name, entry.version, Empty())
         self._events.put(name, TokenEvent.REVOKED)
 
-    def reload(self) -> None:
+    async def reload(self) -> None:
         """Re-read the config file the server started with; on error nothing changes.
+
+        The file is read and parsed in a worker thread, so that a large or pathological file
+        never holds up the loop (``show`` goes on answering meanwhile); reloads run one at a
+        time, so they apply in the order they were asked for.
 
         :raises ConfigError:
         """
-        new = load(self.config_path)
-        for warning in new.warnings:
-            log.warning("%s", warning)
-        self.store.reconfigure(new)
-        self._refresher.wake()
-        self._reminders.wake()
-        log.info("Configuration reloaded from %s", self.config_path)
+        async with self._reloading:
+            new = await asyncio.to_thread(load, self.config_path)
+            for warning in new.warnings:
+                log.warning("%s", warning)
+            self.store.reconfigure(new)
+            self._refresher.wake()
+            self._reminders.wake()
+            log.info("Configuration reloaded from %s", self.config_path)
 
     def status(self) -> list[StatusRow]:
         """Every account's state, sorted by name (a valid config always has an account)."""

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from pizauth_dbus.lexicon import ACCOUNT_LINE, BARE, GAP, NAME, STRING
+from pizauth_dbus.lexicon import ACCOUNT_LINE, BARE, GAP, STRING
 
 _RUST_WHITESPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -113,7 +113,7 @@ def explain(text: str, loc: int, msg: str) -> Diagnostic:
 def _expected(text: str, loc: int, expected: str, found: str, token: str) -> Diagnostic:
     before = text[:loc].rstrip(" \t\r\n")
     prev_line = before.count("\n") + 1
-    prev_word = re.search(rf"({NAME})$", before)
+    prev_word = _last_word(before)
     hints = []
     if expected == "';'" and prev_line < line_col(text, loc)[0]:
         hints.append(f"is a ';' missing at the end of line {prev_line}?")
@@ -127,11 +127,11 @@ def _expected(text: str, loc: int, expected: str, found: str, token: str) -> Dia
         hints.append("there is no open account block for this '}' to close")
     if expected == "'='" and token == ":":
         hints.append("options are set with '=', as in: name = value;")
-    if expected == "'='" and prev_word and prev_word.group(1) == "account":
+    if expected == "'='" and prev_word == "account":
         hints.append("account blocks can't be nested: is the '}' of the previous one missing?")
-    elif expected == "'='" and prev_word and _looks_like_account(prev_word.group(1), token):
+    elif expected == "'='" and prev_word and _looks_like_account(prev_word, token):
         hints.append("did you mean 'account'?")
-    if expected == "a double-quoted string" and prev_word and prev_word.group(1) == "account":
+    if expected == "a double-quoted string" and prev_word == "account":
         hints.append(f'account names are quoted strings, as in: account "{token or "name"}" {{')
     if expected == "a value" and token == ";":
         hints.append("every option needs a value")
@@ -141,6 +141,21 @@ def _expected(text: str, loc: int, expected: str, found: str, token: str) -> Dia
             opened = line_col(text, starts[-1])[0]
             hints.append(f"the account block starting on line {opened} is never closed")
     return Diagnostic(f"Syntax error: expected {expected}, found {found}", loc, hints=tuple(hints))
+
+
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def _last_word(before: str) -> str | None:
+    """The option name (:data:`~pizauth_dbus.lexicon.NAME`) that ``before`` ends with, if any.
+
+    Found by walking back from the end, so the cost is the word's length: searching for
+    ``NAME$`` would retry at every offset of a long string and take quadratic time.
+    """
+    i = len(before)
+    while i > 0 and before[i - 1] in _WORD_CHARS:
+        i -= 1
+    return before[i:].lstrip("0123456789") or None
 
 
 def _looks_like_account(word: str, token: str) -> bool:

@@ -206,15 +206,15 @@ async def serve(config: Config, config_path: str) -> int:
         async def stop_duties() -> None:
             await listeners.stop()
             await authoriser.stop()
-            await startup.stop()
+            await background.stop()
             await refresher.stop()
             await reminders.stop()
             await events.stop()
             await http.close()
 
-        startup = Tasks()
+        background = Tasks()  # startup_cmd, and reloads on SIGHUP
         # Early, so that a SIGTERM while starting still ends in an orderly stop.
-        _install_signal_handlers(commands)
+        _install_signal_handlers(commands, background)
         try:
             await listeners.start(
                 config.http_listen,
@@ -242,7 +242,7 @@ async def serve(config: Config, config_path: str) -> int:
         )
         if config.startup_cmd is not None:
             # Once, in the background, with no time limit (upstream).
-            startup.spawn(run_logged("startup_cmd", config.startup_cmd, {}, None))
+            background.spawn(run_logged("startup_cmd", config.startup_cmd, {}, None))
         stop = asyncio.ensure_future(commands.stopping.wait())
         gone = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
         await asyncio.wait([stop, gone], return_when=asyncio.FIRST_COMPLETED)
@@ -279,18 +279,18 @@ class _HttpClient:
             await self._session.close()
 
 
-def _install_signal_handlers(commands: Commands) -> None:
+def _install_signal_handlers(commands: Commands, tasks: Tasks) -> None:
     """SIGHUP reloads (upstream's README promises it, its code dies); SIGTERM and SIGINT stop
     cleanly instead of killing the process on the spot."""
 
-    def reload() -> None:
+    async def reload() -> None:
         try:
-            commands.reload()
+            await commands.reload()
         except Exception as e:
             log.error("Reload on SIGHUP failed: %s", e)
 
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGHUP, lambda: tasks.spawn(reload(), name="SIGHUP reload"))
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, commands.shutdown)
 

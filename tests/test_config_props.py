@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pizauth_dbus import config, grammar, lexicon, options
+from pizauth_dbus import config, diagnostics, grammar, lexicon, options
 from pizauth_dbus.config import Account, Config, ConfigParseError, parse
 from pizauth_dbus.errors import ConfigError
 
@@ -259,3 +259,16 @@ def test_fast_grammar_agrees_with_reference_on_valid_configs(
 ) -> None:
     text = case[0]
     assert grammar.parse_document(text) == grammar.parse_document(text, fast=False)
+
+
+@given(st.text(alphabet='ab9_ "=.\n'))
+@SETTINGS
+def test_the_word_before_an_error_is_found_as_the_regular_expression_finds_it(
+    before: str,
+) -> None:
+    """The linear walk back (which replaced a quadratic regular-expression search) agrees
+    with ``NAME$`` searched the old way."""
+    import re
+
+    m = re.search(rf"({lexicon.NAME})$", before)
+    assert diagnostics._last_word(before) == (m.group(1) if m else None)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 from pathlib import Path
 
 from tests.flows import PENDING, pending_url
 from tests.lifecycle import (
+    HEAD,
+    WAIT,
     Servers,
     fake_account,
     in_log,
@@ -137,3 +140,51 @@ def test_reload_discards_an_exchange_for_a_changed_account(
     assert status(server)["changed"] == "No access token"
     wait_for(lambda: lines(events), "token_new")
     assert lines(events) == ["same|token_new"]
+
+
+def test_show_answers_while_a_reload_is_still_reading_the_config(
+    servers: Servers, fake_oauth: FakeOAuth
+) -> None:
+    """The config is read and parsed off the server's loop: here the file is a FIFO nobody
+    writes to yet, so the reload waits in its worker thread while ``show`` is answered."""
+    server = servers(HEAD + fake_account(fake_oauth))
+    token = login_with_fake(server)
+    text = server.config_path.read_text()
+    server.config_path.unlink()
+    os.mkfifo(server.config_path)
+    reload = subprocess.Popen(
+        [*server.command, "reload"],
+        env=server.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        # Opening the FIFO for writing without blocking works once the server has it open.
+        fd = wait_for(lambda: _open_writer(server.config_path), "the server to open the file")
+        assert show_token(server) == token  # the loop is free while the reload reads
+        with os.fdopen(fd, "w") as fifo:
+            fifo.write(text)
+        _, err = reload.communicate(timeout=WAIT)
+        assert (reload.returncode, err) == (0, b"")
+    finally:
+        reload.kill()
+        reload.wait()
+
+
+def _open_writer(path: Path) -> int | None:
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader yet
+        return None
+
+
+def test_a_pathological_config_is_refused_at_once(servers: Servers, fake_oauth: FakeOAuth) -> None:
+    """A 160,000-character string before a syntax error took the old error reporter 39 s (a
+    quadratic search for the word before the error), during which the server answered
+    nothing. Now the reload answers within the CLI's ordinary time limit."""
+    server = servers(HEAD + fake_account(fake_oauth))
+    token = login_with_fake(server)
+    server.write_config(HEAD + 'startup_cmd = "' + "a" * 160_000 + '" "b";\n')
+    r = server.cli("reload")
+    assert r.returncode == 1 and b"Syntax error: expected ';'" in r.stderr
+    assert show_token(server) == token
