@@ -267,8 +267,10 @@ def test_the_word_before_an_error_is_found_as_the_regular_expression_finds_it(
     before: str,
 ) -> None:
     """The linear walk back (which replaced a quadratic regular-expression search) agrees
-    with ``NAME$`` searched the old way."""
+    with ``NAME$`` searched the old way, on text cut as the reporter cuts it (the gap before
+    the error removed)."""
     import re
 
+    before = before.rstrip(" \t\r\n")
     m = re.search(rf"({lexicon.NAME})$", before)
     assert diagnostics._last_word(before) == (m.group(1) if m else None)
