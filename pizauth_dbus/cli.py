@@ -280,8 +280,10 @@ def _info(args: Args, pn: str) -> int:
 def _server(args: Args, pn: str) -> int:
     from pizauth_dbus.client import server_running
     from pizauth_dbus.errors import ConfigError
+    from pizauth_dbus.hardening import harden_process
     from pizauth_dbus.paths import config_path, ensure_runtime_dir
 
+    harden_process()  # before any secret is read
     try:
         ensure_runtime_dir()
     except ConfigError as e:
