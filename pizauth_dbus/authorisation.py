@@ -103,7 +103,13 @@ class Authoriser:
             resp = await oauth.exchange_code(
                 self._http(), entry.account, code, pending.code_verifier, pending.redirect_uri
             )
-        except oauth.OAuthError as e:
+        except Exception as e:
+            # Whatever went wrong (a provider's answer no parser expects included), the
+            # person must hear of it and get a new URL: never a Pending account left behind
+            # a page that said "received".
+            if not isinstance(e, oauth.OAuthError):
+                log.debug("The exchange for %s failed unexpectedly", name, exc_info=True)
+                e = oauth.OAuthError(f"internal error ({type(e).__name__})")
             cur = self.store.current(name, entry.version)
             if cur is not None and self.store.replace(name, cur.version, Empty()) is not None:
                 self._report(name, f"Authentication for {name} failed: {e}")

@@ -18,6 +18,7 @@ import aiohttp
 
 from pizauth_dbus import urls
 from pizauth_dbus.config import Account
+from pizauth_dbus.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
 STATE_BYTES = 32
@@ -28,8 +29,8 @@ EXCHANGE_ATTEMPTS = 10
 """A code exchange that gets no HTTP answer is tried this many times (upstream: 10)."""
 TRANSIENT_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11)."""
-MAX_REDIRECTS = 10
-"""Redirects followed per token request (upstream's HTTP client's default)."""
+MAX_TOKEN_CHARS = 64 * 1024
+"""Access and refresh tokens are a few kilobytes at most; a longer one is refused."""
 EXPIRES_IN_MAX = 2**64 - 1
 """``expires_in`` must be an unsigned 64-bit integer, as upstream reads it."""
 
@@ -191,20 +192,6 @@ def parse_token_response(data: Any) -> TokenResponse | None:
     return TokenResponse(access_token, expires_in, refresh_token)
 
 
-async def _post(
-    session: aiohttp.ClientSession, uri: str, form: list[tuple[str, str]]
-) -> tuple[int, bytes]:
-    timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
-    # Redirects are followed as upstream's HTTP client follows them: at most 10; a 307 or 308
-    # repeats the POST with its form, a 301, 302 or 303 turns it into a GET without one.
-    # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client
-    # follows that many and gives up at the next one.
-    async with session.post(
-        uri, data=form, timeout=timeout, allow_redirects=True, max_redirects=MAX_REDIRECTS + 1
-    ) as resp:
-        return resp.status, await resp.read()
-
-
 def _with_secret(account: Account, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
     # client_secret_post: the secret travels in the body, after every other field (upstream).
     if account.client_secret is not None:
@@ -234,8 +221,10 @@ async def exchange_code(
     )
     for attempt in range(EXCHANGE_ATTEMPTS):
         try:
-            status, body = await _post(session, account.token_uri, form)
+            status, body = await post(session, account.token_uri, form)
             break
+        except ResponseTooLarge as e:  # an answer, and so final
+            raise OAuthError(f"{account.token_uri}: {e}") from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             if attempt + 1 < EXCHANGE_ATTEMPTS:
                 await asyncio.sleep(EXCHANGE_RETRY_GAP)
@@ -244,7 +233,7 @@ async def exchange_code(
     if not 200 <= status < 300:
         raise OAuthError(describe_http_error(status, body))
     try:
-        data = json.loads(body)
+        data = _json(body)
     except ValueError as e:
         raise OAuthError(f"Invalid JSON: {e}") from None
     words = _provider_words(data)
@@ -253,7 +242,7 @@ async def exchange_code(
     resp = parse_token_response(data)
     if resp is None:
         raise OAuthError("invalid response received")
-    return resp
+    return _not_too_long(resp)
 
 
 async def refresh_token(
@@ -273,7 +262,10 @@ async def refresh_token(
         ],
     )
     try:
-        status, body = await _post(session, account.token_uri, form)
+        status, body = await post(session, account.token_uri, form)
+    except ResponseTooLarge as e:
+        transient = e.status in TRANSIENT_HTTP_CODES
+        raise OAuthError(f"{account.token_uri}: {e}", transient=transient) from None
     except TimeoutError:
         raise OAuthError(f"no answer within {HTTP_TIMEOUT:g} s", transient=True) from None
     except (aiohttp.ClientError, OSError) as e:
@@ -283,7 +275,7 @@ async def refresh_token(
             describe_http_error(status, body), transient=status in TRANSIENT_HTTP_CODES
         )
     try:
-        data = json.loads(body)
+        data = _json(body)
     except ValueError as e:
         raise OAuthError(f"Refreshing {account.name} failed: {e}") from None
     words = _provider_words(data)
@@ -292,4 +284,28 @@ async def refresh_token(
     resp = parse_token_response(data)
     if resp is None:
         raise OAuthError("Received JSON in unexpected format")
+    return _not_too_long(resp)
+
+
+def _json(body: bytes) -> Any:
+    """The JSON in ``body``.
+
+    :raises ValueError: when it is not JSON, or nests too deeply for the parser (which would
+        otherwise raise RecursionError, an exception nobody expects from a token endpoint).
+    """
+    try:
+        return json.loads(body)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _not_too_long(resp: TokenResponse) -> TokenResponse:
+    """``resp``, unless a token in it is longer than :data:`MAX_TOKEN_CHARS`.
+
+    :raises OAuthError: permanent, naming the token.
+    """
+    refresh = resp.refresh_token if isinstance(resp.refresh_token, str) else ""
+    for name, value in (("access_token", resp.access_token), ("refresh_token", refresh)):
+        if len(value) > MAX_TOKEN_CHARS:
+            raise OAuthError(f"the {name} is longer than {MAX_TOKEN_CHARS // 1024} KiB")
     return resp

@@ -29,11 +29,10 @@ from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
 from pizauth_dbus.config import Config
 from pizauth_dbus.errors import AlreadyRunningError
 from pizauth_dbus.hooks import run_logged
+from pizauth_dbus.httpclient import HttpClient
 from pizauth_dbus.tasks import Tasks
 
 if TYPE_CHECKING:
-    import aiohttp
-
     from pizauth_dbus.commands import Commands
 
 log = logging.getLogger("pizauth")
@@ -160,7 +159,7 @@ async def serve(config: Config, config_path: str) -> int:
     try:
         if await _name_has_owner(bus):
             raise AlreadyRunningError()
-        http = _HttpClient()
+        http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
         refresher = Refresher(store, events, http.session)
@@ -259,24 +258,6 @@ async def serve(config: Config, config_path: str) -> int:
         return 0
     finally:
         bus.disconnect()
-
-
-class _HttpClient:
-    """The server's one HTTP client session, made on first use (it needs the running loop)."""
-
-    def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            import aiohttp
-
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
 
 
 def _install_signal_handlers(commands: Commands, tasks: Tasks) -> None:

@@ -14,12 +14,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import parse
 from pizauth_dbus.events import Eventer, TokenEvent
+from pizauth_dbus.httpclient import new_session
 from pizauth_dbus.refresher import TRANSIENT_CHECK_EVERY, Refresher
 from pizauth_dbus.reminders import Reminders
 from pizauth_dbus.state import Active, Empty, Pending, Store, now
@@ -67,7 +67,7 @@ async def duties(fake_oauth: FakeOAuth, request: pytest.FixtureRequest) -> Async
     extra = getattr(request, "param", "")
     store = Store(parse(_config(fake_oauth, extra)))
     events = Eventer(lambda: store.config.token_event_cmd)
-    async with aiohttp.ClientSession() as session:
+    async with new_session() as session:
         refresher = Refresher(store, events, lambda: session)
         authoriser = Authoriser(store, events, lambda: session, lambda: (8080, None))
         d = Duties(store, events, refresher, authoriser)

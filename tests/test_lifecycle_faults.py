@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import zlib
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -248,6 +250,62 @@ def test_failed_code_exchanges_tell_the_person_why(
         assert in_log(s.server, message.split("|", 1)[1])
     assert len(fake_oauth.seen) == len(cases)
     assert lines(s.events) == []
+
+
+def _gzip_bomb(size: int) -> bytes:
+    """``size`` bytes of JSON-ish zeros, gzipped to about a thousandth of that."""
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b"0" * (1 << 20)
+    return b"".join(squeeze.compress(block) for _ in range(size >> 20)) + squeeze.flush()
+
+
+def test_oversized_answers_are_refused(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """An answer over 1 MiB, decompressed size included, and a token over 64 KiB are clear
+    errors; the account gets a new URL as for any failed exchange."""
+    s = Setup(servers, fake_oauth, tmp_path)
+    bomb = _gzip_bomb(256 << 20)  # 256 MiB in about 256 KiB
+    assert len(bomb) < 1 << 20
+    huge = {"access_token": "x" * (10 << 20), "token_type": "Bearer", "expires_in": 60}
+    long = {"access_token": "x" * (100 << 10), "token_type": "Bearer", "expires_in": 60}
+    too_large = f"{fake_oauth.token_uri}: the answer is larger than 1024 KiB"
+    cases = [
+        (Reply(body=bomb, headers={"Content-Encoding": "gzip"}), too_large),
+        (Reply(json=huge), too_large),
+        (Reply(json=long), "the access_token is longer than 64 KiB"),
+    ]
+    for reply, text in cases:
+        message = s.failed_login(reply)
+        assert message == f"acct|Authentication for acct failed: {text}", message
+    # A gzipped answer of ordinary size is read as any other.
+    token = {
+        "access_token": "zipped",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "refresh_token": "r",
+    }
+    zipped = zlib.compress(json.dumps(token).encode(), wbits=16 + zlib.MAX_WBITS)
+    fake_oauth.script.append(Reply(body=zipped, headers={"Content-Encoding": "gzip"}))
+    assert s.login() == "zipped"
+    # An oversized answer to a refresh is transient or not as its status says.
+    fake_oauth.script.append(Reply(503, body=bomb, headers={"Content-Encoding": "gzip"}))
+    s.refresh()
+    wait_for(lambda: in_log(s.server, f"Transitory refresh error for acct: {too_large}"), "it")
+    assert s.server.running()
+
+
+def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(
+    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """100,000 nested arrays make Python's JSON parser raise RecursionError: the exchange must
+    still end in the error hook, the log and a new URL, not in a silent Pending account."""
+    s = Setup(servers, fake_oauth, tmp_path)
+    url = pending_url(s.server, "acct")
+    message = s.failed_login(Reply(text="[" * 100_000 + "]" * 100_000))
+    assert message == "acct|Authentication for acct failed: Invalid JSON: nested too deeply"
+    assert in_log(s.server, "Authentication for acct failed: Invalid JSON: nested too deeply")
+    assert pending_url(s.server, "acct") != url
 
 
 def test_permanent_refresh_errors_invalidate_the_token(

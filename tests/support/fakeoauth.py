@@ -41,6 +41,8 @@ class Reply:
     """Sent as JSON when set (``{}`` when neither ``json`` nor ``text`` is set)."""
     text: str | None = None
     """Sent as-is with content type application/json when set (e.g. malformed JSON)."""
+    body: bytes | None = None
+    """Sent as-is, with :attr:`headers` (e.g. ``Content-Encoding: gzip``), when set."""
     delay: float = 0.0
     """Seconds to wait before answering (to provoke client timeouts)."""
     headers: dict[str, str] = field(default_factory=dict)
@@ -158,6 +160,9 @@ class FakeOAuth:
             return web.json_response(body)
         if reply.delay:
             await asyncio.sleep(reply.delay)
+        if reply.body is not None:
+            headers = {"Content-Type": "application/json", **reply.headers}
+            return web.Response(status=reply.status, body=reply.body, headers=headers)
         if reply.text is not None:
             return web.Response(
                 status=reply.status,
