@@ -6,6 +6,7 @@ nothing else leaves the process: an unexpected exception becomes dbus-fast's gen
 which carries no traceback.
 """
 
+import logging
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
@@ -20,6 +21,7 @@ from pizauth_dbus.events import TokenEvent
 from pizauth_dbus.state import Entry
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 StatusList = Annotated[list[list[object]], DBusSignature("a(ssa{sx})")]
 InfoDict = Annotated[dict[str, str], DBusSignature("a{ss}")]
@@ -30,8 +32,18 @@ StrPair = Annotated[list[str], DBusSignature("ss")]
 def _call(fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except PizauthError as e:
-        raise DBusError(e.dbus_name, str(e)) from None
+    except Exception as e:
+        raise _named(e) from None
+
+
+def _named(e: Exception) -> DBusError:
+    """The named D-Bus error for ``e``: its own for ours, ``org.pizauth.Error.Failed`` (and a
+    log line) for anything unexpected, which then carries no detail but its type."""
+    if isinstance(e, PizauthError):
+        return DBusError(e.dbus_name, str(e))
+    log.error("Internal error answering a bus call: %s: %s", type(e).__name__, e)
+    log.debug("The failure in detail", exc_info=e)
+    return DBusError(PizauthError.dbus_name, f"Internal error ({type(e).__name__})")
 
 
 class Manager(ServiceInterface):
@@ -68,8 +80,8 @@ class Manager(ServiceInterface):
         """Re-read the configuration file; on error nothing changes."""
         try:
             await self._commands.reload()
-        except PizauthError as e:
-            raise DBusError(e.dbus_name, str(e)) from None
+        except Exception as e:
+            raise _named(e) from None
 
     @dbus_method()
     def Dump(self) -> DBusBytes:

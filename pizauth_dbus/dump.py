@@ -13,6 +13,7 @@ recognised and refused with a message that says so).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 
@@ -24,6 +25,10 @@ from pizauth_dbus.errors import RestoreError
 
 NONCE_BYTES = 12
 PAYLOAD_VERSION = 1
+MAX_DUMP_BYTES = 4 << 20
+"""A dump holds a few hundred bytes per account; anything larger is refused unread."""
+LATEST_TIME = 253402300799
+"""9999-12-31T23:59:59Z: no token is obtained or expires later."""
 # Fixed and public on purpose (see the module docstring): a dump must be restorable by any
 # build of pizauth-dbus, so the key cannot be per-install.
 _KEY = bytes.fromhex("7b1f9c2e84d05a63c9e1f2a7d4b8603e5f19ac27e0d36b84c5a9f1720e3db846")
@@ -103,6 +108,8 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
     """
     if len(data) < NONCE_BYTES:
         raise RestoreError("Input too short")
+    if len(data) > MAX_DUMP_BYTES:
+        raise RestoreError(f"Dump too large: a dump is at most {MAX_DUMP_BYTES >> 20} MiB")
     nonce, sealed = data[:NONCE_BYTES], data[NONCE_BYTES:]
     try:
         plain = ChaCha20Poly1305(_KEY).decrypt(nonce, sealed, None)
@@ -115,6 +122,8 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
     try:
         payload = json.loads(plain)
         version = payload["version"]
+    except RecursionError:
+        raise RestoreError("Invalid dump: nested too deeply") from None
     except (ValueError, KeyError, TypeError) as e:
         raise RestoreError(f"Invalid dump: {e}") from None
     if version != PAYLOAD_VERSION:
@@ -130,9 +139,22 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
                     rt is None or isinstance(rt, str)
                 ):
                     raise TypeError("token")
-                token = DumpedToken(t["access_token"], float(t["obtained"]), float(t["expiry"]), rt)
+                token = DumpedToken(t["access_token"], _time(t["obtained"]), _time(t["expiry"]), rt)
             fields = {k: _from_json(d[k]) for k in SECURITY_FIELDS}
             out[str(name)] = DumpedAccount(fields, token)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise RestoreError(f"Invalid dump: malformed {e}") from None
     return out
+
+
+def _time(value: object) -> float:
+    """A Unix time from a dump: a finite number of seconds between 1970 and the year 9999.
+
+    :raises ValueError: otherwise (JSON's 1e400 is infinity, and an infinite expiry would be
+        served for ever and never refreshed).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("time")
+    if not math.isfinite(value) or not 0 <= value <= LATEST_TIME:
+        raise ValueError(f"time {value}")
+    return float(value)

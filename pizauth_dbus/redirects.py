@@ -15,7 +15,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
 """Upstream caps a redirect request at 16 KiB; a real redirect is far smaller."""
+MAX_CONNECTIONS = 32
+"""Open connections per listener; a new one beyond that closes the oldest (see ``_bind``)."""
+MAX_QUERY_PAIRS = 64
+"""A redirect carries a handful of parameters (code, state, iss, session_state...)."""
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
 NO_MATCH = "No pending token matches request state: request a fresh token"
@@ -104,8 +108,8 @@ def _first(pairs: list[tuple[str, str]], key: str) -> str | None:
 def decide(target: RedirectTarget, url: str) -> Page:
     """Apply upstream's decision sequence to a redirect that arrived as ``url``."""
     try:
-        pairs = query_pairs(url)
-    except ValueError:
+        pairs = query_pairs(url, MAX_QUERY_PAIRS)
+    except ValueError:  # not a URL, or more parameters than any redirect has
         return BAD_REQUEST
     state = _first(pairs, "state")
     if state is None:
@@ -162,7 +166,40 @@ def request_size(request: web.BaseRequest) -> int:
 def _expire(handler: RequestHandler) -> None:
     if handler.transport is not None:
         log.debug("Closing a redirect connection that outstayed %g s", CONNECTION_TIMEOUT)
-        handler.force_close()
+        _drop(handler, handler.transport)
+
+
+def _drop(handler: RequestHandler, transport: asyncio.BaseTransport) -> None:
+    """Close a connection now. A TLS transport's ordinary close waits (up to 30 s) for the
+    client's close_notify, which an idle or hostile client never sends: abort instead."""
+    if isinstance(transport, asyncio.Transport):
+        transport.abort()
+    handler.force_close()
+
+
+class _BoundedServer(web.Server):
+    """aiohttp's low-level server, keeping at most :data:`MAX_CONNECTIONS` connections open.
+
+    A connection beyond that closes the oldest: a real browser connects and sends its redirect
+    at once, so it is never the oldest for long, while a flood of idle connections can neither
+    starve it nor pile up memory and descriptors.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: dict[RequestHandler, asyncio.Transport] = {}  # oldest first
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self._open[handler] = transport
+        while len(self._open) > MAX_CONNECTIONS:
+            oldest = next(iter(self._open))
+            log.debug("Closing the oldest of %d redirect connections", MAX_CONNECTIONS)
+            _drop(oldest, self._open.pop(oldest))
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        self._open.pop(handler, None)
+        super().connection_lost(handler, exc)
 
 
 class RedirectListeners:
@@ -206,7 +243,7 @@ class RedirectListeners:
             port = int(port_text)
         except ValueError:
             raise OSError(f"invalid listen address '{address}'") from None
-        web_server = web.Server(
+        web_server = _BoundedServer(
             self._handler("https" if tls else "http"),
             access_log=None,
             max_line_size=MAX_REQUEST_BYTES,

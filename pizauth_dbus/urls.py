@@ -54,14 +54,15 @@ def redirect_matches(expected: str, actual: str) -> bool:
     return all(p in actual_pairs for p in _pairs(e.search))
 
 
-def query_pairs(url: str) -> list[tuple[str, str]]:
+def query_pairs(url: str, limit: int | None = None) -> list[tuple[str, str]]:
     """The decoded ``name=value`` pairs of ``url``'s query, in order.
 
-    :raises ValueError: when ``url`` does not parse.
+    :param limit: the most pairs to accept.
+    :raises ValueError: when ``url`` does not parse, or has more than ``limit`` pairs.
     """
-    return _pairs(URL(url).search)
+    return _pairs(URL(url).search, limit)
 
 
-def _pairs(search: str) -> list[tuple[str, str]]:
+def _pairs(search: str, limit: int | None = None) -> list[tuple[str, str]]:
     # application/x-www-form-urlencoded, as upstream reads queries: '+' is a space.
-    return parse_qsl(search.removeprefix("?"), keep_blank_values=True)
+    return parse_qsl(search.removeprefix("?"), keep_blank_values=True, max_num_fields=limit)

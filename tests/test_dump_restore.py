@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pizauth_dbus import dump as dumpmod
-from pizauth_dbus.config import Account
+from pizauth_dbus.config import SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
 from tests.conftest import ServerFactory
 from tests.flows import authorise_account, pending_url
@@ -19,9 +19,17 @@ HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expir
 
 
 def _envelope(payload: object, key: bytes = dumpmod._KEY) -> bytes:
+    plain = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
     nonce = os.urandom(dumpmod.NONCE_BYTES)
-    plain = json.dumps(payload).encode()
     return nonce + ChaCha20Poly1305(key).encrypt(nonce, plain, None)
+
+
+def _with_times(obtained: object, expiry: object) -> dict[str, object]:
+    """A well-formed payload but for the token's two times."""
+    fields: dict[str, object] = {k: None if k == "client_secret" else "x" for k in SECURITY_FIELDS}
+    fields |= {"auth_uri_fields": [], "scopes": []}
+    token = {"access_token": "a", "obtained": obtained, "expiry": expiry, "refresh_token": None}
+    return {"version": 1, "accounts": {"acct": {**fields, "token": token}}}
 
 
 def test_dump_restart_restore_show_prints_the_same_token(
@@ -74,6 +82,16 @@ BAD_DUMPS = {
     "bad account": (_envelope({"version": 1, "accounts": {"acct": {"token": 3}}}), "Invalid dump"),
     # Upstream's envelope under upstream's key: recognised, and refused with what it is.
     "upstream": (_envelope({"any": "payload"}, dumpmod.UPSTREAM_KEY), dumpmod.UPSTREAM_DUMP),
+    # Crafted ones: JSON's 1e400 is infinity (an expiry never reached, never refreshed)...
+    "huge time": (_envelope(json.dumps(_with_times(1, 2)).replace(": 2,", ": 1e400,")), "Invalid"),
+    "infinite time": (_envelope(_with_times(1, float("inf"))), "Invalid dump: malformed time"),
+    "NaN time": (_envelope(_with_times(float("nan"), 2)), "Invalid dump: malformed time nan"),
+    "negative time": (_envelope(_with_times(-5, 2)), "Invalid dump: malformed time -5"),
+    "text time": (_envelope(_with_times("1", 2)), "Invalid dump: malformed time"),
+    # ...100,000 nested arrays make the JSON parser raise RecursionError...
+    "deep": (_envelope("[" * 100_000 + "]" * 100_000), "Invalid dump: nested too deeply"),
+    # ...and a 5 MiB input is refused before anything is decrypted.
+    "too large": (os.urandom(5 << 20), "Dump too large: a dump is at most 4 MiB"),
 }
 
 

@@ -7,17 +7,38 @@ a dumpable process may be read by another of the same user, a non-dumpable one m
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
-from tests.lifecycle import HEAD, fake_account, wait_for
+from pizauth_dbus.dump import decode
+from pizauth_dbus.errors import RestoreError
+from pizauth_dbus.redirects import MAX_CONNECTIONS, MAX_REQUEST_BYTES
+from tests.flows import pending_url
+from tests.lifecycle import (
+    HEAD,
+    Servers,
+    fake_account,
+    in_log,
+    info,
+    login_with_fake,
+    setting,
+    show_token,
+    wait_for,
+)
 from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth
 from tests.support.server import PizauthServer, pizauth_command
+from tests.support.user import follow
 
 NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
 """Run a command as the same user but with no capabilities (no CAP_SYS_PTRACE)."""
@@ -72,3 +93,121 @@ def test_a_crash_leaves_no_core_file(
         assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("core")]
     finally:
         server.stop()
+
+
+# -- Hostile clients of the redirect listeners -------------------------------------------------
+
+BOTH = 'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    m = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    assert m, status
+    return int(m.group(1))
+
+
+def _tls(port: int) -> ssl.SSLSocket:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        return ctx.wrap_socket(sock, server_hostname="localhost")
+    except OSError:
+        sock.close()
+        raise
+
+
+def test_a_flood_of_idle_connections_starves_nothing_and_piles_up_nothing(
+    servers: Servers, fake_oauth: FakeOAuth
+) -> None:
+    """Idle connections cost a descriptor each, and a finished TLS handshake some 280 KB;
+    held by the thousand they once ran the server out of descriptors and memory, and a real
+    browser's redirect then timed out. Each listener now keeps at most MAX_CONNECTIONS."""
+    server = servers(BOTH + fake_account(fake_oauth))
+    ports = info(server)
+    http, https = int(ports["http_port"]), int(ports["https_port"])
+    fds, rss = _fds(server.pid), _rss_kib(server.pid)
+    held: list[socket.socket] = []
+    try:
+        held += [socket.create_connection(("127.0.0.1", http), timeout=10) for _ in range(300)]
+        for _ in range(300):
+            with contextlib.suppress(OSError):  # the server may close the oldest meanwhile
+                held.append(_tls(https))
+        assert _fds(server.pid) <= fds + 2 * MAX_CONNECTIONS + 8
+        # A real redirect gets through the crowd.
+        assert login_with_fake(server) == "at-1"
+    finally:
+        for sock in held:
+            sock.close()
+    wait_for(lambda: _fds(server.pid) <= fds + 8, "the connections to be gone")
+    grown = _rss_kib(server.pid) - rss
+    assert grown < 40 * 1024, f"the server grew by {grown} KiB"
+
+
+def test_a_redirect_with_thousands_of_parameters_is_refused(
+    servers: Servers, fake_oauth: FakeOAuth
+) -> None:
+    server = servers(HEAD + fake_account(fake_oauth))
+    url = pending_url(server, "acct")
+    state = parse_qs(urlsplit(url).query)["state"][0]
+    redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
+    crowded = f"{redirect}?state={state}&code=c&" + "a&" * 5000
+    assert len(crowded) < MAX_REQUEST_BYTES
+    assert follow(crowded).status == 400
+    # Nothing happened to the account: the same URL still waits.
+    assert pending_url(server, "acct") == url
+    assert follow(f"{redirect}?state={state}&code=c").status == 200
+
+
+# -- The documented backup recipe, through crashes ---------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _documented_recipe() -> str:
+    """pizauth.conf(5)'s example token_event_cmd, exactly as printed."""
+    man = (ROOT / "man" / "pizauth.conf.5").read_text()
+    m = re.search(r'^token_event_cmd = "(.*)";$', man, re.MULTILINE)
+    assert m, "pizauth.conf(5) has no token_event_cmd example"
+    return m.group(1)
+
+
+def test_the_documented_backup_recipe_survives_a_crash_at_any_moment(
+    servers: Servers, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
+) -> None:
+    """Writing the dump straight into its file left the file empty when the server died
+    during the hook (9 times in 9); the documented recipe renames a finished file instead."""
+    recipe = _documented_recipe()
+    backup = Path(pizauth_env["HOME"]) / ".cache" / "pizauth.dump"
+    backup.parent.mkdir()
+    config = HEAD + setting("token_event_cmd", recipe) + fake_account(fake_oauth)
+    server = servers(config)
+    login_with_fake(server)
+    wait_for(lambda: _restorable(backup), "the first backup")
+    rng = random.Random(9)
+    for _ in range(6):
+        os.kill(server.pid, signal.SIGKILL)
+        server = servers(config)
+        assert server.cli("restore", input=backup.read_bytes()).returncode == 0
+        assert server.cli("refresh", "acct").returncode == 0
+        wait_for(lambda: in_log(server, "Token event token_refreshed"), "the refresh")  # noqa: B023
+        time.sleep(rng.uniform(0.02, 0.18))  # the hook is under way
+        os.kill(server.pid, signal.SIGKILL)
+        assert _restorable(backup), "the backup was left broken"
+    server = servers(config)
+    assert server.cli("restore", input=backup.read_bytes()).returncode == 0
+    assert show_token(server) is not None
+
+
+def _restorable(path: Path) -> bool:
+    try:
+        dumped = decode(path.read_bytes())
+    except (OSError, RestoreError):
+        return False
+    return dumped["acct"].token is not None
