@@ -70,11 +70,12 @@ python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
 
 # -- 2. Python virtualenvs ----------------------------------------------------------------------
 
-# make_venv DIR PYTHON: a virtualenv at DIR made with PYTHON, holding this project installed
-# editable with its test extras. Reinstalled when pyproject.toml changes (dependencies, entry
-# points); source changes need nothing.
+# make_venv DIR PYTHON [PIP-ARGS...]: a virtualenv at DIR made with PYTHON, holding this project
+# installed editable with its test extras. Reinstalled when pyproject.toml changes (dependencies,
+# entry points); source changes need nothing.
 make_venv() {
 	local dir=$1 python=$2 stamp want
+	shift 2
 	if ! "$dir/bin/python" -c '' >/dev/null 2>&1; then
 		step "Creating $dir with $("$python" --version 2>&1)"
 		rm -rf "$dir"
@@ -84,7 +85,7 @@ make_venv() {
 	want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 	if [[ ! -x $dir/bin/pizauth || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
 		step "Installing the project and its test dependencies into $dir"
-		"$dir/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]'
+		"$dir/bin/python" -m pip install --disable-pip-version-check -q "$@" -e '.[test]'
 		echo "$want" >"$stamp"
 	fi
 }

@@ -33,6 +33,25 @@ for version in "${other_pythons[@]}"; do
 	check "pytest (Python $version)" ".venv-$version/bin/pytest" -ra "$@"
 done
 
+# The lowest version of each dependency that pyproject.toml allows, installed together in a
+# virtualenv of their own, must pass the end-to-end tests: a floor that is too low fails here
+# rather than in a user's installation.
+lowest() {
+	local constraints=.venv-lowest.txt
+	"$venv/bin/python" - >"$constraints" <<-'PY'
+		import re, tomllib
+		for dep in tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]:
+		    name, floor = re.match(r"\s*([A-Za-z0-9_.-]+)\s*>=\s*([^,;\s]+)", dep).groups()
+		    print(f"{name}=={floor}")
+	PY
+	make_venv .venv-lowest python3 -c "$constraints" &&
+		.venv-lowest/bin/pip list --disable-pip-version-check 2>/dev/null |
+		grep -iE "^($(cut -d= -f1 "$constraints" | paste -sd'|')) " &&
+		.venv-lowest/bin/pytest -q -p no:cacheprovider tests/test_e2e.py tests/test_dbus_api.py \
+			tests/test_desktop.py tests/test_lifecycle_faults.py
+}
+check "lowest dependency versions" lowest
+
 # Nothing the tests started may outlive them: private buses live in pzbus-* directories, the
 # provider runs oidc-server.mjs, and servers run with configs under pytest's temporary tree.
 leftovers() {
