@@ -103,9 +103,9 @@ def test_pending_account_is_notified_and_withdrawn_when_the_token_arrives(
     )
     url = pending_url(s, "work mail")
     (n,) = notifications.wait_sent(1)
-    assert (n.app_name, n.app_icon, n.replaces_id) == ("pizauth", "dialog-password", 0)
+    assert (n.app_name, n.app_icon, n.replaces_id) == ("pizauth", "dialog-password-symbolic", 0)
     assert "work mail" in n.summary and "work mail" in n.body
-    assert n.actions == {"default": "", "authorise": "Authorise"}
+    assert n.actions == {"default": "Open sign-in page", "authorise": "Authorise"}
     assert n.hints["desktop-entry"] == "pizauth"
     # auth_notify_cmd fires as well.
     assert wait_until(lambda: hook_log.exists() and hook_log.read_text() == "work mail\n", WAIT)
