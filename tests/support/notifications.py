@@ -75,7 +75,7 @@ class _Service(ServiceInterface):
 
     @dbus_method()
     def GetServerInformation(self) -> Info:
-        return ["fake", "pizauth-tests", "1.0", "1.2"]
+        return [self._owner.server_name, "pizauth-tests", "1.0", "1.2"]
 
     @dbus_method()
     def Notify(
@@ -132,16 +132,22 @@ class FakeNotifications:
 
     :param address: the bus to own ``org.freedesktop.Notifications`` on.
     :param capabilities: what ``GetCapabilities`` answers (``actions`` is needed for buttons).
+    :param server_name: the name ``GetServerInformation`` gives, to pass for a real server.
 
     Read :attr:`sent` and :attr:`closed` (copies, safe from the test's thread) and :attr:`shown`
     (ids currently open).
     """
 
     def __init__(
-        self, address: str, *, capabilities: tuple[str, ...] = ("body", "actions")
+        self,
+        address: str,
+        *,
+        capabilities: tuple[str, ...] = ("body", "actions"),
+        server_name: str = "fake",
     ) -> None:
         self.address = address
         self.capabilities = capabilities
+        self.server_name = server_name
         self._lock = threading.Lock()
         self._sent: list[Sent] = []
         self._closed: list[int] = []
