@@ -28,6 +28,7 @@ TOOL_TIMEOUT = 10.0
 """Seconds one xdotool or ImageMagick command may take."""
 
 SCREEN = "1280x800x24"
+"""The screen; its root window is white (``-wr``), so screenshots' margins look like a page."""
 
 DARK = 110
 """Grey levels below this count as ink (text, icons) on a light notification background."""
@@ -63,7 +64,17 @@ class Xvfb:
         read_fd, write_fd = os.pipe()
         try:
             self._proc = popen_in_group(
-                ["Xvfb", "-displayfd", str(write_fd), "-screen", "0", SCREEN, "-nolisten", "tcp"],
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_fd),
+                    "-screen",
+                    "0",
+                    SCREEN,
+                    "-wr",
+                    "-nolisten",
+                    "tcp",
+                ],
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 log_path=self.log_path,
                 pass_fds=(write_fd,),
