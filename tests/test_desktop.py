@@ -11,12 +11,15 @@ behaviour on a real notification server, clicked with the pointer, is in
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from desktop_notifier import Icon
 
+from pizauth_dbus.desktop_text import ERROR_ICON, PROMPT_ICON
 from tests.desktop import WAIT, config, opened, recording_browser, start
 from tests.flows import pending_url, wait_for_token
 from tests.lifecycle import Servers
@@ -220,3 +223,25 @@ def test_desktop_notifications_can_be_switched_off(
     assert s.cli("refresh", "acct").returncode == 1
     (n,) = notifications.wait_sent(1)
     assert "acct" in n.summary
+
+
+@pytest.mark.parametrize("icon", [PROMPT_ICON, ERROR_ICON], ids=lambda i: i.as_name())
+def test_icons_exist_at_every_size_in_the_desktop_theme(icon: Icon) -> None:
+    # Adwaita, which GTK (and so notification-daemon) brings: a scalable icon serves every
+    # size; dunst's 32 px, where the plain dialog-password is missing, is there as well.
+    theme = Path("/usr/share/icons/Adwaita")
+    name = icon.as_name()
+    assert name.endswith("-symbolic")
+    assert (theme / "scalable" / "status" / f"{name}.svg").is_file()
+    assert (theme / "32x32" / "status" / f"{name}.symbolic.png").is_file()
+
+
+def test_the_docs_say_where_to_click_and_show_a_real_notification() -> None:
+    root = Path(__file__).resolve().parents[1]
+    man = (root / "man" / "pizauth.1").read_text()
+    section = man[man.index(".SH NOTIFICATIONS") : man.index(".SH EXAMPLES")]
+    for server in ("GNOME", "KDE Plasma", "dunst", "Xfce", "MATE", "notification-daemon"):
+        assert f"\n{server}" in section or f"{server}\n" in section, server
+    readme = (root / "README.md").read_text()
+    (image,) = re.findall(r"!\[[^]]*\]\(([^)]+)\)", readme)
+    assert (root / image).is_file()
