@@ -281,23 +281,19 @@ class Desktop:
 
     async def _name_owner(self) -> str | None:
         """The unique bus name of the notification service, or None when none runs."""
-        reply = await self._bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member="GetNameOwner",
-                signature="s",
-                body=[NOTIFICATIONS],
-            )
-        )
-        if reply is None:
-            raise RuntimeError("GetNameOwner got no reply")
+        reply = await self._ask_bus("GetNameOwner", "s", [NOTIFICATIONS])
         if reply.message_type == MessageType.ERROR:
             return None  # NameHasNoOwner
         return str(reply.body[0])
 
     async def _bus_call(self, member: str, signature: str, body: list[Any]) -> Any:
+        reply = await self._ask_bus(member, signature, body)
+        if reply.message_type != MessageType.METHOD_RETURN:
+            raise RuntimeError(f"{member} failed")
+        return reply.body[0]
+
+    async def _ask_bus(self, member: str, signature: str, body: list[Any]) -> Message:
+        """Call ``member`` of the bus itself over the server's connection."""
         reply = await self._bus.call(
             Message(
                 destination="org.freedesktop.DBus",
@@ -308,9 +304,9 @@ class Desktop:
                 body=body,
             )
         )
-        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
-            raise RuntimeError(f"{member} failed")
-        return reply.body[0]
+        if reply is None:
+            raise RuntimeError(f"{member} got no reply")
+        return reply
 
     def _save(self) -> None:
         if self._record is not None:

@@ -90,7 +90,8 @@ class Backend(DBusDesktopNotifier):
         self._last_id = 0
         self._subscribed: list[tuple[str, Callable[..., None]]] = []
         self._expire_before_close = False
-        self._close_on_screen: Callable[[int], Awaitable[None]] = self._not_connected
+        self._variant_hints = True
+        self._plain_notify: Callable[..., Awaitable[int]] | None = None
         self.markup = False
         """Whether the service renders markup in bodies (then text must be escaped)."""
         self.on_service_closed: ClosedHook | None = None
@@ -124,19 +125,12 @@ class Backend(DBusDesktopNotifier):
         # dbus-fast makes the call_* methods at run time, from the introspection data.
         caps = await iface.call_get_capabilities()  # type: ignore[attr-defined]
         info = await iface.call_get_server_information()  # type: ignore[attr-defined]
-        self.markup = "body-markup" in caps
-        self._expire_before_close = info[0] in SHOWN_UNTIL_USER_ACTS
-        # The signals desktop-notifier dispatches to callbacks, where the service has them.
-        for signal, handler in (
-            ("notification_closed", self._closed),
-            ("action_invoked", self._on_action),
-            ("notification_replied", self._on_reply),
-        ):
-            if hasattr(iface, f"on_{signal}"):
-                getattr(iface, f"on_{signal}")(handler)
-                self._subscribed.append((signal, handler))
         variant_hints = get_hints_signature(iface) == "a{sv}"
         notify = iface.call_notify  # type: ignore[attr-defined]
+        self.markup = "body-markup" in caps
+        self._expire_before_close = info[0] in SHOWN_UNTIL_USER_ACTS
+        self._variant_hints = variant_hints
+        self._plain_notify = notify
 
         async def notify_with_extras(
             app_name: str,
@@ -162,15 +156,16 @@ class Backend(DBusDesktopNotifier):
             self._last_id = nid
             return nid
 
-        async def close(service_id: int) -> None:
-            if self._expire_before_close:
-                # Transient: should the id be gone already, the new one it makes goes too.
-                hints = {"transient": Variant("b", True)} if variant_hints else {}
-                await notify(self.app_name, service_id, "", "", "", [], hints, EXPIRE_AT_ONCE_MS)
-            await iface.call_close_notification(service_id)  # type: ignore[attr-defined]
-
         setattr(iface, "call_notify", notify_with_extras)  # noqa: B010 (instance attribute)
-        self._close_on_screen = close
+        # The signals desktop-notifier dispatches to callbacks, where the service has them.
+        for signal, handler in (
+            ("notification_closed", self._closed),
+            ("action_invoked", self._on_action),
+            ("notification_replied", self._on_reply),
+        ):
+            if hasattr(iface, f"on_{signal}"):
+                getattr(iface, f"on_{signal}")(handler)
+                self._subscribed.append((signal, handler))
         return iface
 
     async def show(self, notification: Notification, extras: Extras) -> int:
@@ -193,16 +188,19 @@ class Backend(DBusDesktopNotifier):
     async def close(self, service_id: int) -> None:
         """Ask the service to close ``service_id``, whether desktop-notifier knows it or not."""
         await self.connect()
+        assert self.interface is not None and self._plain_notify is not None
         # DBusError: already closed, the specification's answer for an id it no longer has.
         with contextlib.suppress(DBusError):
-            await self._close_on_screen(service_id)
+            if self._expire_before_close:
+                # Transient: should the id be gone already, the new one this makes goes too.
+                hints = {"transient": Variant("b", True)} if self._variant_hints else {}
+                await self._plain_notify(
+                    self.app_name, service_id, "", "", "", [], hints, EXPIRE_AT_ONCE_MS
+                )
+            await self.interface.call_close_notification(service_id)  # type: ignore[attr-defined]
         identifier = self._platform_to_interface_notification_identifier.pop(service_id, None)
         if identifier is not None:
             self._clear_notification_from_cache(identifier)
-
-    @staticmethod
-    async def _not_connected(service_id: int) -> None:
-        raise RuntimeError("not connected to the notification service")
 
     def forget(self, identifier: str) -> None:
         """Drop a notification that a later one replaced from desktop-notifier's books (the

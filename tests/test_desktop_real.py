@@ -92,7 +92,7 @@ def test_prompt_stays_a_click_opens_the_url_and_it_goes_once_signed_in(
 
     # Still there after the server's own expiry: a person who looked away has not missed it.
     time.sleep(max(0.0, shown_at + SERVER_EXPIRY + 1.5 - time.monotonic()))
-    assert daemon.bubbles() == [bubble]
+    assert [b.id for b in daemon.bubbles()] == [bubble.id]
 
     # The Authorise button opens exactly the URL pizauth show printed.
     daemon.click_button(bubble)
@@ -100,7 +100,7 @@ def test_prompt_stays_a_click_opens_the_url_and_it_goes_once_signed_in(
     assert action.body == (nid, "authorise")
     assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
     # The server keeps it (resident): the person can click again until signed in.
-    assert daemon.bubbles() == [bubble]
+    assert [b.id for b in daemon.bubbles()] == [bubble.id]
 
     # They sign in on that page; the token arrives and the notification goes.
     page = authorise(opened(browser)[0])
@@ -194,6 +194,6 @@ def test_a_killed_server_leaves_no_second_prompt_after_a_restart(
     url = pending_url(second, "acct")
     (bubble,) = daemon.wait_bubbles(1)
     time.sleep(0.5)  # room for a late second prompt, were there one
-    assert daemon.bubbles() == [bubble]
+    assert [b.id for b in daemon.bubbles()] == [bubble.id]
     daemon.click_button(bubble)
     assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)

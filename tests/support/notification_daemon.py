@@ -108,15 +108,16 @@ class NotificationDaemon:
         return self.x.windows(TITLE)
 
     def wait_bubbles(self, count: int, timeout: float = 10.0) -> list[Window]:
-        """Wait (bounded) until exactly ``count`` notifications are on screen; returns them."""
+        """Wait (bounded) until exactly ``count`` notifications are on screen and have stopped
+        moving and resizing (a new one grows as its text is laid out); returns them."""
         found: list[Window] = []
 
         def settled() -> bool:
             nonlocal found
-            found = self.bubbles()
-            return len(found) == count
+            before, found = found, self.bubbles()
+            return len(found) == count and found == before
 
-        if not wait_until(settled, timeout, interval=0.1):
+        if not wait_until(settled, timeout, interval=0.2):
             raise AssertionError(f"expected {count} notifications on screen, saw {found}")
         return found
 
