@@ -7,8 +7,10 @@ action buttons at the bottom right; a click on the rest of the window invokes th
 Nothing is faked: pizauth talks to it over D-Bus as it would on a desktop, and the test clicks
 with the pointer (:class:`~tests.support.xvfb.Xvfb`).
 
-Its own defaults, measured: notifications without ``expire_timeout`` 0 vanish after 5 s; with
-the ``resident`` hint, a click on a button runs the action and keeps the notification.
+How it behaves, measured (Debian 12's 3.20): a notification without ``expire_timeout`` 0
+vanishes after 5 s; with the ``resident`` hint, a click on a button runs the action and keeps
+the notification on screen; ``CloseNotification`` removes a notification from its list but
+leaves it on screen while it is shown; and it shows one notification at a time.
 """
 
 from __future__ import annotations
