@@ -1,6 +1,6 @@
 """The ``org.pizauth.Manager`` D-Bus interface on ``/org/pizauth``.
 
-A thin skin over :class:`~pizauth_dbus.daemon.Daemon`: each method translates a
+A thin skin over :class:`~pizauth_dbus.commands.Commands`: each method translates a
 :class:`~pizauth_dbus.errors.PizauthError` into a named D-Bus error (``org.pizauth.Error.*``) and
 nothing else leaves the process: an unexpected exception becomes dbus-fast's generic error,
 which carries no traceback.
@@ -14,7 +14,7 @@ from dbus_fast.annotations import DBusBytes, DBusSignature, DBusStr
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 
 from pizauth_dbus import INTERFACE
-from pizauth_dbus.daemon import Daemon
+from pizauth_dbus.commands import Commands
 from pizauth_dbus.errors import PizauthError
 from pizauth_dbus.events import TokenEvent
 from pizauth_dbus.state import Entry
@@ -35,75 +35,63 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 class Manager(ServiceInterface):
-    """What bus callers (the CLI, busctl, gdbus, scripts) can ask of the server."""
+    """What bus callers (the CLI, busctl, gdbus, scripts) can ask of the server.
 
-    def __init__(self, daemon: Daemon) -> None:
+    ``server.serve`` connects :meth:`token_changed`, :meth:`auth_needed` and
+    :meth:`account_changed` to the duties' signals.
+    """
+
+    def __init__(self, commands: Commands) -> None:
         super().__init__(INTERFACE)
-        self._daemon = daemon
-        daemon.events.subscribe(self._token_changed)
-        daemon.notifier.subscribe(self._auth_needed)
-        daemon.store.subscribe(self._store_changed)
-        self._accounts = daemon.store.names()
+        self._commands = commands
+        self._accounts = commands.store.names()
 
     # -- methods --------------------------------------------------------------------------
 
     @dbus_method()
     def Show(self, account: DBusStr) -> DBusStr:
         """The account's access token; AuthorisationPending (with the URL) when there is none."""
-        return _call(lambda: self._daemon.show(account))
+        return _call(lambda: self._commands.show(account))
 
     @dbus_method()
     def Refresh(self, account: DBusStr) -> None:
         """Refresh now; for an account with no token, start a new authorisation."""
-        _call(lambda: self._daemon.refresh(account))
+        _call(lambda: self._commands.refresh(account))
 
     @dbus_method()
     def Revoke(self, account: DBusStr) -> None:
         """Forget the account's token."""
-        _call(lambda: self._daemon.revoke(account))
+        _call(lambda: self._commands.revoke(account))
 
     @dbus_method()
     def Reload(self) -> None:
         """Re-read the configuration file; on error nothing changes."""
-        _call(self._daemon.reload)
+        _call(self._commands.reload)
 
     @dbus_method()
     def Dump(self) -> DBusBytes:
         """Every token, obfuscated (not encrypted): see pizauth(1)."""
-        return _call(self._daemon.dump)
+        return _call(self._commands.dump)
 
     @dbus_method()
     def Restore(self, dump: DBusBytes) -> None:
         """Put tokens from an earlier Dump back, where the config still matches."""
-        _call(lambda: self._daemon.restore(bytes(dump)))
+        _call(lambda: self._commands.restore(bytes(dump)))
 
     @dbus_method()
     def Status(self) -> StatusList:
         """(account, state, times) for every account, sorted; times are Unix seconds."""
-        out: list[list[object]] = []
-        for s in _call(self._daemon.status):
-            times = {
-                k: int(v)
-                for k, v in (
-                    ("last_notification", s.last_notification),
-                    ("obtained", s.obtained),
-                    ("expiry", s.expiry),
-                    ("last_refresh_attempt", s.last_refresh_attempt),
-                )
-                if v
-            }
-            out.append([s.name, s.state, times])
-        return out
+        return [list(row) for row in _call(self._commands.status)]
 
     @dbus_method()
     def Info(self) -> InfoDict:
         """Listener ports and the HTTPS certificate's public key and fingerprint."""
-        return _call(self._daemon.info)
+        return _call(self._commands.info)
 
     @dbus_method()
     def Shutdown(self) -> None:
         """Stop the server cleanly (the reply is sent first)."""
-        self._daemon.shutdown()
+        self._commands.shutdown()
 
     # -- properties -----------------------------------------------------------------------
 
@@ -124,14 +112,17 @@ class Manager(ServiceInterface):
         """The account waits for the person to open ``url``."""
         return [account, url]
 
-    def _token_changed(self, account: str, event: TokenEvent) -> None:
+    # -- what the duties tell it ------------------------------------------------------------
+
+    def token_changed(self, account: str, event: TokenEvent) -> None:
         self.TokenChanged(account, event.value)
 
-    def _auth_needed(self, account: str, url: str) -> None:
+    def auth_needed(self, account: str, url: str) -> None:
         self.AuthNeeded(account, url)
 
-    def _store_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
-        names = self._daemon.store.names()
+    def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
+        """Announce a changed list of accounts (a reload added or removed some)."""
+        names = self._commands.store.names()
         if names != self._accounts:
             self._accounts = names
             self.emit_properties_changed({"Accounts": names})

@@ -29,7 +29,9 @@ Usage:
   {pn} status
 """
 
-# Subcommand -> (flags without a value, flags with an optional value, positional arguments).
+# Per subcommand: its own one-letter options (getopts' short names; none has a long name but
+# ``-c``'s ``--config``) that take no value, the ones whose value is optional, and how many
+# positional arguments it wants. Every subcommand also has -h/--help and -v/--verbose.
 _COMMANDS: dict[str, tuple[str, str, int]] = {
     "dump": ("", "", 0),
     "info": ("j", "c", 0),
@@ -42,6 +44,8 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "shutdown": ("", "", 0),
     "status": ("", "", 0),
 }
+_LONG_NAMES = {"help": "h", "verbose": "v", "config": "c"}
+"""The long spellings upstream declares; a one-letter long form (``--u``) names its short flag."""
 INFO_FORMAT_VERSION = 2
 
 
@@ -60,49 +64,70 @@ class Args:
         self.free: list[str] = []
 
 
+def _is_option(arg: str) -> bool:
+    # As getopts: "-" alone is an ordinary argument (it often means stdin).
+    return len(arg) > 1 and arg.startswith("-")
+
+
 def parse_args(argv: list[str]) -> Args:
-    """Parse as getopts does: combined short flags, options anywhere, ``-c`` with optional value.
+    """Parse exactly as upstream's getopts does.
+
+    Short flags combine (``-dv``); options may follow arguments; ``--`` ends them; ``-c`` takes
+    an optional value (``-cPATH``, ``-c PATH`` unless PATH looks like an option,
+    ``--config=PATH``; ``--config PATH`` leaves PATH as an argument); a one-letter long form
+    (``--d``, ``--c=PATH``) is its short flag; every flag but ``-v`` may be given once.
 
     :raises UsageError: for anything the usage text does not allow (``-h`` included).
     """
     if len(argv) < 2 or argv[1] not in _COMMANDS:
         raise UsageError()
     plain, optional, npos = _COMMANDS[argv[1]]
+    known = plain + optional + "hv"
     args = Args(argv[1])
+    seen: list[str] = []
     rest = argv[2:]
+    try:
+        for arg in rest:
+            arg.encode()
+    except UnicodeEncodeError:  # getopts refuses arguments that are not UTF-8
+        raise UsageError() from None
     i = 0
     while i < len(rest):
         arg = rest[i]
         i += 1
-        if arg == "--":
+        if not _is_option(arg):
+            args.free.append(arg)
+        elif arg == "--":
             args.free.extend(rest[i:])
             break
-        if arg == "--verbose":
-            args.verbose += 1
-        elif arg.startswith("--") or arg in ("-h",):
-            raise UsageError()  # --help and every other long option
-        elif arg.startswith("-") and len(arg) > 1:
-            j = 1
-            while j < len(arg):
-                ch = arg[j]
-                j += 1
-                if ch == "v":
-                    args.verbose += 1
-                elif ch in plain:
-                    args.flags.add(ch)
-                elif ch in optional:
-                    args.flags.add(ch)
-                    if j < len(arg):  # -cPATH
+        elif arg.startswith("--"):
+            name, eq, value = arg[2:].partition("=")
+            flag = name if len(name) == 1 else _LONG_NAMES.get(name, "")
+            if not flag or flag not in known:
+                raise UsageError()
+            if flag in optional:
+                args.config = value if eq else None
+            elif eq:
+                raise UsageError()  # a flag that takes no value was given one
+            seen.append(flag)
+        else:
+            for j, flag in enumerate(arg[1:], 2):
+                if flag not in known:
+                    raise UsageError()
+                seen.append(flag)
+                if flag in optional:
+                    if j < len(arg):  # -cPATH: the rest of the word is the value
                         args.config = arg[j:]
-                    elif i < len(rest) and not (rest[i].startswith("-") and len(rest[i]) > 1):
+                    elif i < len(rest) and not _is_option(rest[i]):
                         args.config = rest[i]
                         i += 1
                     break
-                else:
-                    raise UsageError()
-        else:
-            args.free.append(arg)
-    if len(args.free) != npos:
+    for flag in set(seen):
+        if flag != "v" and seen.count(flag) > 1:
+            raise UsageError()  # getopts: "given more than once"
+    args.verbose = seen.count("v")
+    args.flags = set(seen) - {"v"}
+    if "h" in args.flags or len(args.free) != npos:
         raise UsageError()
     return args
 
@@ -196,7 +221,7 @@ def _dump(args: Args, pn: str) -> int:
     from pizauth_dbus.client import CallError, call
 
     try:
-        (data,) = call("Dump")
+        (data,) = call("Dump", auto_start=False)
     except CallError as e:
         return _call_failed(e)
     sys.stdout.buffer.write(bytes(data))
@@ -220,7 +245,7 @@ def _status(args: Args, pn: str) -> int:
     from pizauth_dbus.status import format_status
 
     try:
-        (rows,) = call("Status")
+        (rows,) = call("Status", auto_start=False)
     except CallError as e:
         return _call_failed(e)
     sys.stdout.write(format_status(rows) + "\n")
@@ -234,6 +259,7 @@ def _info(args: Args, pn: str) -> int:
 
 
 def _server(args: Args, pn: str) -> int:
+    from pizauth_dbus.client import server_running
     from pizauth_dbus.errors import ConfigError
     from pizauth_dbus.paths import config_path, ensure_runtime_dir
 
@@ -242,6 +268,11 @@ def _server(args: Args, pn: str) -> int:
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")
         return 1
+    # Upstream checks for a running server before it reads the config, so a second start
+    # says "already running" even when the config has since been broken.
+    if server_running():
+        sys.stderr.write("pizauth authenticator already running\n")
+        return 1
     try:
         path = config_path(args.config)
         from pizauth_dbus.config import load
@@ -249,11 +280,6 @@ def _server(args: Args, pn: str) -> int:
         config = load(path)
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")
-        return 1
-    from pizauth_dbus.client import server_running
-
-    if server_running():
-        sys.stderr.write("pizauth authenticator already running\n")
         return 1
     from pizauth_dbus.server import run
 
@@ -265,10 +291,14 @@ _COMMAND_FUNCS = {
     "info": _info,
     "refresh": _simple("Refresh", "s"),
     "restore": _restore,
-    "reload": _simple("Reload"),
-    "revoke": _simple("Revoke", "s"),
+    "reload": _simple("Reload", auto_start=False),
+    "revoke": _simple("Revoke", "s", auto_start=False),
     "server": _server,
     "show": _show,
     "shutdown": _simple("Shutdown", auto_start=False),
     "status": _status,
 }
+"""Only ``show``, ``refresh`` and ``restore`` may start a server by D-Bus activation: they are
+what a mail program or a login script runs, and a fresh server can serve them. The others would
+only ask an empty new server about nothing (``dump > backup`` would overwrite a good backup with
+an empty dump), so with no server they say it is not running, as upstream."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pizauth_dbus import BUS_NAME, INTERFACE, OBJECT_PATH
+from pizauth_dbus.busaddr import session_bus_address
 
 CALL_TIMEOUT = 30.0
 """Seconds to wait for a reply; generous because the first call may start the server."""
@@ -35,23 +36,36 @@ class CallError(Exception):
         """No server ran, and the one D-Bus activation started exited before answering."""
 
 
+def _connect() -> Any:
+    """A blocking connection to the session bus, found as every D-Bus client finds it.
+
+    :raises CallError: with upstream's "not running" text when there is no bus to reach.
+    """
+    from jeepney.io.blocking import open_dbus_connection
+
+    address, _ = session_bus_address()
+    if address is None:
+        raise CallError(None, NOT_RUNNING)
+    try:
+        return open_dbus_connection(bus=address)
+    except Exception:  # refused, unsupported transport, auth failure: all mean nobody to ask
+        raise CallError(None, NOT_RUNNING) from None
+
+
 def call(method: str, signature: str | None = None, *args: Any, auto_start: bool = True) -> Any:
     """Call a Manager method and return its reply body (a tuple).
 
+    :param auto_start: whether the bus may start the server by activation for this call.
     :raises CallError: with the server's error name and text, or with ``name=None`` and
         upstream's "not running" text when no server answers.
     """
     from jeepney import DBusAddress, MessageFlag, MessageType, new_method_call
-    from jeepney.io.blocking import open_dbus_connection
 
     addr = DBusAddress(OBJECT_PATH, bus_name=BUS_NAME, interface=INTERFACE)
     msg = new_method_call(addr, method, signature, args)
     if not auto_start:
         msg.header.flags |= MessageFlag.no_auto_start
-    try:
-        conn = open_dbus_connection(bus="SESSION")
-    except Exception:  # no bus address, refused, auth failure: all mean nobody to ask
-        raise CallError(None, NOT_RUNNING) from None
+    conn = _connect()
     try:
         reply = conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT)
     except Exception:  # timeout, connection dropped
@@ -81,14 +95,13 @@ _ERROR_NAME_FIELD = _error_name_field()
 def server_running() -> bool:
     """Whether some process owns the bus name now (no activation is attempted)."""
     from jeepney import DBusAddress, new_method_call
-    from jeepney.io.blocking import open_dbus_connection
 
     dbus = DBusAddress(
         "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
     )
     try:
-        conn = open_dbus_connection(bus="SESSION")
-    except Exception:
+        conn = _connect()
+    except CallError:
         return False
     try:
         reply = conn.send_and_get_reply(

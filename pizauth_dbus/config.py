@@ -263,19 +263,24 @@ class _Checker:
                 'token_uri = "https://..."; client_id = "..."; }',
             )
         accounts: dict[str, Account] = {}
+        survivors: dict[str, tuple[AccountBlock, _Scope]] = {}
         for block, scope in blocks:
-            if block.name in accounts:
+            if block.name in survivors:
                 self.warnings.append(
                     f"Line {self.line(block.pos)}: account {block.name} is defined more than "
                     "once: this later definition replaces the earlier one"
                 )
+            survivors[block.name] = (block, scope)
             account = self.build(block, scope, top) if scope.ok else None
             accounts.pop(block.name, None)
             if account is not None:
                 accounts[block.name] = account
-                # When both listeners are off, that error already covers every account.
-                if http is not None or https is not None:
-                    self.check_listener(account, block, scope, top)
+        # Only the blocks that survive need a listener, as upstream checks them (a replaced
+        # block's redirect is never used). When both listeners are off, that error already
+        # covers every account.
+        if http is not None or https is not None:
+            for name, account in accounts.items():
+                self.check_listener(account, *survivors[name], top)
         if self.errors:
             return None
         # Global option names are Config's field names, and each value already has its field's

@@ -4,11 +4,12 @@ This module decides what the server shows through the desktop's notification ser
 (``org.freedesktop.Notifications``), and when; :mod:`pizauth_dbus.desktop_backend` does the
 talking, and is the only module that knows desktop-notifier's internals:
 
-- a prompt per Pending account at every announcement of the :class:`~pizauth_dbus.notify.Notifier`
-  (so no more often than ``auth_notify_interval``), each reminder replacing the account's last
-  prompt instead of stacking. Its "Authorise" button and its body click open the sign-in page in
-  the browser. The service is asked to keep it until it is handled (no expiry, and ``resident`` so
-  that a click does not remove it either), because this module withdraws it itself:
+- a prompt per Pending account at every announcement of the
+  :class:`~pizauth_dbus.reminders.Reminders` (so no more often than ``auth_notify_interval``),
+  each reminder replacing the account's last prompt instead of stacking. Its "Authorise" button
+  and its body click open the sign-in page in the browser. The service is asked to keep it until
+  it is handled (no expiry, and ``resident`` so that a click does not remove it either), because
+  this module withdraws it itself:
 - by the service's own id, clicked or not, once the account stops waiting for that URL (a token
   arrived, a revoke, a reload that removed or changed the account, a new URL, the server stopping);
 - an error notification when an authorisation fails: the provider's message once, and what to do
@@ -44,7 +45,6 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Notification
 
-from pizauth_dbus.daemon import Daemon
 from pizauth_dbus.desktop_backend import NOTIFICATIONS, Backend, Extras
 from pizauth_dbus.desktop_record import Record
 from pizauth_dbus.desktop_text import (
@@ -61,7 +61,7 @@ from pizauth_dbus.desktop_text import (
 )
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.paths import runtime_dir
-from pizauth_dbus.state import Empty, Entry, Pending, now
+from pizauth_dbus.state import Empty, Entry, Pending, Store, now
 
 log = logging.getLogger(__name__)
 
@@ -131,14 +131,18 @@ Op = Callable[[], Awaitable[None]]
 
 
 class Desktop:
-    """Desktop notifications for one server; subscribes itself to the daemon's duties.
+    """Desktop notifications for one server.
 
-    :param daemon: the server whose announcements, state changes and errors are shown.
+    ``server.serve`` connects :meth:`auth_needed`, :meth:`auth_failed` and
+    :meth:`account_changed` to the duties' signals, and calls :meth:`adopt` once the server
+    owns its bus name.
+
+    :param store: the accounts, read to tell whether a notification still applies.
     :param bus: the server's session bus connection, also used to talk to the service.
     """
 
-    def __init__(self, daemon: Daemon, bus: MessageBus) -> None:
-        self._daemon = daemon
+    def __init__(self, store: Store, bus: MessageBus) -> None:
+        self._store = store
         self._bus = bus
         self._backend = Backend(bus, APP_NAME, PROMPT_ICON)
         self._backend.on_service_closed = self._service_closed
@@ -150,9 +154,6 @@ class Desktop:
         self._present: bool | None = None  # None: not yet checked
         self._backoff = 0.0
         self._quiet_until = 0.0
-        daemon.notifier.subscribe(self._auth_needed)
-        daemon.store.subscribe(self._state_changed)
-        daemon.auth_error_sinks.append(self._auth_failed)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="desktop")
@@ -180,20 +181,20 @@ class Desktop:
         if not withdraw and self._record is not None:
             self._record.save([])
 
-    # -- what the daemon tells us (synchronous, on the server's loop) -----------------------
+    # -- what the duties tell it (synchronous, on the server's loop) ------------------------
 
     def _enabled(self) -> bool:
-        return self._daemon.store.config.desktop_notifications
+        return self._store.config.desktop_notifications
 
-    def _auth_needed(self, account: str, url: str) -> None:
+    def auth_needed(self, account: str, url: str) -> None:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._announce, account, url))
 
-    def _auth_failed(self, account: str, message: str) -> None:
+    def auth_failed(self, account: str, message: str) -> None:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._error, account, message))
 
-    def _state_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
+    def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
         token = None if new is None else new.token
         shown = self._shown.get(("auth", name))
         # The URL shown is useless once the account no longer waits for it.
@@ -209,7 +210,7 @@ class Desktop:
         # The URL pizauth show prints now: the one this prompt was made for, unless that has
         # just been replaced (whose prompt is on its way).
         try:
-            token = self._daemon.store.get(account).token
+            token = self._store.get(account).token
         except UnknownAccountError:
             token = None
         if isinstance(token, Pending):
@@ -348,14 +349,14 @@ class Desktop:
     def _waiting(self, account: str, url: str) -> bool:
         """Whether ``account`` still waits for the person to open ``url``."""
         try:
-            tok = self._daemon.store.get(account).token
+            tok = self._store.get(account).token
         except UnknownAccountError:
             return False  # removed by a reload
         return isinstance(tok, Pending) and tok.url == url
 
     def _is_empty(self, account: str) -> bool:
         try:
-            return isinstance(self._daemon.store.get(account).token, Empty)
+            return isinstance(self._store.get(account).token, Empty)
         except UnknownAccountError:
             return False
 

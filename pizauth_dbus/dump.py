@@ -5,8 +5,9 @@ under a key that is a constant of this program. That is obfuscation, not encrypt
 tokens away from ``grep`` and ``strings``, nothing more; anyone with this source can read a dump.
 Users who store dumps must encrypt them (pizauth(1) says so).
 
-Inside is our own versioned JSON payload (upstream's is a Rust serialisation, so dumps are not
-exchangeable between the two programs).
+Inside is our own versioned JSON payload, under a key of our own (upstream's payload is a Rust
+serialisation, so dumps are not exchangeable between the two programs; an upstream dump is
+recognised and refused with a message that says so).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ PAYLOAD_VERSION = 1
 # Fixed and public on purpose (see the module docstring): a dump must be restorable by any
 # build of pizauth-dbus, so the key cannot be per-install.
 _KEY = bytes.fromhex("7b1f9c2e84d05a63c9e1f2a7d4b8603e5f19ac27e0d36b84c5a9f1720e3db846")
+UPSTREAM_KEY = bytes.fromhex("66a247a85e48cfecaaed9b36eba97d5350d4286375097a44eeffb9c4546b65a3")
+"""Upstream pizauth's own (equally public) dump key: used only to recognise its dumps, so that
+restoring one says what it is instead of "Restoring dump failed"."""
+UPSTREAM_DUMP = (
+    "This is a dump made by upstream pizauth, whose format pizauth-dbus cannot read; "
+    "nothing was restored. Authorise each account once with pizauth show ACCOUNT"
+)
 
 
 @dataclass(frozen=True)
@@ -108,14 +116,19 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
     """Unwrap and check a dump completely, before anything is applied.
 
     :raises RestoreError: ``Input too short``, ``Restoring dump failed`` (tampered or not a
-        dump), ``Unknown dump version``, or ``Invalid dump: <what>``.
+        dump), :data:`UPSTREAM_DUMP`, ``Unknown dump version``, or ``Invalid dump: <what>``.
     """
     if len(data) < NONCE_BYTES:
         raise RestoreError("Input too short")
+    nonce, sealed = data[:NONCE_BYTES], data[NONCE_BYTES:]
     try:
-        plain = ChaCha20Poly1305(_KEY).decrypt(data[:NONCE_BYTES], data[NONCE_BYTES:], None)
+        plain = ChaCha20Poly1305(_KEY).decrypt(nonce, sealed, None)
     except InvalidTag:
-        raise RestoreError("Restoring dump failed") from None
+        try:
+            ChaCha20Poly1305(UPSTREAM_KEY).decrypt(nonce, sealed, None)
+        except InvalidTag:
+            raise RestoreError("Restoring dump failed") from None
+        raise RestoreError(UPSTREAM_DUMP) from None
     try:
         payload = json.loads(plain)
         version = payload["version"]

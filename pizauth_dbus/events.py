@@ -1,7 +1,7 @@
 """Token events: ``token_event_cmd`` runs once per event, strictly one at a time, in order.
 
-Events are also handed at once to in-process listeners (the D-Bus ``TokenChanged`` signal), which
-must not wait for a slow hook.
+Events are also published at once as :attr:`Eventer.changed` (the D-Bus ``TokenChanged``
+signal listens), which must not wait for a slow hook.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import logging
 from collections.abc import Callable
 from enum import Enum
 
-from pizauth_dbus.hooks import NOTIFY_TIMEOUT, run_logged
+from pizauth_dbus.hooks import run_logged
+from pizauth_dbus.signals import Signal
+from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.timing import NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +35,20 @@ class Eventer:
         # A callable so that a reload's new token_event_cmd applies to queued events too.
         self._command = command
         self._queue: asyncio.Queue[tuple[str, TokenEvent]] = asyncio.Queue()
-        self._listeners: list[Callable[[str, TokenEvent], None]] = []
-        self._task: asyncio.Task[None] | None = None
-
-    def subscribe(self, listener: Callable[[str, TokenEvent], None]) -> None:
-        """Call ``listener(account, event)`` for every event as it is queued."""
-        self._listeners.append(listener)
+        self._tasks = Tasks()
+        self.changed: Signal[str, TokenEvent] = Signal("token events")
+        """Emitted as ``(account, event)`` for every event, as it is queued."""
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="eventer")
+        self._tasks.spawn(self._run(), name="eventer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._tasks.stop()
 
     def put(self, account: str, event: TokenEvent) -> None:
         """Queue an event; events are dropped by the worker when ``token_event_cmd`` is unset."""
         log.info("Token event %s for %s", event.value, account)
-        for listener in self._listeners:
-            try:
-                listener(account, event)
-            except Exception:  # a broken listener must not stop the token flow
-                log.exception("token event listener failed")
+        self.changed.emit(account, event)
         self._queue.put_nowait((account, event))
 
     async def idle(self) -> None:

@@ -40,9 +40,11 @@ TIME_MAX = 2**64 - 1
 """Upstream keeps times as unsigned 64-bit seconds; larger values are errors there too."""
 TIME_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 
-_LIST_BODY = rf"{GAP}(?:{STRING}{GAP}(?:,{GAP}{STRING}{GAP})*+)?+"
+# Upstream's list and map rules start from an empty sequence and add ", item" to it, so one
+# leading comma is allowed (`[, "a"]`) while a trailing one is not.
+_LIST_BODY = rf"{GAP}(?:(?:,{GAP})?+{STRING}{GAP}(?:,{GAP}{STRING}{GAP})*+)?+"
 _PAIR = rf"{STRING}{GAP}:{GAP}{STRING}{GAP}"
-_MAP_BODY = rf"{GAP}(?:{_PAIR}(?:,{GAP}{_PAIR})*+)?+"
+_MAP_BODY = rf"{GAP}(?:(?:,{GAP})?+{_PAIR}(?:,{GAP}{_PAIR})*+)?+"
 # One regular expression per common statement: a whole `name = value;` costs one pyparsing
 # match instead of a dozen. Anything it does not match falls through to the token-by-token
 # grammar below, which accepts the same language and pinpoints errors.
@@ -292,10 +294,11 @@ def _document(fast: bool = True) -> pp.ParserElement:
     name = tok(pp.Regex(NAME), "an option name").add_parse_action(_name_tok)
     bare = tok(pp.Regex(BARE), "a value").add_parse_action(_bare_value)
     quoted = string.copy().add_parse_action(_string_value)
-    strings = string + pp.ZeroOrMore(lit(",") - string)
+    # One leading comma is allowed, as upstream's grammar allows it (see _LIST_BODY).
+    strings = (lit(",") - string | string) + pp.ZeroOrMore(lit(",") - string)
     a_list = lit("[") - (lit("]") | strings - lit("]", "',' or ']'")).set_name("a string or ']'")
     pair = pp.Group(string - lit(":") - string)
-    pairs = pair + pp.ZeroOrMore(lit(",") - pair)
+    pairs = (lit(",") - pair | pair) + pp.ZeroOrMore(lit(",") - pair)
     a_map = lit("{") - (lit("}") | pairs - lit("}", "',' or '}'")).set_name("a string or '}'")
     value = (
         quoted | bare | a_list.add_parse_action(_list_value) | a_map.add_parse_action(_map_value)

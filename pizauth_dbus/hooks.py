@@ -14,14 +14,9 @@ import logging
 import os
 import signal
 
-from pizauth_dbus.oauth import tunable_seconds
+from pizauth_dbus.paths import os_error_text
 
 log = logging.getLogger(__name__)
-
-NOTIFY_TIMEOUT = tunable_seconds("PIZAUTH_HOOK_TIMEOUT", 10.0)
-"""auth_notify_cmd, error_notify_cmd and token_event_cmd each get 10 s (upstream)."""
-TRANSIENT_TIMEOUT = tunable_seconds("PIZAUTH_TRANSIENT_HOOK_TIMEOUT", 180.0)
-"""transient_error_if_cmd may take 3 minutes, e.g. to wait for a network to come back."""
 
 
 class HookError(Exception):
@@ -54,7 +49,7 @@ async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None
             process_group=0,
         )
     except OSError as e:
-        raise HookError(f"Couldn't execute '{cmd}': {e}") from None
+        raise HookError(f"Couldn't execute '{cmd}': {os_error_text(e)}") from None
     try:
         code = await asyncio.wait_for(proc.wait(), timeout)
     except TimeoutError:
@@ -68,7 +63,8 @@ async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None
             await proc.wait()
         raise
     if code != 0:
-        raise HookError(f"'{cmd}' returned {code}")
+        # A negative code is asyncio's way of saying a signal ended it: no exit code exists.
+        raise HookError(f"'{cmd}' returned {code if code > 0 else '<Unknown exit code>'}")
 
 
 async def run_logged(
@@ -76,13 +72,18 @@ async def run_logged(
 ) -> bool:
     """Run a hook if it is set, logging any failure (at error level) instead of raising.
 
+    The error line is upstream's text alone (it names the command); which option the command
+    came from is logged at debug level.
+
+    :param what: the option that set ``cmd``, e.g. ``"auth_notify_cmd"``.
     :returns: True when the hook was set and succeeded.
     """
     if cmd is None:
         return False
+    log.debug("Running %s", what)
     try:
         await run_hook(cmd, env, timeout)
     except HookError as e:
-        log.error("%s: %s", what, e)
+        log.error("%s", e)
         return False
     return True

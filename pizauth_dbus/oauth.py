@@ -10,42 +10,26 @@ import asyncio
 import base64
 import hashlib
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import aiohttp
 
+from pizauth_dbus import urls
 from pizauth_dbus.config import Account
-
-
-def tunable_seconds(name: str, default: float) -> float:
-    """``default``, unless the environment variable ``name`` holds a number of seconds.
-
-    The test suite shortens upstream's long waits through such variables (pizauth(1) lists
-    them); a user has no reason to set them.
-    """
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value >= 0 else default
-
+from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
 STATE_BYTES = 32
 """Random bytes in the ``state`` parameter (43 characters once encoded), as upstream 1.1."""
 CODE_VERIFIER_BYTES = 64
 """Random bytes in the PKCE verifier (86 characters once encoded; RFC 7636 allows 43-128)."""
-HTTP_TIMEOUT = tunable_seconds("PIZAUTH_HTTP_TIMEOUT", 30.0)
-"""Whole-request timeout for every POST to a token endpoint (upstream: 30 s)."""
 EXCHANGE_ATTEMPTS = 10
 """A code exchange that gets no HTTP answer is tried this many times (upstream: 10)."""
-EXCHANGE_RETRY_GAP = tunable_seconds("PIZAUTH_EXCHANGE_RETRY_GAP", 6.0)
-"""Seconds between those tries (upstream: 6 s)."""
 TRANSIENT_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
 """Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11)."""
+MAX_REDIRECTS = 10
+"""Redirects followed per token request (upstream's HTTP client's default)."""
 EXPIRES_IN_MAX = 2**64 - 1
 """``expires_in`` must be an unsigned 64-bit integer, as upstream reads it."""
 
@@ -86,17 +70,12 @@ def redirect_uri_with_port(account: Account, http_port: int | None, https_port: 
     """The account's redirect URI with its port replaced by that of the listener receiving it.
 
     An ``https`` URI goes to the HTTPS listener when that one runs, anything else to the HTTP
-    listener. The host is kept (the person's browser must resolve it to the listener), and an
-    empty path becomes ``/``, as a URL parser normalises it.
+    listener. The host is kept (the person's browser must resolve it to the listener); the URI
+    is normalised as upstream's URL library does, so a listener on the scheme's default port
+    gives ``http://localhost/`` with no port.
     """
-    parts = urlsplit(account.redirect_uri)
     use_https = https_port is not None and account.redirect_uri.lower().startswith("https")
-    port = https_port if use_https else http_port
-    host = parts.hostname or "localhost"
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit(SplitResult(parts.scheme.lower(), netloc, parts.path or "/", parts.query, ""))
+    return urls.with_port(account.redirect_uri, https_port if use_https else http_port)
 
 
 def pkce_challenge(verifier: str) -> str:
@@ -123,19 +102,11 @@ def auth_url(account: Account, redirect_uri: str, state: str, challenge: str) ->
         params.append(("scope", " ".join(account.scopes)))
     params.extend(account.auth_uri_fields)
     query = "&".join(f"{form_encode(k)}={form_encode(v)}" for k, v in params)
-    base = _normalise(account.auth_uri)
+    base = urls.normalise(account.auth_uri)
     if "?" not in base:
         return f"{base}?{query}"
     # Like a URL library appending pairs: '&' unless the existing query is empty.
     return base + query if base.endswith("?") else f"{base}&{query}"
-
-
-def _normalise(uri: str) -> str:
-    """``uri`` as a URL parser would print it: scheme and host in lower case, ``/`` for no path."""
-    parts = urlsplit(uri)
-    netloc = parts.netloc if "@" in parts.netloc else parts.netloc.lower()
-    out = urlunsplit(SplitResult(parts.scheme.lower(), netloc, parts.path or "/", "", ""))
-    return out + "?" + parts.query if "?" in uri else out
 
 
 def new_auth_request(account: Account, redirect_uri: str) -> AuthRequest:
@@ -224,7 +195,13 @@ async def _post(
     session: aiohttp.ClientSession, uri: str, form: list[tuple[str, str]]
 ) -> tuple[int, bytes]:
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
-    async with session.post(uri, data=form, timeout=timeout, allow_redirects=False) as resp:
+    # Redirects are followed as upstream's HTTP client follows them: at most 10; a 307 or 308
+    # repeats the POST with its form, a 301, 302 or 303 turns it into a GET without one.
+    # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client
+    # follows that many and gives up at the next one.
+    async with session.post(
+        uri, data=form, timeout=timeout, allow_redirects=True, max_redirects=MAX_REDIRECTS + 1
+    ) as resp:
         return resp.status, await resp.read()
 
 

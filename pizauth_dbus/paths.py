@@ -30,11 +30,17 @@ def default_config_path() -> str:
 
 
 def config_path(explicit: str | None) -> str:
-    """The config file to use: ``explicit`` when given, else the default; it must be a regular file.
+    """The config file to use: ``explicit`` when given (even empty), else the default.
 
-    :raises ConfigError: ``No config file found at <path>`` when it is not a regular file.
+    As upstream, only the default path is checked here; an explicit one that cannot be read
+    fails when it is read, with :func:`read_config_text`'s message.
+
+    :raises ConfigError: ``No config file found at <path>`` when the default path is not a
+        regular file.
     """
-    path = explicit if explicit else default_config_path()
+    if explicit is not None:
+        return explicit
+    path = default_config_path()
     try:
         is_file = stat.S_ISREG(os.stat(path).st_mode)
     except OSError:
@@ -44,16 +50,46 @@ def config_path(explicit: str | None) -> str:
     return path
 
 
+def quoted(path: str) -> str:
+    """``path`` in double quotes with escapes, as upstream's messages show paths."""
+    out = []
+    for ch in path:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{{{ord(ch):x}}}")
+        elif 0xDC80 <= ord(ch) <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
+def os_error_text(e: OSError) -> str:
+    """An OS error as upstream words it: ``No such file or directory (os error 2)``."""
+    if e.errno is None:
+        return str(e)
+    return f"{e.strerror or os.strerror(e.errno)} (os error {e.errno})"
+
+
 def read_config_text(path: str) -> str:
     """The config file's text.
 
-    :raises ConfigError: ``Can't read "<path>": <os error>``.
+    :raises ConfigError: ``Can't read "<path>": <reason>``, worded as upstream's.
     """
     try:
         with open(path, encoding="utf-8") as f:
             return f.read()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f'Can\'t read "{path}": {e}') from None
+    except OSError as e:
+        raise ConfigError(f"Can't read {quoted(path)}: {os_error_text(e)}") from None
+    except UnicodeDecodeError:
+        reason = "stream did not contain valid UTF-8"
+        raise ConfigError(f"Can't read {quoted(path)}: {reason}") from None
 
 
 def runtime_dir() -> str:

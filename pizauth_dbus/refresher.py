@@ -13,33 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol
 
 import aiohttp
 
 from pizauth_dbus import oauth
 from pizauth_dbus.events import Eventer, TokenEvent
-from pizauth_dbus.hooks import TRANSIENT_TIMEOUT, HookError, run_hook
+from pizauth_dbus.hooks import HookError, run_hook
 from pizauth_dbus.state import Active, Empty, Entry, Store, expiry_after, now
+from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.timing import MAX_WAIT, TRANSIENT_TIMEOUT
 
 log = logging.getLogger(__name__)
 
-MAX_WAIT = 37.0
-"""Wake at least this often (seconds), so that a suspend or a clock jump is noticed promptly.
-
-A prime, as upstream chose it, so the wake-ups don't fall into step with other periodic jobs."""
 TRANSIENT_CHECK_EVERY = 6
 """Ask transient_error_if_cmd after every this many transient failures in a row."""
-
-
-class RefreshHost(Protocol):
-    """What the refresher needs from the daemon."""
-
-    store: Store
-    events: Eventer
-
-    def http(self) -> aiohttp.ClientSession: ...
 
 
 def refresh_due_at(entry: Entry, t: float) -> float | None:
@@ -60,22 +49,25 @@ def refresh_due_at(entry: Entry, t: float) -> float | None:
 
 
 class Refresher:
-    """The background task that starts refreshes when they are due."""
+    """The background task that starts refreshes when they are due.
 
-    def __init__(self, host: RefreshHost) -> None:
-        self._host = host
+    :param http: the server's HTTP client session.
+    """
+
+    def __init__(
+        self, store: Store, events: Eventer, http: Callable[[], aiohttp.ClientSession]
+    ) -> None:
+        self._store = store
+        self._events = events
+        self._http = http
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._jobs: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="refresher")
+        self._tasks.spawn(self._run(), name="refresher")
 
     async def stop(self) -> None:
-        tasks = [*self._jobs, *([self._task] if self._task else [])]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self._tasks.stop()
 
     def wake(self) -> None:
         """Recompute the next refresh time now (a token arrived, a config changed, ...)."""
@@ -86,7 +78,7 @@ class Refresher:
             self._wake.clear()
             t = now()
             next_at = t + MAX_WAIT
-            for name, entry in self._host.store:
+            for name, entry in self._store:
                 due = refresh_due_at(entry, t)
                 if due is None:
                     continue
@@ -103,7 +95,7 @@ class Refresher:
         The state changes before this returns (in flight, or Empty when there is no refresh
         token), so a second call at once, from the loop or from ``show``, does nothing.
         """
-        store = self._host.store
+        store = self._store
         entry = store.get(name)
         tok = entry.token
         if not isinstance(tok, Active) or tok.ongoing_refresh:
@@ -118,17 +110,13 @@ class Refresher:
             name, entry.version, replace(tok, ongoing_refresh=True, last_refresh_attempt=now())
         )
         assert started is not None  # same version: nothing could run in between
-        job = asyncio.get_running_loop().create_task(
-            self._refresh(name, started, tok.refresh_token), name=f"refresh {name}"
-        )
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
+        self._tasks.spawn(self._refresh(name, started, tok.refresh_token), name=f"refresh {name}")
         return True
 
     async def _refresh(self, name: str, started: Entry, token: str) -> None:
-        store = self._host.store
+        store = self._store
         try:
-            resp = await oauth.refresh_token(self._host.http(), started.account, token)
+            resp = await oauth.refresh_token(self._http(), started.account, token)
         except oauth.OAuthError as e:
             await self._failed(name, started, e)
         except Exception:  # a bug must not leave the account "refreshing" for ever
@@ -146,12 +134,12 @@ class Refresher:
             expiry = expiry_after(t, resp.expires_in, cur.account.refresh_at_least)
             store.replace(name, cur.version, Active(resp.access_token, t, expiry, rt))
             log.info("Refreshed token for %s", name)
-            self._host.events.put(name, TokenEvent.REFRESHED)
+            self._events.put(name, TokenEvent.REFRESHED)
         finally:
             self.wake()
 
     async def _failed(self, name: str, started: Entry, err: oauth.OAuthError) -> None:
-        store = self._host.store
+        store = self._store
         cur = store.current(name, started.version)
         if cur is None or not isinstance(cur.token, Active):
             log.info("Ignoring a failed refresh for %s: the account changed (%s)", name, err)
@@ -190,5 +178,5 @@ class Refresher:
         )
 
     def _invalidate(self, name: str, cur: Entry) -> None:
-        if self._host.store.replace(name, cur.version, Empty()) is not None:
-            self._host.events.put(name, TokenEvent.INVALIDATED)
+        if self._store.replace(name, cur.version, Empty()) is not None:
+            self._events.put(name, TokenEvent.INVALIDATED)

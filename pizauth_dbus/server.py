@@ -16,15 +16,25 @@ import asyncio
 import logging
 import logging.handlers
 import os
+import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
-from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
+from dbus_fast import Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
+from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
 from pizauth_dbus.config import Config
 from pizauth_dbus.errors import AlreadyRunningError
+from pizauth_dbus.hooks import run_logged
+from pizauth_dbus.tasks import Tasks
+
+if TYPE_CHECKING:
+    import aiohttp
+
+    from pizauth_dbus.commands import Commands
 
 log = logging.getLogger("pizauth")
 
@@ -120,48 +130,121 @@ async def _name_has_owner(bus: MessageBus) -> bool:
 
 
 async def serve(config: Config, config_path: str) -> int:
-    """Run the server until it is told to stop.
+    """Build the duties, connect them, and run until told to stop.
+
+    Every duty is made here and every listener of every signal is connected here, so this
+    function is the map of who tells whom what.
 
     :returns: the exit code.
     :raises AlreadyRunningError: when another server owns the bus name.
     """
+    from pizauth_dbus.authorisation import Authoriser
     from pizauth_dbus.bus import Manager
-    from pizauth_dbus.daemon import Daemon
+    from pizauth_dbus.commands import Commands
     from pizauth_dbus.desktop import Desktop
+    from pizauth_dbus.events import Eventer
+    from pizauth_dbus.redirects import RedirectListeners
+    from pizauth_dbus.refresher import Refresher
+    from pizauth_dbus.reminders import Reminders
+    from pizauth_dbus.state import Active, Entry, Pending, Store
 
+    address = export_session_bus_address()
+    if address is None:
+        log.error("Cannot connect to the session bus: %s", session_bus_address()[1])
+        return 1
     try:
-        bus = await MessageBus(bus_type=BusType.SESSION).connect()
+        bus = await MessageBus(bus_address=address).connect()
     except Exception as e:
         log.error("Cannot connect to the session bus: %s", e)
         return 1
     try:
         if await _name_has_owner(bus):
             raise AlreadyRunningError()
-        daemon = Daemon(config, config_path)
+        http = _HttpClient()
+        store = Store(config)
+        events = Eventer(lambda: store.config.token_event_cmd)
+        refresher = Refresher(store, events, http.session)
+        reminders = Reminders(store)
+        listeners: RedirectListeners
+        authoriser = Authoriser(
+            store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
+        )
+        listeners = RedirectListeners(authoriser)
+        certificate = None
+        if config.https_listen is not None:
+            from pizauth_dbus.tls import make_certificate
+
+            certificate = make_certificate()
+        commands = Commands(
+            store=store,
+            authoriser=authoriser,
+            refresher=refresher,
+            reminders=reminders,
+            events=events,
+            listeners=listeners,
+            certificate=certificate,
+            config_path=config_path,
+        )
+        manager = Manager(commands)
+        desktop = Desktop(store, bus)
+
+        def wake_duties(name: str, old: Entry | None, new: Entry | None) -> None:
+            # Any change may move the next refresh or reminder; recomputing is cheap.
+            if new is not None and isinstance(new.token, Active):
+                refresher.wake()
+            if new is not None and isinstance(new.token, Pending):
+                reminders.wake()
+
+        store.changed.connect(wake_duties)
+        store.changed.connect(manager.account_changed)
+        store.changed.connect(desktop.account_changed)
+        events.changed.connect(manager.token_changed)
+        reminders.auth_needed.connect(manager.auth_needed)
+        reminders.auth_needed.connect(desktop.auth_needed)
+        authoriser.auth_failed.connect(desktop.auth_failed)
+
+        async def stop_duties() -> None:
+            await listeners.stop()
+            await authoriser.stop()
+            await startup.stop()
+            await refresher.stop()
+            await reminders.stop()
+            await events.stop()
+            await http.close()
+
+        startup = Tasks()
         # Early, so that a SIGTERM while starting still ends in an orderly stop.
-        daemon.install_signal_handlers()
+        _install_signal_handlers(commands)
         try:
-            await daemon.start()
+            await listeners.start(
+                config.http_listen,
+                config.https_listen,
+                certificate.context if certificate else None,
+            )
         except OSError as e:
             log.error("Cannot start the redirect listeners: %s", e)
-            await daemon.stop()
+            await stop_duties()
             return 1
-        bus.export(OBJECT_PATH, Manager(daemon))
-        desktop = Desktop(daemon, bus)  # before the name: queued calls may need notifying
-        desktop.start()
+        events.start()
+        refresher.start()
+        reminders.start()
+        bus.export(OBJECT_PATH, manager)
+        desktop.start()  # before the name: queued calls may need notifying
         reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
         if reply != RequestNameReply.PRIMARY_OWNER:
             await desktop.stop(withdraw=False)
-            await daemon.stop()
+            await stop_duties()
             raise AlreadyRunningError()
         desktop.adopt()  # only now: before, another server's notifications may be recorded
         log.info(
             "Listening for redirects on HTTP port %s, HTTPS port %s",
-            daemon.listeners.http_port or "none",
-            daemon.listeners.https_port or "none",
+            listeners.http_port or "none",
+            listeners.https_port or "none",
         )
-        daemon.run_startup_cmd()
-        stop = asyncio.ensure_future(daemon.stopping.wait())
+        if config.startup_cmd is not None:
+            # Once, in the background, with no time limit (upstream).
+            startup.spawn(run_logged("startup_cmd", config.startup_cmd, {}, None))
+        stop = asyncio.ensure_future(commands.stopping.wait())
         gone = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
         await asyncio.wait([stop, gone], return_when=asyncio.FIRST_COMPLETED)
         for fut in (stop, gone):
@@ -172,11 +255,45 @@ async def serve(config: Config, config_path: str) -> int:
         else:
             await desktop.stop()  # withdraws what is shown: its buttons would lead nowhere
             await bus.release_name(BUS_NAME)
-        await daemon.stop()
+        await stop_duties()
         log.info("Stopped")
         return 0
     finally:
         bus.disconnect()
+
+
+class _HttpClient:
+    """The server's one HTTP client session, made on first use (it needs the running loop)."""
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+def _install_signal_handlers(commands: Commands) -> None:
+    """SIGHUP reloads (upstream's README promises it, its code dies); SIGTERM and SIGINT stop
+    cleanly instead of killing the process on the spot."""
+
+    def reload() -> None:
+        try:
+            commands.reload()
+        except Exception as e:
+            log.error("Reload on SIGHUP failed: %s", e)
+
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, commands.shutdown)
 
 
 def run(config: Config, config_path: str, foreground: bool, verbosity: int) -> int:

@@ -12,12 +12,13 @@ All times are seconds on the boot-time clock (:func:`now`), which keeps counting
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import count
 
 from pizauth_dbus.config import Account, Config
 from pizauth_dbus.errors import UnknownAccountError
+from pizauth_dbus.signals import Signal
 
 _BOOT_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
 
@@ -104,10 +105,6 @@ class Entry:
     version: int
 
 
-Listener = Callable[[str, Entry | None, Entry | None], None]
-"""Called as ``listener(name, old, new)`` after every change; ``None`` for added/removed."""
-
-
 class Store:
     """Every account's :class:`Entry`, plus the config in force. Lives on the server's loop."""
 
@@ -118,15 +115,8 @@ class Store:
             name: Entry(acct, Empty(), next(self._versions))
             for name, acct in config.accounts.items()
         }
-        self._listeners: list[Listener] = []
-
-    def subscribe(self, listener: Listener) -> None:
-        """Have ``listener`` called after every change to any account."""
-        self._listeners.append(listener)
-
-    def _notify(self, name: str, old: Entry | None, new: Entry | None) -> None:
-        for listener in self._listeners:
-            listener(name, old, new)
+        self.changed: Signal[str, Entry | None, Entry | None] = Signal("account changes")
+        """Emitted as ``(name, old, new)`` after every new version (``None``: added/removed)."""
 
     def names(self) -> list[str]:
         """Account names, sorted."""
@@ -162,11 +152,12 @@ class Store:
             return None
         new = Entry(old.account, token, next(self._versions))
         self._entries[name] = new
-        self._notify(name, old, new)
+        self.changed.emit(name, old, new)
         return new
 
-    def tweak(self, name: str, version: int, token: TokenState) -> Entry | None:
-        """Like :meth:`replace` but keeps the version: for bookkeeping such as notification times.
+    def annotate(self, name: str, version: int, token: TokenState) -> Entry | None:
+        """Like :meth:`replace` but keeps the version and emits nothing: for bookkeeping such as
+        notification times.
 
         Used only for fields that no slow task depends on, so that e.g. the notifier recording
         when it last ran does not invalidate an exchange that is under way.
@@ -204,12 +195,52 @@ class Store:
         for name in sorted(set(old_entries) | set(new_entries)):
             old_e, new_e = old_entries.get(name), new_entries.get(name)
             if old_e != new_e:
-                self._notify(name, old_e, new_e)
+                self.changed.emit(name, old_e, new_e)
 
     def restore(self, name: str, token: Active) -> Entry:
         """Put a restored token in place with a fresh version (caller has checked the rules)."""
         old = self._entries[name]
         new = Entry(old.account, token, next(self._versions))
         self._entries[name] = new
-        self._notify(name, old, new)
+        self.changed.emit(name, old, new)
         return new
+
+
+WALL_MAX = 2.0**53
+"""Later Unix times cannot be shown as dates (nor sent as exact integers); status says so."""
+
+StatusRow = tuple[str, str, dict[str, int]]
+"""``(account, state, times)``: state is ``empty``, ``pending``, ``active`` or ``expired``;
+times are whole Unix seconds, present only when known."""
+
+
+def status_rows(store: Store) -> list[StatusRow]:
+    """Every account's state for ``status``, sorted by name, as the bus sends it."""
+    rows: list[StatusRow] = []
+    t = now()
+    for name in store.names():
+        tok = store.get(name).token
+        match tok:
+            case Empty():
+                rows.append((name, "empty", {}))
+            case Pending(last_notification=ln):
+                rows.append((name, "pending", _times(last_notification=ln)))
+            case Active() if tok.expiry > t:
+                rows.append((name, "active", _times(obtained=tok.obtained, expiry=tok.expiry)))
+            case Active():
+                times = _times(
+                    obtained=tok.obtained,
+                    expiry=tok.expiry,
+                    last_refresh_attempt=tok.last_refresh_attempt,
+                )
+                rows.append((name, "expired", times))
+    return rows
+
+
+def _times(**times: float | None) -> dict[str, int]:
+    """Boot-clock times as whole Unix seconds, leaving out those absent or not showable."""
+    out: dict[str, int] = {}
+    for key, t in times.items():
+        if t is not None and 0 < (wall := to_wall(t)) < WALL_MAX:
+            out[key] = int(wall)
+    return out

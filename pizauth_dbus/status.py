@@ -7,7 +7,6 @@ completions and scripts read them.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -58,23 +57,21 @@ def status_line(name: str, state: str, times: dict[str, Any]) -> str:
 
 
 def format_status(rows: list[Any]) -> str:
-    """All lines, already sorted by the server, joined with newlines."""
-    return "\n".join(status_line(str(n), str(s), dict(t)) for n, s, t in rows)
+    """All lines, sorted as whole lines (as upstream: ``a b: ...`` comes before ``a: ...``)."""
+    return "\n".join(sorted(status_line(str(n), str(s), dict(t)) for n, s, t in rows))
 
 
 def info(args: Args, pn: str, version: str, format_version: int) -> int:
     """Print ``info`` as text or JSON (``-j``); needs the config path, as upstream."""
     from pizauth_dbus.client import CallError, call
     from pizauth_dbus.errors import ConfigError
-    from pizauth_dbus.paths import config_path, default_config_path, ensure_runtime_dir
+    from pizauth_dbus.paths import config_path, ensure_runtime_dir
 
     try:
         cache = ensure_runtime_dir()
-        conf = default_config_path() if args.config is None else args.config
-        if args.config is None:
-            conf = config_path(None)
+        conf = config_path(args.config)
     except ConfigError as e:
-        sys.stderr.write(f"ERROR - {e}\n")
+        sys.stderr.write(f"{e}\n")  # upstream's fatal(): no "ERROR - " prefix
         return 1
     try:
         (server,) = call("Info", auto_start=False)
@@ -85,7 +82,7 @@ def info(args: Args, pn: str, version: str, format_version: int) -> int:
         out: dict[str, Any] = {
             "cache_directory": cache,
             "config_file": conf,
-            "executed_as": os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else pn,
+            "executed_as": pn,  # the program's file name, as upstream
             "info_format_version": format_version,
             "pizauth_version": version,
             "server_running": server is not None,

@@ -10,6 +10,7 @@ import base64
 import datetime
 import ipaddress
 import os
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -44,15 +45,29 @@ def _colon_hex(raw: bytes) -> str:
     return ":".join(f"{b:02X}" for b in raw)
 
 
+def _host_name() -> list[str]:
+    """The machine's host name, when it can go into a certificate (ASCII, not empty).
+
+    Upstream names it too, so a redirect URI such as ``https://mybox:8443/`` is valid there.
+    """
+    name = socket.gethostname()
+    return [name] if name and name.isascii() and name.isprintable() else []
+
+
+def _name(name: str) -> x509.GeneralName:
+    """An IP address entry for an address, a DNS entry for anything else."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
+
+
 def make_certificate() -> Certificate:
-    """Generate a key and a certificate for localhost, 127.0.0.1 and ::1, and a server context."""
+    """Generate a key and a certificate for localhost, 127.0.0.1, ::1 and the host's name, and
+    a server context."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    sans: list[x509.GeneralName] = [
-        x509.DNSName("localhost"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("::1")),
-    ]
+    sans = [_name(n) for n in dict.fromkeys(["localhost", "127.0.0.1", "::1", *_host_name()])]
     start = datetime.datetime.now(datetime.UTC) - CLOCK_SKEW
     cert = (
         x509.CertificateBuilder()

@@ -2,7 +2,8 @@
 # Sets up everything pizauth-dbus's demo and tests need, each step only when it is missing or out
 # of date, so running it again is cheap:
 #   1. Debian packages for the commands the tests run (dbus-daemon, gdbus, busctl, node, npm, ...);
-#   2. a virtualenv at .venv with this project installed editable, test extras included;
+#   2. a virtualenv at .venv with this project installed editable, test extras included, and
+#      one more, .venv-3.N, for every other CPython 3.11+ on PATH (not for the demo);
 #   3. the test authorisation server's npm packages in tests/oidc.
 # Sourced by scripts/test.sh and scripts/demo.sh; works as root (CI) or as a user with sudo.
 
@@ -71,22 +72,56 @@ fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
 	die "Python 3.11 or newer is needed, python3 is $(python3 --version 2>&1)"
 
-# -- 2. Python virtualenv -----------------------------------------------------------------------
+# -- 2. Python virtualenvs ----------------------------------------------------------------------
+
+# make_venv DIR PYTHON: a virtualenv at DIR made with PYTHON, holding this project installed
+# editable with its test extras. Reinstalled when pyproject.toml changes (dependencies, entry
+# points); source changes need nothing.
+make_venv() {
+	local dir=$1 python=$2 stamp want
+	if ! "$dir/bin/python" -c '' >/dev/null 2>&1; then
+		step "Creating $dir with $("$python" --version 2>&1)"
+		rm -rf "$dir"
+		"$python" -m venv "$dir"
+	fi
+	stamp="$dir/.pizauth-test-deps"
+	want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+	if [[ ! -x $dir/bin/pizauth || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
+		step "Installing the project and its test dependencies into $dir"
+		"$dir/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]'
+		echo "$want" >"$stamp"
+	fi
+}
 
 venv=.venv
-if ! "$venv/bin/python" -c '' >/dev/null 2>&1; then
-	step "Creating $venv"
-	rm -rf "$venv"
-	python3 -m venv "$venv"
-fi
-# Reinstall when pyproject.toml changes (dependencies, entry points); the install is editable,
-# so source changes need nothing.
-stamp="$venv/.pizauth-test-deps"
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
-if [[ ! -x $venv/bin/pizauth || $(cat "$stamp" 2>/dev/null) != "$want" ]]; then
-	step "Installing the project and its test dependencies into $venv"
-	"$venv/bin/python" -m pip install --disable-pip-version-check -q -e '.[test]'
-	echo "$want" >"$stamp"
+make_venv "$venv" python3
+
+# find_python 3.N: print a working python3.N: the one on PATH, else one that pyenv has installed
+# but not selected (its shim then refuses to run it). Fails when there is none.
+find_python() {
+	local version=$1 candidate
+	candidate=$(command -v "python$version" 2>/dev/null) &&
+		"$candidate" -c '' >/dev/null 2>&1 && echo "$candidate" && return 0
+	command -v pyenv >/dev/null 2>&1 || return 1
+	for candidate in $(ls -d "$(pyenv root)/versions/$version".* 2>/dev/null | sort -V -r); do
+		[[ $candidate =~ /$version\.[0-9]+$ ]] || continue # CPython releases only
+		"$candidate/bin/python$version" -c '' >/dev/null 2>&1 &&
+			echo "$candidate/bin/python$version" && return 0
+	done
+	return 1
+}
+
+# Every other CPython from 3.11 on that this machine has gets a virtualenv of its own,
+# .venv-3.N, so the tests can run on each (scripts/test.sh).
+other_pythons=()
+main_version=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+if [[ ${SETUP_FOR:-tests} != demo ]]; then
+	for minor in $(seq 11 30); do
+		[[ 3.$minor != "$main_version" ]] || continue
+		python=$(find_python "3.$minor") || continue
+		other_pythons+=("3.$minor")
+		make_venv ".venv-3.$minor" "$python"
+	done
 fi
 
 # -- 3. npm packages for the test authorisation server ------------------------------------------

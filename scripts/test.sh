@@ -2,7 +2,8 @@
 # The project's one test command: ./scripts/test.sh [pytest arguments...]
 #
 # Sets up what the tests need (scripts/setup.sh: Debian packages, .venv, the npm test server),
-# then runs every check: ruff, ruff format, mypy and pytest. Each check runs even when an
+# then runs every check: ruff, ruff format, mypy, and pytest once on each CPython 3.11 or newer
+# that the machine has (python3, python3.11, python3.12, ...). Each check runs even when an
 # earlier one failed; the script exits non-zero if any setup step or check failed.
 #
 # Works from any directory, as root (CI: a fresh Debian 12 machine) or as a user with sudo.
@@ -25,7 +26,12 @@ check() {
 check ruff "$venv/bin/ruff" check .
 check ruff-format "$venv/bin/ruff" format --check .
 check mypy "$venv/bin/mypy"
-check pytest "$venv/bin/pytest" -ra "$@"
+check "pytest (Python $main_version)" "$venv/bin/pytest" -ra "$@"
+# The same suite on every other CPython 3.11+ the machine has, so that a break on a newer
+# Python shows up here rather than on a user's machine.
+for version in "${other_pythons[@]}"; do
+	check "pytest (Python $version)" ".venv-$version/bin/pytest" -ra "$@"
+done
 
 # Nothing the tests started may outlive them: private buses live in pzbus-* directories, the
 # provider runs oidc-server.mjs, and servers run with configs under pytest's temporary tree.

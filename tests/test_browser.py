@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
-from pizauth_dbus.listener import NO_MATCH, SUCCESS
+from pizauth_dbus.redirects import NO_MATCH, SUCCESS
 from tests.conftest import OidcFactory, ServerFactory
 from tests.flows import pending_url, url_query, wait_for_token
 from tests.support.browser import (

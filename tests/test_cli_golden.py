@@ -133,7 +133,7 @@ def test_info_text_and_json(
     assert list(info) == sorted(info)
     assert info["info_format_version"] == 2 and info["server_running"] is True
     assert info["pizauth_version"] == __version__ and info["config_file"] == str(conf)
-    assert info["executed_as"].endswith("pizauth")
+    assert info["executed_as"] == "pizauth"  # the program's file name, as upstream
     si = info["server_info"]
     assert si["http_port"].isdigit() and si["https_port"].isdigit()
     assert re.fullmatch(r"04(:[0-9A-F]{2}){64}", si["https_pub_key"])
@@ -144,7 +144,8 @@ def test_info_without_server_and_without_config(
     pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
 ) -> None:
     conf = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
-    assert out(run_cli(pizauth_env, "info")) == (1, "", f"ERROR - No config file found at {conf}\n")
+    # Upstream's fatal() line: no "ERROR - " prefix.
+    assert out(run_cli(pizauth_env, "info")) == (1, "", f"No config file found at {conf}\n")
     conf.write_text("")
     rc, o, _ = out(run_cli(pizauth_env, "info"))
     assert rc == 0 and o.endswith("\nserver not running\n")
@@ -160,7 +161,10 @@ def test_server_refusals(
 ) -> None:
     missing = tmp_path / "missing.conf"
     r = run_cli(pizauth_env, "server", "-d", "-c", str(missing))
-    assert out(r) == (1, "", f"No config file found at {missing}\n")
+    # An explicit path is read as given; upstream words the failure as Rust prints it.
+    assert out(r) == (1, "", f'Can\'t read "{missing}": No such file or directory (os error 2)\n')
+    r = run_cli(pizauth_env, "server", "-d", "-c", str(tmp_path))
+    assert out(r) == (1, "", f'Can\'t read "{tmp_path}": Is a directory (os error 21)\n')
     bad = tmp_path / "bad.conf"
     bad.write_text('account "a" {\n  auth_uri = "ftp://x/";\n}\n')
     rc, o, e = out(run_cli(pizauth_env, "server", "-d", "-c", str(bad)))
@@ -172,6 +176,10 @@ def test_server_refusals(
     server = pizauth_server(HEAD + oidc.account_config("a"))
     rc, o, e = out(server.cli("server", "-d", "-c", str(server.config_path)))
     assert (rc, o, e) == (1, "", "pizauth authenticator already running\n")
+    # Checked before the config is read, as upstream: a broken or missing one says the same.
+    for path in (bad, missing):
+        rc, o, e = out(server.cli("server", "-d", "-c", str(path)))
+        assert (rc, o, e) == (1, "", "pizauth authenticator already running\n")
     assert server.owns_bus_name()
     assert out(server.cli("shutdown")) == (0, "", "")
     assert server.wait_exit() == 0

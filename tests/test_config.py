@@ -246,6 +246,53 @@ def test_correct_listener_for_account() -> None:
     )
 
 
+def test_only_the_surviving_account_block_needs_a_listener() -> None:
+    """A later block replaces an earlier one of the same name, and upstream checks listeners
+    over the accounts that remain: the replaced block's https redirect is never used."""
+    https = 'redirect_uri = "https://c.com";'
+    text = f'https_listen = none;\naccount "x" {{ {ENDPOINTS} {https} }}\n{MINIMAL}'
+    assert parse(text).accounts["x"].redirect_uri == "http://localhost/"
+    # The other way round, the survivor is the one that needs the missing listener.
+    text = f'https_listen = none;\n{MINIMAL}\naccount "x" {{ {ENDPOINTS} {https} }}'
+    assert error_of(text).splitlines()[0] == (
+        "Account x has an 'https' redirect but the HTTPS server is set to 'none'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        ('scopes = [, "a"];', ("a",)),
+        ('scopes = [ , "a", "b"];', ("a", "b")),
+        ('scopes = [,\n // a comment\n "a"];', ("a",)),
+        ("scopes = [];", ()),
+        ('auth_uri_fields = {, "k": "v"};', (("k", "v"),)),
+        ('auth_uri_fields = { , "k": "v", "l": "w" };', (("k", "v"), ("l", "w"))),
+    ],
+)
+def test_a_list_or_map_may_start_with_a_comma(value: str, parsed: tuple[object, ...]) -> None:
+    """Upstream's grammar builds lists as ``<empty> , item , item``: one leading comma is part
+    of the language, a trailing one is not."""
+    account = parse(f'account "x" {{ {ENDPOINTS} {value} }}').accounts["x"]
+    field = account.scopes if value.startswith("scopes") else account.auth_uri_fields
+    assert field == parsed
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "scopes = [,];",
+        'scopes = [, , "a"];',
+        'scopes = ["a",];',
+        'scopes = ["a" "b"];',
+        "auth_uri_fields = {,};",
+        'auth_uri_fields = {"k": "v",};',
+    ],
+)
+def test_other_commas_are_syntax_errors(value: str) -> None:
+    assert "Syntax error" in error_of(f'account "x" {{ {ENDPOINTS} {value} }}')
+
+
 @pytest.mark.parametrize("field", ["auth_uri", "redirect_uri", "token_uri"])
 @pytest.mark.parametrize(
     ("uri", "message"),

@@ -132,8 +132,16 @@ def test_load(tmp_path: Path) -> None:
 
 def test_load_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "missing.conf"
-    with pytest.raises(ConfigError, match=r'^Can\'t read "' + str(path) + '": '):
+    with pytest.raises(ConfigError) as e:
         load(str(path))
+    assert str(e.value) == f'Can\'t read "{path}": No such file or directory (os error 2)'
+    with pytest.raises(ConfigError) as e:
+        load(str(tmp_path))
+    assert str(e.value) == f'Can\'t read "{tmp_path}": Is a directory (os error 21)'
+    (tmp_path / "latin1.conf").write_bytes(b"// caf\xe9\n")
+    with pytest.raises(ConfigError) as e:
+        load(str(tmp_path / "latin1.conf"))
+    assert str(e.value).endswith(": stream did not contain valid UTF-8")
 
 
 def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,8 +154,15 @@ def test_config_path_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     (tmp_path / "home" / ".config" / "pizauth.conf").write_text(MINIMAL)
     assert config_path(None) == os.path.join(str(tmp_path), "home", ".config", "pizauth.conf")
     assert load(config_path(None)).accounts["x"].client_id == "b"
-    with pytest.raises(ConfigError, match=f"^No config file found at {tmp_path}$"):
-        config_path(str(tmp_path))  # a directory is not a config file
+    # An explicit path is taken as given (even empty); reading it is what fails, as upstream.
+    assert config_path(str(tmp_path)) == str(tmp_path)
+    assert config_path("") == ""
+    (tmp_path / "xdg").mkdir()
+    (tmp_path / "xdg" / "pizauth.conf").mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    with pytest.raises(ConfigError, match=r"^No config file found at .*/xdg/pizauth\.conf$"):
+        config_path(None)  # the default path must be a regular file
+    monkeypatch.delenv("XDG_CONFIG_HOME")
     monkeypatch.delenv("HOME")
     with pytest.raises(ConfigError, match=r"^Neither \$XDG_CONFIG_HOME or \$HOME set$"):
         config_path(None)

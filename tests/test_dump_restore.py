@@ -16,10 +16,10 @@ from tests.support.oidc import OidcProvider
 HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 
 
-def _envelope(payload: object) -> bytes:
+def _envelope(payload: object, key: bytes = dumpmod._KEY) -> bytes:
     nonce = os.urandom(dumpmod.NONCE_BYTES)
     plain = json.dumps(payload).encode()
-    return nonce + ChaCha20Poly1305(dumpmod._KEY).encrypt(nonce, plain, None)
+    return nonce + ChaCha20Poly1305(key).encrypt(nonce, plain, None)
 
 
 def test_dump_restart_restore_show_prints_the_same_token(
@@ -70,6 +70,8 @@ BAD_DUMPS = {
     "wrong version": (_envelope({"version": 99, "accounts": {}}), "Unknown dump version"),
     "not a payload": (_envelope(["a list"]), "Invalid dump"),
     "bad account": (_envelope({"version": 1, "accounts": {"acct": {"token": 3}}}), "Invalid dump"),
+    # Upstream's envelope under upstream's key: recognised, and refused with what it is.
+    "upstream": (_envelope({"any": "payload"}, dumpmod.UPSTREAM_KEY), dumpmod.UPSTREAM_DUMP),
 }
 
 

@@ -7,9 +7,9 @@ import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+from pizauth_dbus.commands import EXPIRED_INITIATED, EXPIRED_REFRESHING
 from pizauth_dbus.config import parse
-from pizauth_dbus.daemon import EXPIRED_INITIATED, EXPIRED_REFRESHING, Daemon
-from pizauth_dbus.state import Active, now
+from pizauth_dbus.state import Active, Store, now, status_rows
 from pizauth_dbus.status import status_line
 from tests.flows import pending_url
 from tests.lifecycle import (
@@ -104,14 +104,13 @@ def test_an_expired_token_not_yet_refreshed() -> None:
         'account "acct" {\n auth_uri = "http://127.0.0.1:1/a";\n'
         ' token_uri = "http://127.0.0.1:1/t";\n client_id = "c";\n}\n'
     )
-    daemon = Daemon(config, "/nonexistent")
-    entry = daemon.store.get("acct")
+    store = Store(config)
+    entry = store.get("acct")
     t = now()
-    daemon.store.replace("acct", entry.version, Active("tok", t - 100, t - 10, "rt"))
-    (s,) = daemon.status()
-    assert (s.name, s.state, s.last_refresh_attempt) == ("acct", "expired", 0.0)
-    assert _near(s.obtained, time.time() - 100) and _near(s.expiry, time.time() - 10)
-    times = {"obtained": int(s.obtained), "expiry": int(s.expiry)}
-    assert status_line(s.name, s.state, times) == (
+    store.replace("acct", entry.version, Active("tok", t - 100, t - 10, "rt"))
+    ((name, state, times),) = status_rows(store)
+    assert (name, state, sorted(times)) == ("acct", "expired", ["expiry", "obtained"])
+    assert _near(times["obtained"], time.time() - 100) and _near(times["expiry"], time.time() - 10)
+    assert status_line(name, state, times) == (
         "acct: Access token expired (refresh not yet attempted)"
     )

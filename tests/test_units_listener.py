@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from pizauth_dbus.config import parse
-from pizauth_dbus.listener import NO_CODE, NO_MATCH, SUCCESS, decide, redirect_matches
+from pizauth_dbus.redirects import NO_CODE, NO_MATCH, SUCCESS, decide
 from pizauth_dbus.state import Entry, Pending, Store
+from pizauth_dbus.urls import redirect_matches
 
 EXPECTED = "http://localhost:8080/cb?tenant=x"
 
@@ -34,6 +35,27 @@ EXPECTED = "http://localhost:8080/cb?tenant=x"
 )
 def test_redirect_matching(actual: str, matches: bool) -> None:
     assert redirect_matches(EXPECTED, actual) is matches
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "matches"),
+    [
+        # Effective ports: a browser sent to http://localhost/ arrives with "Host: localhost".
+        ("http://localhost/", "http://localhost/?state=s", True),
+        ("http://localhost/", "http://localhost:80/?state=s", True),
+        ("http://localhost:80/", "http://localhost/?state=s", True),
+        ("https://localhost/", "https://localhost:443/?state=s", True),
+        ("https://localhost/", "https://localhost/?state=s", True),
+        ("http://localhost/", "http://localhost:443/?state=s", False),
+        ("https://localhost/", "https://localhost:80/?state=s", False),
+        ("http://localhost/", "http://localhost:8080/?state=s", False),
+        ("http://localhost/", "http://localhost/?state=s#", False),  # an empty fragment too
+    ],
+)
+def test_redirect_matching_compares_effective_ports(
+    expected: str, actual: str, matches: bool
+) -> None:
+    assert redirect_matches(expected, actual) is matches
 
 
 def test_a_bare_root_matches_with_or_without_slash() -> None:

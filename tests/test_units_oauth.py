@@ -22,8 +22,8 @@ from pizauth_dbus.oauth import (
     parse_token_response,
     pkce_challenge,
     redirect_uri_with_port,
-    tunable_seconds,
 )
+from pizauth_dbus.timing import tunable_seconds
 
 ACCOUNT = Account(
     name="acct",
@@ -62,6 +62,30 @@ def test_auth_url_without_scopes_has_no_scope() -> None:
     ],
 )
 def test_auth_url_appends_to_the_providers_query(auth_uri: str, start: str) -> None:
+    url = auth_url(replace(ACCOUNT, auth_uri=auth_uri), "http://l/", "S", "C")
+    assert url.startswith(start), url
+
+
+@pytest.mark.parametrize(
+    ("auth_uri", "start"),
+    [
+        # What upstream's WHATWG URL parser prints for each: spaces and non-ASCII encoded in
+        # path and query, existing escapes kept, international names in punycode, dot
+        # segments resolved, the default port dropped, a quote encoded in a special query.
+        ("https://x.test/a b/é", "https://x.test/a%20b/%C3%A9?access_type="),
+        ("https://x.test/p?t=a b&u=é", "https://x.test/p?t=a%20b&u=%C3%A9&access_type="),
+        ("https://x.test/%7e?%41", "https://x.test/%7e?%41&access_type="),
+        ("https://Bücher.Example/auth", "https://xn--bcher-kva.example/auth?access_type="),
+        ("https://x.test:443/auth", "https://x.test/auth?access_type="),
+        ("http://x.test:80/auth", "http://x.test/auth?access_type="),
+        ("https://x.test:80/auth", "https://x.test:80/auth?access_type="),
+        ("https://x.test/a/./b/../c", "https://x.test/a/c?access_type="),
+        ("https://x.test/p?q='\"<>", "https://x.test/p?q=%27%22%3C%3E&access_type="),
+        ("https://x.test/p?q=`{}|", "https://x.test/p?q=`{}|&access_type="),
+        ("https://x.test/`{}", "https://x.test/%60%7B%7D?access_type="),
+    ],
+)
+def test_auth_uri_is_normalised_as_upstreams_url_library_does(auth_uri: str, start: str) -> None:
     url = auth_url(replace(ACCOUNT, auth_uri=auth_uri), "http://l/", "S", "C")
     assert url.startswith(start), url
 
@@ -108,6 +132,12 @@ def test_pkce_challenge_matches_rfc_7636_appendix_b() -> None:
         ("HTTPS://LocalHost/", None, 8443, "https://localhost:8443/"),
         ("http://[::1]/", 8080, None, "http://[::1]:8080/"),
         ("http://127.0.0.1/", 8080, 8443, "http://127.0.0.1:8080/"),
+        # The scheme's default port is left out, as upstream's URL library leaves it out.
+        ("http://localhost/", 80, None, "http://localhost/"),
+        ("http://localhost:8080/cb", 80, 443, "http://localhost/cb"),
+        ("https://localhost/", 80, 443, "https://localhost/"),
+        ("https://localhost/", 443, None, "https://localhost/"),  # via the HTTP listener
+        ("http://localhost/", 443, None, "http://localhost:443/"),
     ],
 )
 def test_redirect_uri_gets_the_listeners_port(

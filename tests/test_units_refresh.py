@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from pizauth_dbus import hooks, listener, oauth, refresher
+from pizauth_dbus import oauth, redirects, refresher, timing
 from pizauth_dbus.config import Account, parse
 from pizauth_dbus.refresher import refresh_due_at
 from pizauth_dbus.state import (
@@ -92,12 +92,12 @@ def test_the_clock_counts_suspended_time_and_converts_to_wall_time() -> None:
 
 def test_upstreams_time_limits() -> None:
     # Read from the environment only when a test sets the PIZAUTH_* variables.
-    assert (oauth.HTTP_TIMEOUT, oauth.EXCHANGE_ATTEMPTS, oauth.EXCHANGE_RETRY_GAP) == (30, 10, 6)
+    assert (timing.HTTP_TIMEOUT, oauth.EXCHANGE_ATTEMPTS, timing.EXCHANGE_RETRY_GAP) == (30, 10, 6)
     assert {408, 429, 500, 502, 503, 504} == oauth.TRANSIENT_HTTP_CODES
-    assert (hooks.NOTIFY_TIMEOUT, hooks.TRANSIENT_TIMEOUT) == (10, 180)
-    assert (refresher.MAX_WAIT, refresher.TRANSIENT_CHECK_EVERY) == (37, 6)
-    assert listener.MAX_REQUEST_BYTES == 16 * 1024
-    assert listener.CONNECTION_TIMEOUT == 10
+    assert (timing.NOTIFY_TIMEOUT, timing.TRANSIENT_TIMEOUT) == (10, 180)
+    assert (timing.MAX_WAIT, refresher.TRANSIENT_CHECK_EVERY) == (37, 6)
+    assert redirects.MAX_REQUEST_BYTES == 16 * 1024
+    assert timing.CONNECTION_TIMEOUT == 10
 
 
 CONFIG = """\
@@ -116,7 +116,7 @@ def test_the_store_refuses_stale_writes_and_keeps_versions_on_reload() -> None:
         )
     )
     seen: list[str] = []
-    store.subscribe(lambda name, old, new: seen.append(name))
+    store.changed.connect(lambda name, old, new: seen.append(name))
     same = store.get("same")
     active = store.replace("same", same.version, Active("t", 1.0, 2.0, "r"))
     assert active is not None and active.version != same.version
@@ -124,7 +124,7 @@ def test_the_store_refuses_stale_writes_and_keeps_versions_on_reload() -> None:
     pending = Pending("v", "S", "u", "http://localhost/")
     changed = store.replace("changed", store.get("changed").version, pending)
     assert changed is not None
-    noted = store.tweak("changed", changed.version, replace(pending, last_notification=5.0))
+    noted = store.annotate("changed", changed.version, replace(pending, last_notification=5.0))
     assert noted is not None and noted.version == changed.version
     assert store.find_pending("S") == ("changed", noted)
     seen.clear()

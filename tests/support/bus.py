@@ -43,7 +43,7 @@ _CONFIG_TEMPLATE = """\
 <busconfig>
   <type>session</type>
   <keep_umask/>
-  <listen>unix:dir={socket_dir}</listen>
+  <listen>unix:{listen}</listen>
   <auth>EXTERNAL</auth>
   <servicedir>{services_dir}</servicedir>
   <policy context="default">
@@ -107,19 +107,27 @@ class PrivateBus:
     :param env: the daemon's whole environment (activated services inherit it).
     :param base_dir: where to create the daemon's directory; a short temporary directory by
         default. The directory and everything in it are removed by :meth:`stop`.
+    :param user_bus: listen at :attr:`runtime_dir`/``bus``, as a systemd user session's bus does.
     """
 
-    def __init__(self, env: Mapping[str, str], *, base_dir: Path | None = None) -> None:
+    def __init__(
+        self, env: Mapping[str, str], *, base_dir: Path | None = None, user_bus: bool = False
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pzbus-", dir=base_dir))
         self.socket_dir = self.dir / "s"
         self.services_dir = self.dir / "services"
         self.config_path = self.dir / "session.conf"
         self.log_path = self.dir / "dbus-daemon.log"
-        for d in (self.socket_dir, self.services_dir):
+        self.runtime_dir = self.dir / "run"
+        """With ``user_bus``: an ``XDG_RUNTIME_DIR`` whose ``bus`` is this daemon's socket."""
+        for d in (self.socket_dir, self.services_dir, self.runtime_dir):
             d.mkdir(mode=0o700)
+        # A systemd user session's bus listens at $XDG_RUNTIME_DIR/bus; the default is a
+        # socket with a generated name, findable only through DBUS_SESSION_BUS_ADDRESS.
+        listen = f"path={self.runtime_dir / 'bus'}" if user_bus else f"dir={self.socket_dir}"
         self.config_path.write_text(
             _CONFIG_TEMPLATE.format(
-                socket_dir=_xml_text(str(self.socket_dir)),
+                listen=_xml_text(listen),
                 services_dir=_xml_text(str(self.services_dir)),
                 service_start_timeout=SERVICE_START_TIMEOUT_MS,
             )

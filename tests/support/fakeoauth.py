@@ -8,7 +8,9 @@ block on it (a fake on the test's own loop would stall while the test waits for 
 ``GET /authorize`` redirects at once to the request's ``redirect_uri`` with ``code`` (or
 ``error`` when :attr:`FakeOAuth.auth_error` is set) and the request's ``state``.
 ``POST /token`` answers with the next scripted :class:`Reply`, or, when the script is empty, a
-valid Bearer response with a fresh access token.
+valid Bearer response with a fresh access token. ``/hop/<status>/<n>`` (any method) redirects
+with that status ``n`` times in a row and then to ``/token``: :meth:`FakeOAuth.hops` gives such
+a token URI.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class FakeOAuth:
         self.script: list[Reply] = []
         self.seen: list[list[tuple[str, str]]] = []
         self.authorize_seen: list[AuthorizeRequest] = []
+        self.methods_seen: list[tuple[str, str]] = []
+        """Every request to ``/token`` or ``/hop/...``: ``(method, path)``, in order."""
         self.auth_error: str | None = None
         self.code = "test-code"
         self.expires_in = expires_in
@@ -102,6 +106,10 @@ class FakeOAuth:
     def token_uri(self) -> str:
         return f"{self.url}/token"
 
+    def hops(self, status: int, count: int) -> str:
+        """A token URI that redirects ``count`` times with ``status`` before ``/token``."""
+        return f"{self.url}/hop/{status}/{count}"
+
     def token_fields(self, index: int = -1) -> dict[str, str]:
         """The form fields of token request ``index`` (the last one by default) as a dict."""
         with self._lock:
@@ -121,7 +129,18 @@ class FakeOAuth:
         sep = "&" if "?" in redirect_uri else "?"
         raise web.HTTPFound(redirect_uri + sep + urlencode(params))
 
+    async def _hop(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.methods_seen.append((request.method, request.path))
+        status, left = int(request.match_info["status"]), int(request.match_info["left"])
+        target = "/token" if left <= 1 else f"/hop/{status}/{left - 1}"
+        return web.Response(status=status, headers={"Location": target})
+
     async def _token(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            self.methods_seen.append((request.method, request.path))
+        if request.method != "POST":
+            return web.Response(status=405, headers={"Allow": "POST"})
         form = await request.post()
         with self._lock:
             self.seen.append([(k, str(v)) for k, v in form.items()])
@@ -180,7 +199,8 @@ class FakeOAuth:
     async def _serve(self) -> int:
         app = web.Application()
         app.router.add_get("/authorize", self._authorize)
-        app.router.add_post("/token", self._token)
+        app.router.add_route("*", "/token", self._token)
+        app.router.add_route("*", "/hop/{status}/{left}", self._hop)
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
         await runner.setup()
         self._runner = runner

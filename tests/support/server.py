@@ -79,6 +79,8 @@ class PizauthServer:
     :param log_path: where the server's stderr (and stdout) go.
     :param command: the program to run instead of :func:`pizauth_command` (the same one is used
         for :meth:`cli`); the server's arguments are appended to it.
+    :param bus_address: the bus to watch for the server's name, when ``env`` has no
+        ``DBUS_SESSION_BUS_ADDRESS`` (the server then finds the bus as any client would).
     """
 
     def __init__(
@@ -88,9 +90,12 @@ class PizauthServer:
         *,
         log_path: Path,
         command: Sequence[str] | None = None,
+        bus_address: str | None = None,
     ) -> None:
-        if "DBUS_SESSION_BUS_ADDRESS" not in env:
-            raise ValueError("the server needs DBUS_SESSION_BUS_ADDRESS in its environment")
+        address = bus_address or env.get("DBUS_SESSION_BUS_ADDRESS")
+        if not address:
+            raise ValueError("the server needs DBUS_SESSION_BUS_ADDRESS or a bus_address")
+        self._bus_address = address
         self.config_path = config_path
         self.env = dict(env)
         self.log_path = log_path
@@ -99,7 +104,8 @@ class PizauthServer:
 
     @property
     def bus_address(self) -> str:
-        return self.env["DBUS_SESSION_BUS_ADDRESS"]
+        """The bus the server is expected on (its environment may leave it to be found)."""
+        return self._bus_address
 
     @property
     def pid(self) -> int:

@@ -3,7 +3,7 @@
 aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. This module owns the decision
 sequence upstream pizauth applies to a redirect (and its status codes), the limits on what a
 client may send, and the pages a person sees; what a redirect does to an account is left to the
-:class:`RedirectTarget` (the daemon).
+:class:`RedirectTarget` (:class:`~pizauth_dbus.authorisation.Authoriser`).
 """
 
 from __future__ import annotations
@@ -16,27 +16,18 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import parse_qsl, urlsplit
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from pizauth_dbus.oauth import tunable_seconds
 from pizauth_dbus.state import Entry, Pending, Store
+from pizauth_dbus.timing import CONNECTION_TIMEOUT, LISTENER_SHUTDOWN_TIMEOUT
+from pizauth_dbus.urls import query_pairs, redirect_matches
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
 """Upstream caps a redirect request at 16 KiB; a real redirect is far smaller."""
-CONNECTION_TIMEOUT = tunable_seconds("PIZAUTH_REDIRECT_TIMEOUT", 10.0)
-"""Seconds a connection may stay open, TLS handshake included, before it is closed.
-
-aiohttp has no limit on the time a client takes to send its request headers, so a client
-that sends half a request (or nothing) would hold its connection for ever. A browser sends the
-whole redirect at once, and every answer closes the connection, so a generous fixed deadline
-per connection costs a real client nothing."""
-SHUTDOWN_TIMEOUT = 1.0
-"""Seconds in-flight requests get when the server stops (answers are immediate)."""
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
 NO_MATCH = "No pending token matches request state: request a fresh token"
@@ -44,7 +35,7 @@ NO_CODE = "The authorisation server's answer carried no authorisation code."
 
 
 class RedirectTarget(Protocol):
-    """What the listener needs from the daemon."""
+    """What the listeners need from the authorisation flow."""
 
     store: Store
 
@@ -106,30 +97,6 @@ BAD_REQUEST = Page(400)
 NOT_FOUND = Page(404)
 
 
-def redirect_matches(expected: str, actual: str) -> bool:
-    """Whether ``actual`` is a redirect to ``expected``.
-
-    Same scheme, host, port and path; no fragment; every query pair of ``expected`` present in
-    ``actual``, which may carry more (``code``, ``state``, ``iss``...).
-    """
-    e, a = urlsplit(expected), urlsplit(actual)
-    try:
-        e_port, a_port = e.port, a.port
-    except ValueError:
-        return False
-    if (e.scheme.lower(), e.hostname, e_port, e.path or "/") != (
-        a.scheme.lower(),
-        a.hostname,
-        a_port,
-        a.path or "/",
-    ):
-        return False
-    if a.fragment:
-        return False
-    actual_pairs = parse_qsl(a.query, keep_blank_values=True)
-    return all(p in actual_pairs for p in parse_qsl(e.query, keep_blank_values=True))
-
-
 def _first(pairs: list[tuple[str, str]], key: str) -> str | None:
     return next((v for k, v in pairs if k == key), None)
 
@@ -137,7 +104,7 @@ def _first(pairs: list[tuple[str, str]], key: str) -> str | None:
 def decide(target: RedirectTarget, url: str) -> Page:
     """Apply upstream's decision sequence to a redirect that arrived as ``url``."""
     try:
-        pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+        pairs = query_pairs(url)
     except ValueError:
         return BAD_REQUEST
     state = _first(pairs, "state")
@@ -198,7 +165,7 @@ def _expire(handler: RequestHandler) -> None:
         handler.force_close()
 
 
-class Listeners:
+class RedirectListeners:
     """The HTTP and HTTPS redirect listeners; a port is ``None`` when that listener is off."""
 
     def __init__(self, target: RedirectTarget) -> None:
@@ -272,7 +239,7 @@ class Listeners:
         for server, web_server in servers:
             server.close()
             web_server.pre_shutdown()
-            await web_server.shutdown(SHUTDOWN_TIMEOUT)
+            await web_server.shutdown(LISTENER_SHUTDOWN_TIMEOUT)
             await server.wait_closed()
 
 

@@ -1,9 +1,9 @@
-"""The notifier: tells the person when an account needs authorising, and reminds them.
+"""The reminders: say when an account needs authorising, and say it again until it is.
 
 A Pending account is announced as soon as it appears, then again every
-``auth_notify_interval`` while it stays Pending. Each announcement runs ``auth_notify_cmd``
-(sequentially, 10 s each) and reaches every subscribed sink (the D-Bus ``AuthNeeded`` signal,
-desktop notifications).
+``auth_notify_interval`` while it stays Pending. Each announcement is published as
+:attr:`Reminders.auth_needed` (the D-Bus ``AuthNeeded`` signal and the desktop notifications
+listen) and runs ``auth_notify_cmd`` (one at a time, 10 s each). This is upstream's "notifier".
 """
 
 from __future__ import annotations
@@ -11,44 +11,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 
-from pizauth_dbus.hooks import NOTIFY_TIMEOUT, run_logged
-from pizauth_dbus.refresher import MAX_WAIT
+from pizauth_dbus.hooks import run_logged
+from pizauth_dbus.signals import Signal
 from pizauth_dbus.state import Pending, Store, now
+from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.timing import MAX_WAIT, NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)
 
-AuthSink = Callable[[str, str], None]
-"""Called as ``sink(account, url)`` for every announcement."""
 
-
-class Notifier:
+class Reminders:
     """The background task that announces Pending accounts."""
 
     def __init__(self, store: Store) -> None:
         self._store = store
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._sinks: list[AuthSink] = []
-
-    def subscribe(self, sink: AuthSink) -> None:
-        self._sinks.append(sink)
+        self._tasks = Tasks()
+        self.auth_needed: Signal[str, str] = Signal("authorisation reminders")
+        """Emitted as ``(account, url)`` for every announcement."""
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="notifier")
+        self._tasks.spawn(self._run(), name="reminders")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._tasks.stop()
 
     def wake(self) -> None:
+        """Look again at once (an account became Pending, the config changed, ...)."""
         self._wake.set()
 
     def _due(self) -> tuple[list[tuple[str, str]], float]:
-        """Mark due accounts as notified now; return them and when the next one falls due."""
+        """Mark due accounts as announced now; return them and when the next one falls due."""
         t = now()
         interval = self._store.config.auth_notify_interval
         next_at = t + MAX_WAIT
@@ -58,7 +53,7 @@ class Notifier:
             if not isinstance(tok, Pending):
                 continue
             if tok.last_notification is None or tok.last_notification + interval <= t:
-                self._store.tweak(name, entry.version, replace(tok, last_notification=t))
+                self._store.annotate(name, entry.version, replace(tok, last_notification=t))
                 due.append((name, tok.url))
                 next_at = min(next_at, t + interval)
             else:
@@ -71,11 +66,7 @@ class Notifier:
             due, next_at = self._due()
             for name, url in due:
                 log.info("Authorisation needed for %s", name)
-                for sink in self._sinks:
-                    try:
-                        sink(name, url)
-                    except Exception:  # a sink's failure must not silence the others
-                        log.exception("notification sink failed")
+                self.auth_needed.emit(name, url)
                 await run_logged(
                     "auth_notify_cmd",
                     self._store.config.auth_notify_cmd,

@@ -1,0 +1,179 @@
+"""What each command means on the server: show, refresh, revoke, reload, status, dump, restore,
+info and shutdown.
+
+A facade over the duties (the store, the authorisation flow, the refresher, the reminders, the
+token events); the D-Bus interface calls it, and ``server.serve`` builds it. It never prints:
+results go back to the caller, diagnostics to the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from pizauth_dbus.authorisation import Authoriser
+from pizauth_dbus.config import Account, load
+from pizauth_dbus.errors import AuthorisationPendingError, TokenExpiredError
+from pizauth_dbus.events import Eventer, TokenEvent
+from pizauth_dbus.redirects import RedirectListeners
+from pizauth_dbus.refresher import Refresher
+from pizauth_dbus.reminders import Reminders
+from pizauth_dbus.state import (
+    Active,
+    Empty,
+    Pending,
+    StatusRow,
+    Store,
+    from_wall,
+    now,
+    status_rows,
+    to_wall,
+)
+from pizauth_dbus.tls import Certificate
+
+log = logging.getLogger(__name__)
+
+EXPIRED_REFRESHING = "Access token has expired. Refreshing is in progress but has not yet succeeded"
+EXPIRED_INITIATED = "Access token has expired. Refreshing initiated"
+
+
+class Commands:
+    """The server's answers to its clients.
+
+    :param config_path: the file ``reload`` reads again.
+    :param certificate: the HTTPS listener's, when that listener is on.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        authoriser: Authoriser,
+        refresher: Refresher,
+        reminders: Reminders,
+        events: Eventer,
+        listeners: RedirectListeners,
+        certificate: Certificate | None,
+        config_path: str,
+    ) -> None:
+        self.store = store
+        self._authoriser = authoriser
+        self._refresher = refresher
+        self._reminders = reminders
+        self._events = events
+        self._listeners = listeners
+        self._certificate = certificate
+        self.config_path = config_path
+        self.stopping = asyncio.Event()
+        """Set by :meth:`shutdown`; the server stops when it is."""
+
+    def show(self, name: str) -> str:
+        """The account's access token.
+
+        :raises UnknownAccountError, AuthorisationPendingError, TokenExpiredError:
+        """
+        entry = self.store.get(name)
+        match entry.token:
+            case Empty():
+                raise AuthorisationPendingError(self._authoriser.new_pending(name, entry).url)
+            case Pending(url=url):
+                raise AuthorisationPendingError(url)
+            case Active(expiry=expiry, access_token=token) if expiry > now():
+                return token
+            case Active(ongoing_refresh=True):
+                raise TokenExpiredError(EXPIRED_REFRESHING)
+            case _:
+                self._refresher.refresh_now(name)
+                raise TokenExpiredError(EXPIRED_INITIATED)
+
+    def refresh(self, name: str) -> None:
+        """Refresh an Active token now; start (or restart) authorisation otherwise.
+
+        :raises UnknownAccountError, AuthorisationPendingError:
+        """
+        entry = self.store.get(name)
+        if isinstance(entry.token, Active):
+            self._refresher.refresh_now(name)
+            return
+        raise AuthorisationPendingError(self._authoriser.new_pending(name, entry).url)
+
+    def revoke(self, name: str) -> None:
+        """Forget the account's token (locally); ``token_revoked`` is emitted even if it had none.
+
+        :raises UnknownAccountError:
+        """
+        entry = self.store.get(name)
+        self.store.replace(name, entry.version, Empty())
+        self._events.put(name, TokenEvent.REVOKED)
+
+    def reload(self) -> None:
+        """Re-read the config file the server started with; on error nothing changes.
+
+        :raises ConfigError:
+        """
+        new = load(self.config_path)
+        for warning in new.warnings:
+            log.warning("%s", warning)
+        self.store.reconfigure(new)
+        self._refresher.wake()
+        self._reminders.wake()
+        log.info("Configuration reloaded from %s", self.config_path)
+
+    def status(self) -> list[StatusRow]:
+        """Every account's state, sorted by name (a valid config always has an account)."""
+        return status_rows(self.store)
+
+    def dump(self) -> bytes:
+        """Every account's token (Active ones; Pending counts as none), in the dump envelope."""
+        from pizauth_dbus.dump import DumpedToken, encode
+
+        accounts: list[tuple[Account, DumpedToken | None]] = []
+        for _, entry in self.store:
+            tok = entry.token
+            dumped = None
+            if isinstance(tok, Active):
+                dumped = DumpedToken(
+                    tok.access_token, to_wall(tok.obtained), to_wall(tok.expiry), tok.refresh_token
+                )
+            accounts.append((entry.account, dumped))
+        return encode(accounts)
+
+    def restore(self, data: bytes) -> None:
+        """Adopt dumped tokens for accounts that have none and whose security config matches.
+
+        The whole dump is checked before anything changes; no token events are emitted.
+
+        :raises RestoreError:
+        """
+        from pizauth_dbus.dump import decode
+
+        dumped = decode(data)
+        for name, entry in self.store:
+            d = dumped.get(name)
+            if (
+                d is None
+                or d.token is None
+                or isinstance(entry.token, Active)
+                or d.security_fields != entry.account.security_fields()
+            ):
+                continue
+            t = d.token
+            self.store.restore(
+                name,
+                Active(t.access_token, from_wall(t.obtained), from_wall(t.expiry), t.refresh_token),
+            )
+        self._refresher.wake()
+        self._reminders.wake()
+
+    def info(self) -> dict[str, str]:
+        """The listeners' ports and the HTTPS certificate's identity, as strings."""
+        http, https = self._listeners.http_port, self._listeners.https_port
+        info = {"http_port": str(http or "none"), "https_port": str(https or "none")}
+        if self._certificate is not None and https is not None:
+            info["https_pub_key"] = self._certificate.public_key_hex
+            info["https_cert_sha256"] = self._certificate.sha256_fingerprint
+        return info
+
+    def shutdown(self) -> None:
+        """Ask the server to stop; it does once the current reply has gone."""
+        self.stopping.set()

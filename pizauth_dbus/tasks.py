@@ -1,0 +1,37 @@
+"""Task bookkeeping for the server's background duties, in one small helper.
+
+The refresher, the reminders, the token-event worker, the authorisation flow and the desktop
+notifications each run tasks on the server's loop; each keeps them in a :class:`Tasks`, so that
+stopping the server cancels every one of them (hooks they run are killed through their own
+cancellation handling) and waits until they are gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+
+class Tasks:
+    """The running tasks of one duty."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+        """Run ``coro`` as a task on the running loop; it is forgotten when it ends."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def stop(self) -> None:
+        """Cancel every task and wait until all have ended."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

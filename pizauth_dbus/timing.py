@@ -1,0 +1,41 @@
+"""Every length of time the server waits for something, in one place.
+
+Most are upstream's fixed times. The test suite shortens some of them through environment
+variables (pizauth(1) lists them); a user has no reason to set those. Light on purpose: only os.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def tunable_seconds(name: str, default: float) -> float:
+    """``default``, unless the environment variable ``name`` holds a non-negative number."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+HTTP_TIMEOUT = tunable_seconds("PIZAUTH_HTTP_TIMEOUT", 30.0)
+"""Whole-request timeout for every POST to a token endpoint (upstream: 30 s)."""
+EXCHANGE_RETRY_GAP = tunable_seconds("PIZAUTH_EXCHANGE_RETRY_GAP", 6.0)
+"""Seconds between tries of a code exchange that got no HTTP answer (upstream: 6 s)."""
+NOTIFY_TIMEOUT = tunable_seconds("PIZAUTH_HOOK_TIMEOUT", 10.0)
+"""auth_notify_cmd, error_notify_cmd and token_event_cmd each get 10 s (upstream)."""
+TRANSIENT_TIMEOUT = tunable_seconds("PIZAUTH_TRANSIENT_HOOK_TIMEOUT", 180.0)
+"""transient_error_if_cmd may take 3 minutes, e.g. to wait for a network to come back."""
+CONNECTION_TIMEOUT = tunable_seconds("PIZAUTH_REDIRECT_TIMEOUT", 10.0)
+"""Seconds a redirect connection may stay open, TLS handshake included, before it is closed.
+
+aiohttp has no limit on the time a client takes to send its request headers, so a client
+that sends half a request (or nothing) would hold its connection for ever. A browser sends the
+whole redirect at once, and every answer closes the connection, so a generous fixed deadline
+per connection costs a real client nothing."""
+LISTENER_SHUTDOWN_TIMEOUT = 1.0
+"""Seconds in-flight redirect requests get when the server stops (answers are immediate)."""
+MAX_WAIT = 37.0
+"""The refresher and the reminders wake at least this often (seconds), so that a suspend or a
+clock jump is noticed promptly. A prime, as upstream chose it, so the wake-ups don't fall into
+step with other periodic jobs."""
