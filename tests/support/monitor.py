@@ -143,5 +143,9 @@ class NotificationsMonitor:
         return self.done(member)
 
     def ids_closed(self) -> list[int]:
-        """The ids of every ``NotificationClosed`` signal, in order."""
+        """The ids of every ``NotificationClosed`` signal, in order.
+
+        One id may come twice from notification-daemon: once for the ``CloseNotification``,
+        once more when the bubble pizauth made expire goes (a transient one reports that too).
+        """
         return [int(s.body[0]) for s in self.seen("NotificationClosed")]
