@@ -1,17 +1,24 @@
 """Native desktop notifications: which account needs authorising, one click to sign in.
 
-This module owns everything the server shows on the desktop through the freedesktop
-notification service (``org.freedesktop.Notifications``), by way of desktop-notifier:
+This module decides what the server shows through the desktop's notification service
+(``org.freedesktop.Notifications``), and when; :mod:`pizauth_dbus.desktop_backend` does the
+talking, and is the only module that knows desktop-notifier's internals:
 
-- an "authorisation needed" notification per Pending account, sent at every announcement of
-  the :class:`~pizauth_dbus.reminders.Reminders` (so no more often than ``auth_notify_interval``),
-  each reminder replacing the account's previous notification instead of stacking; its
-  "Authorise" button and its default (body) click open the URL in the user's browser;
-- its withdrawal once the account stops waiting for that URL (a token arrived, a revoke, a
-  reload that removed or changed the account, a new authorisation with a new URL);
-- an error notification, with the provider's message, when an authorisation fails;
-- staying quiet and harmless when there is no notification service: a warning is logged once,
-  and no bus connection is opened per attempt.
+- a prompt per Pending account at every announcement of the
+  :class:`~pizauth_dbus.reminders.Reminders` (so no more often than ``auth_notify_interval``),
+  each reminder replacing the account's last prompt instead of stacking. Its "Authorise" button
+  and its body click open the sign-in page in the browser. The service is asked to keep it until
+  it is handled (no expiry, and ``resident`` so that a click does not remove it either), because
+  this module withdraws it itself:
+- by the service's own id, clicked or not, once the account stops waiting for that URL (a token
+  arrived, a revoke, a reload that removed or changed the account, a new URL, the server stopping);
+- an error notification when an authorisation fails: the provider's message once, and what to do
+  next; nothing to click;
+- prompts that a killed server left on screen are withdrawn by the next server on the same bus
+  (:mod:`pizauth_dbus.desktop_record`), so one account never has two prompts that look live;
+- without a notification service, or with one that misbehaves, the server stays quiet and well:
+  one warning per failure, never a traceback, sends paused with a growing back-off, and no bus
+  connection opened per attempt.
 
 It runs beside ``auth_notify_cmd`` and ``error_notify_cmd`` (both fire when both are set) and is
 switched off by the global option ``desktop_notifications = false;``. It must never disturb the
@@ -30,35 +37,33 @@ import subprocess
 import threading
 import webbrowser
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dbus_fast import Message, MessageType, Variant
+from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
-from dbus_fast.aio.proxy_object import ProxyInterface
-from desktop_notifier import Button, Icon, Notification
-from desktop_notifier.backends.dbus import DBusDesktopNotifier, get_hints_signature
+from dbus_fast.errors import DBusError
+from desktop_notifier import Button, Notification
 
+from pizauth_dbus.desktop_backend import NOTIFICATIONS, Backend, Extras
+from pizauth_dbus.desktop_record import Record
+from pizauth_dbus.desktop_text import (
+    APP_NAME,
+    AUTHORISE_ACTION,
+    AUTHORISE_LABEL,
+    ERROR_EXTRAS,
+    ERROR_ICON,
+    NO_EXPIRY,
+    PROMPT_EXTRAS,
+    PROMPT_ICON,
+    error_text,
+    prompt_text,
+)
 from pizauth_dbus.errors import UnknownAccountError
-from pizauth_dbus.state import Active, Entry, Pending, Store, now
+from pizauth_dbus.paths import runtime_dir
+from pizauth_dbus.state import Empty, Entry, Pending, Store, now
 
 log = logging.getLogger(__name__)
-
-NOTIFICATIONS = "org.freedesktop.Notifications"
-NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
-
-APP_NAME = "pizauth"
-"""The application name servers show; the same as the desktop entry's ``Name``."""
-
-DESKTOP_ENTRY = "pizauth"
-"""``data/pizauth.desktop`` without its suffix: GNOME and KDE find the app's name, icon and
-per-application notification settings through this hint."""
-
-APP_ICON = Icon(name="dialog-password")
-"""A themed icon every desktop has (also the desktop entry's ``Icon``), rather than
-desktop-notifier's default Python logo."""
-
-AUTHORISE_ACTION = "authorise"
 
 OP_TIMEOUT = 10.0
 """Seconds one exchange with the notification service may take: a hung service must not
@@ -66,9 +71,9 @@ stall the queue behind it forever."""
 
 BACKOFF_FIRST = 30.0
 BACKOFF_MAX = 900.0
-"""After a failed send to a service that is present, sends pause for BACKOFF_FIRST seconds,
-doubling up to BACKOFF_MAX (the default ``auth_notify_interval``), so that a broken service is
-not asked, and its failure not logged, at every reminder."""
+"""After a failure, sends pause for BACKOFF_FIRST seconds, doubling up to BACKOFF_MAX (the
+default ``auth_notify_interval``), so that a broken service is not asked, and its failure not
+logged, at every reminder. A new service owning the name ends the pause."""
 
 
 def open_url(url: str) -> None:
@@ -100,88 +105,27 @@ def open_url(url: str) -> None:
     threading.Thread(target=run, name="open-url", daemon=True).start()
 
 
-class _Backend(DBusDesktopNotifier):
-    """desktop-notifier's D-Bus backend, on a bus connection we own, plus what 6.2 lacks.
-
-    - desktop-notifier connects a new bus for every send until one succeeds, and never closes
-      the connections of failed attempts (six failed sends leave six connections); here the
-      proxy is made on the server's own connection, so a failure can leave nothing behind.
-    - Its ``Notify`` always sends ``replaces_id`` 0 and no ``desktop-entry`` hint; both are
-      added to the call here (:attr:`replaces` is read by the next send: sends are serialised).
-    """
-
-    def __init__(self, bus: MessageBus) -> None:
-        super().__init__(APP_NAME, APP_ICON)
-        self._own_bus = bus
-        self.replaces = 0
-        """The server's id of the notification the next send replaces; 0 for a new one."""
-        self.last_id = 0
-        """The server's id of the notification sent last."""
-        self.markup = False
-        """Whether the service renders markup in bodies (then text must be escaped)."""
-
-    async def connect(self) -> None:
-        """Make the proxy for the service now (it is otherwise made by the first send)."""
-        if self.interface is None:
-            self.interface = await self._init_dbus()
-
-    async def _init_dbus(self) -> ProxyInterface:
-        bus = self._own_bus
-        introspection = await bus.introspect(NOTIFICATIONS, NOTIFICATIONS_PATH)
-        proxy = bus.get_proxy_object(NOTIFICATIONS, NOTIFICATIONS_PATH, introspection)
-        iface = proxy.get_interface(NOTIFICATIONS)
-        # Everything that can fail comes before the signal subscriptions: a retry after a
-        # failure in between would subscribe twice, and one click would open two browsers.
-        # dbus-fast makes the call_* methods at run time, from the introspection data.
-        caps = await iface.call_get_capabilities()  # type: ignore[attr-defined]
-        self.markup = "body-markup" in caps
-        # The signals desktop-notifier dispatches to callbacks, where the service has them.
-        for signal, handler in (
-            ("notification_closed", self._on_closed),
-            ("action_invoked", self._on_action),
-            ("notification_replied", self._on_reply),
-        ):
-            if hasattr(iface, f"on_{signal}"):
-                getattr(iface, f"on_{signal}")(handler)
-        variant_hints = get_hints_signature(iface) == "a{sv}"
-        notify = iface.call_notify  # type: ignore[attr-defined]
-
-        async def notify_with_extras(
-            app_name: str,
-            replaces_id: int,
-            icon: str,
-            summary: str,
-            body: str,
-            actions: list[str],
-            hints: dict[str, Any],
-            timeout: int,
-        ) -> int:
-            hints = dict(hints)
-            hints["desktop-entry"] = Variant("s", DESKTOP_ENTRY) if variant_hints else DESKTOP_ENTRY
-            nid: int = await notify(
-                app_name, self.replaces, icon, summary, body, actions, hints, timeout
-            )
-            self.last_id = nid
-            return nid
-
-        setattr(iface, "call_notify", notify_with_extras)  # noqa: B010 (instance attribute)
-        return iface
-
-    def forget(self, identifier: str) -> None:
-        """Drop a notification that a later one replaced from desktop-notifier's bookkeeping
-        (the service never reports the replaced one closed)."""
-        self._clear_notification_from_cache(identifier)
-        self._platform_to_interface_notification_identifier.inverse.pop(identifier, None)
+def _describe(e: BaseException) -> str:
+    if isinstance(e, DBusError):
+        return f"{e.type}: {e.text}" if e.text else e.type
+    if isinstance(e, TimeoutError):
+        return f"no answer within {OP_TIMEOUT:g} s"
+    return str(e) or type(e).__name__
 
 
 @dataclass
 class _Shown:
     identifier: str
     """desktop-notifier's identifier."""
-    server_id: int
-    """The notification service's id, for replacing."""
+    service_id: int
+    """The notification service's id, for replacing and withdrawing."""
+    owner: str
+    """The unique bus name of the service that showed it: its ids mean nothing to another."""
     url: str = ""
 
+
+Key = tuple[str, str]
+"""("auth" | "error", account): at most one of each per account."""
 
 Op = Callable[[], Awaitable[None]]
 
@@ -190,7 +134,8 @@ class Desktop:
     """Desktop notifications for one server.
 
     ``server.serve`` connects :meth:`auth_needed`, :meth:`auth_failed` and
-    :meth:`account_changed` to the duties' signals.
+    :meth:`account_changed` to the duties' signals, and calls :meth:`adopt` once the server
+    owns its bus name.
 
     :param store: the accounts, read to tell whether a notification still applies.
     :param bus: the server's session bus connection, also used to talk to the service.
@@ -199,9 +144,11 @@ class Desktop:
     def __init__(self, store: Store, bus: MessageBus) -> None:
         self._store = store
         self._bus = bus
-        self._backend = _Backend(bus)
-        # Keyed by ("auth" | "error", account): at most one of each per account.
-        self._shown: dict[tuple[str, str], _Shown] = {}
+        self._backend = Backend(bus, APP_NAME, PROMPT_ICON)
+        self._backend.on_service_closed = self._service_closed
+        self._shown: dict[Key, _Shown] = {}
+        self._record: Record | None = None  # made by adopt(), once the bus name is ours
+        self._owner: str | None = None  # the service the backend and _shown know about
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._present: bool | None = None  # None: not yet checked
@@ -211,9 +158,16 @@ class Desktop:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="desktop")
 
+    def adopt(self) -> None:
+        """Withdraw what a killed predecessor left on screen, and record from now on what this
+        server shows. Call once the server owns its bus name: until then another server may
+        be running, and what is recorded is its own."""
+        self._queue.put_nowait(self._adopt)
+
     async def stop(self, withdraw: bool = True) -> None:
         """Stop; with ``withdraw``, first close every notification still shown (their buttons
-        would lead nowhere once this server has gone)."""
+        would lead nowhere once this server has gone). Without (the bus has gone), forget the
+        record: it names a bus no later server will be on."""
         if withdraw and self._shown:
             for key in list(self._shown):
                 self._queue.put_nowait(functools.partial(self._withdraw, key))
@@ -224,6 +178,8 @@ class Desktop:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if not withdraw and self._record is not None:
+            self._record.save([])
 
     # -- what the duties tell it (synchronous, on the server's loop) ------------------------
 
@@ -244,8 +200,32 @@ class Desktop:
         # The URL shown is useless once the account no longer waits for it.
         if shown is not None and not (isinstance(token, Pending) and token.url == shown.url):
             self._queue.put_nowait(functools.partial(self._withdraw, ("auth", name)))
-        if ("error", name) in self._shown and (token is None or isinstance(token, Active)):
+        # The error is old news once the account has moved on (a new attempt, a token).
+        if ("error", name) in self._shown and not isinstance(token, Empty):
             self._queue.put_nowait(functools.partial(self._withdraw, ("error", name)))
+
+    # -- what the service tells us ---------------------------------------------------------
+
+    def _clicked(self, account: str) -> None:
+        # The URL pizauth show prints now: the one this prompt was made for, unless that has
+        # just been replaced (whose prompt is on its way).
+        try:
+            token = self._store.get(account).token
+        except UnknownAccountError:
+            token = None
+        if isinstance(token, Pending):
+            log.info("Opening the authorisation URL for %s", account)
+            open_url(token.url)
+        else:
+            log.info("Not opening a browser for %s: it no longer needs authorising", account)
+
+    def _service_closed(self, service_id: int, reason: int) -> None:
+        # Expired, dismissed, or closed by the service itself (after an action, on servers
+        # that ignore "resident"): gone from the screen, so nothing to withdraw any more.
+        for key, shown in list(self._shown.items()):
+            if shown.service_id == service_id:
+                del self._shown[key]
+                self._save()
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -255,17 +235,24 @@ class Desktop:
             try:
                 await asyncio.wait_for(op(), OP_TIMEOUT)
             except Exception as e:  # nothing here may stop the next notification
-                log.warning("Desktop notification failed: %s", e or type(e).__name__)
+                self._backoff = min(max(BACKOFF_FIRST, self._backoff * 2), BACKOFF_MAX)
+                self._quiet_until = now() + self._backoff
+                log.warning(
+                    "Desktop notification failed (%s); trying again in %d s",
+                    _describe(e),
+                    self._backoff,
+                )
             finally:
                 self._queue.task_done()
 
-    async def _service_available(self) -> bool:
+    async def _check_service(self) -> bool:
         """Whether a notification service runs or can be activated, and sends are not paused.
 
         Asked before every send, over the server's connection: two cheap calls, where sending
-        blindly would wait for a failed activation and log a traceback each time.
+        blindly would wait for a failed activation each time.
         """
-        present = await self._bus_call("NameHasOwner", "s", [NOTIFICATIONS]) or (
+        owner = await self._name_owner()
+        present = owner is not None or (
             NOTIFICATIONS in await self._bus_call("ListActivatableNames", "", [])
         )
         if not present and self._present is not False:
@@ -277,9 +264,37 @@ class Desktop:
         elif present and self._present is False:
             log.info("A desktop notification service appeared; showing notifications again")
         self._present = present
+        if owner != self._owner:
+            await self._service_changed(owner)
         return present and now() >= self._quiet_until
 
+    async def _service_changed(self, owner: str | None) -> None:
+        if self._owner is not None:
+            # The service we knew has gone, and what it showed went with it; what the backend
+            # learned about it (markup, a default action) may not hold for the next one.
+            for key in [k for k, s in self._shown.items() if s.owner == self._owner]:
+                self._backend.forget(self._shown.pop(key).identifier)
+            self._save()
+            await self._backend.reset()
+        if owner is not None:
+            self._backoff = self._quiet_until = 0.0  # a new service deserves a try at once
+        self._owner = owner
+
+    async def _name_owner(self) -> str | None:
+        """The unique bus name of the notification service, or None when none runs."""
+        reply = await self._ask_bus("GetNameOwner", "s", [NOTIFICATIONS])
+        if reply.message_type == MessageType.ERROR:
+            return None  # NameHasNoOwner
+        return str(reply.body[0])
+
     async def _bus_call(self, member: str, signature: str, body: list[Any]) -> Any:
+        reply = await self._ask_bus(member, signature, body)
+        if reply.message_type != MessageType.METHOD_RETURN:
+            raise RuntimeError(f"{member} failed")
+        return reply.body[0]
+
+    async def _ask_bus(self, member: str, signature: str, body: list[Any]) -> Message:
+        """Call ``member`` of the bus itself over the server's connection."""
         reply = await self._bus.call(
             Message(
                 destination="org.freedesktop.DBus",
@@ -290,31 +305,43 @@ class Desktop:
                 body=body,
             )
         )
-        if reply is None or reply.message_type != MessageType.METHOD_RETURN:
-            raise RuntimeError(f"{member} failed")
-        return reply.body[0]
+        if reply is None:
+            raise RuntimeError(f"{member} got no reply")
+        return reply
+
+    def _save(self) -> None:
+        if self._record is not None:
+            self._record.save([(s.owner, s.service_id) for s in self._shown.values() if s.owner])
+
+    async def _adopt(self) -> None:
+        self._record = Record(runtime_dir(), str(await self._bus_call("GetId", "", [])))
+        left = self._record.load()
+        owner = await self._name_owner() if left else None
+        stale = [nid for service, nid in left if service == owner]
+        for nid in stale:
+            await self._backend.close(nid)
+        if stale:
+            log.info("Withdrew %d desktop notification(s) an earlier server left", len(stale))
+        self._save()
 
     async def _send(
-        self, key: tuple[str, str], build: Callable[[], Notification], url: str = ""
+        self, key: Key, build: Callable[[], Notification], extras: Extras, url: str = ""
     ) -> None:
         """Send the notification ``build`` makes, replacing the one shown under ``key``."""
-        if not await self._service_available():
+        if not await self._check_service():
             return
         await self._backend.connect()  # before build(): the text depends on the service
         note = build()
         old = self._shown.get(key)
-        self._backend.replaces = old.server_id if old is not None else 0
-        await self._backend.send(note)
-        # desktop-notifier logs and swallows failures; only a sent notification is listed.
-        if note.identifier not in await self._backend.get_current_notifications():
-            self._backoff = min(max(BACKOFF_FIRST, self._backoff * 2), BACKOFF_MAX)
-            self._quiet_until = now() + self._backoff
-            log.warning("Desktop notifications paused for %d s", self._backoff)
-            return
+        replaces = old.service_id if old is not None and old.owner == self._owner else 0
+        service_id = await self._backend.show(note, replace(extras, replaces=replaces))
+        if self._owner is None:  # started by this very send
+            self._owner = await self._name_owner()
         self._backoff = 0.0
         if old is not None:
             self._backend.forget(old.identifier)
-        self._shown[key] = _Shown(note.identifier, self._backend.last_id, url)
+        self._shown[key] = _Shown(note.identifier, service_id, self._owner or "", url)
+        self._save()
 
     def _body(self, text: str) -> str:
         return html.escape(text, quote=False) if self._backend.markup else text
@@ -327,26 +354,32 @@ class Desktop:
             return False  # removed by a reload
         return isinstance(tok, Pending) and tok.url == url
 
+    def _is_empty(self, account: str) -> bool:
+        try:
+            return isinstance(self._store.get(account).token, Empty)
+        except UnknownAccountError:
+            return False
+
     async def _announce(self, account: str, url: str) -> None:
         key = ("auth", account)
         if not self._waiting(account, url):
             return  # overtaken while queued (a token arrived, a revoke, a new URL)
+        summary, body = prompt_text(account)
 
         def on_open() -> None:
-            self._clicked(key, url)
+            self._clicked(account)
 
         await self._send(
             key,
             lambda: Notification(
-                title=f"Authorise {account}",
-                message=self._body(
-                    f"pizauth needs you to sign in for the account “{account}”. Authorise "
-                    "opens the sign-in page in your browser."
-                ),
-                buttons=(Button("Authorise", on_pressed=on_open, identifier=AUTHORISE_ACTION),),
+                title=summary,
+                message=self._body(body),
+                icon=PROMPT_ICON,
+                buttons=(Button(AUTHORISE_LABEL, on_pressed=on_open, identifier=AUTHORISE_ACTION),),
                 on_clicked=on_open,
-                on_dismissed=lambda: self._dismissed(key),
+                timeout=NO_EXPIRY,
             ),
+            PROMPT_EXTRAS,
             url,
         )
         # A change while the service was answering found nothing to withdraw yet.
@@ -355,28 +388,23 @@ class Desktop:
 
     async def _error(self, account: str, message: str) -> None:
         key = ("error", account)
+        summary, body = error_text(account, message)
         await self._send(
             key,
             lambda: Notification(
-                title=f"Authorising {account} failed",
-                message=self._body(message),
-                on_dismissed=lambda: self._dismissed(key),
+                title=summary, message=self._body(body), icon=ERROR_ICON, timeout=NO_EXPIRY
             ),
+            ERROR_EXTRAS,
         )
+        if key in self._shown and not self._is_empty(account):
+            await self._withdraw(key)
 
-    async def _withdraw(self, key: tuple[str, str]) -> None:
+    async def _withdraw(self, key: Key) -> None:
         shown = self._shown.pop(key, None)
-        # Already gone (clicked, dismissed, expired) when desktop-notifier no longer lists it.
-        if shown is not None and shown.identifier in (
-            await self._backend.get_current_notifications()
-        ):
-            await self._backend.clear(shown.identifier)
-
-    def _clicked(self, key: tuple[str, str], url: str) -> None:
-        log.info("Opening the authorisation URL for %s", key[1])
-        self._dismissed(key)
-        open_url(url)
-
-    def _dismissed(self, key: tuple[str, str]) -> None:
-        # The service has closed it; the next reminder starts a new one.
-        self._shown.pop(key, None)
+        if shown is None:
+            return  # never shown, or already gone (dismissed, closed by the service)
+        self._save()
+        self._backend.forget(shown.identifier)
+        # Only the service that showed it knows its id; if that one has gone, so has it.
+        if shown.owner and shown.owner == await self._name_owner():
+            await self._backend.close(shown.service_id)

@@ -234,6 +234,7 @@ async def serve(config: Config, config_path: str) -> int:
             await desktop.stop(withdraw=False)
             await stop_duties()
             raise AlreadyRunningError()
+        desktop.adopt()  # only now: before, another server's notifications may be recorded
         log.info(
             "Listening for redirects on HTTP port %s, HTTPS port %s",
             listeners.http_port or "none",

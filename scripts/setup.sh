@@ -39,6 +39,10 @@ if [[ ${SETUP_FOR:-tests} != demo ]]; then
 	need desktop-file-validate desktop-file-utils  # desktop entry check
 	need zsh zsh                       # completion tests
 	need fish fish                     # likewise
+	need Xvfb xvfb                     # a display for the real notification server
+	need xdotool xdotool               # clicking its notifications with the pointer
+	need import imagemagick            # screenshots of them
+	need /usr/lib/notification-daemon/notification-daemon notification-daemon  # the server
 fi
 
 # Debian's own python3 needs python3-venv for `python3 -m venv`.

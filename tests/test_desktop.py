@@ -3,32 +3,32 @@
 The real server runs as a subprocess (with ``-vv``, so its log can be checked); the fake
 ``org.freedesktop.Notifications`` records what the server asks of it and clicks like a person;
 the browser is a script named by ``$BROWSER`` that writes down the URLs it is given; the
-provider is the scriptable fake (an instant redirect back to pizauth's listener).
+provider is the scriptable fake (an instant redirect back to pizauth's listener). The same
+behaviour on a real notification server, clicked with the pointer, is in
+``test_desktop_real.py``; what only a fake can do on demand is in ``test_desktop_faults.py``.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from desktop_notifier import Icon
 
+from pizauth_dbus.desktop_text import ERROR_ICON, PROMPT_ICON
+from tests.desktop import WAIT, config, opened, recording_browser, start
 from tests.flows import pending_url, wait_for_token
+from tests.lifecycle import Servers
 from tests.support.bus import PrivateBus
 from tests.support.fakeoauth import FakeOAuth
 from tests.support.notifications import FakeNotifications
 from tests.support.procs import wait_until
-from tests.support.server import PizauthServer, pizauth_command
+from tests.support.server import PizauthServer
 from tests.support.user import follow
-
-WAIT = 10.0
-"""Seconds allowed for anything the server does in reaction (it takes milliseconds)."""
-
-# Adds -vv to `pizauth server` only, so the log shows warnings and announcements; CLI calls
-# made through the same command pass through unchanged.
-_VERBOSE = 'case " $* " in *" server "*) exec "$@" -vv;; *) exec "$@";; esac'
 
 
 @pytest.fixture
@@ -39,52 +39,13 @@ def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Path:
-    """A ``$BROWSER`` that appends each URL it is asked to open to ``opened-urls``."""
-    script = tmp_path / "browser.sh"
-    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" >> {tmp_path / 'opened-urls'}\n")
-    script.chmod(0o755)
-    return script
-
-
-def opened(browser: Path) -> list[str]:
-    urls = browser.with_name("opened-urls")
-    return urls.read_text().splitlines() if urls.exists() else []
-
-
-def account(fake: FakeOAuth, name: str) -> str:
-    return (
-        f'account "{name}" {{\n  auth_uri = "{fake.auth_uri}";\n'
-        f'  token_uri = "{fake.token_uri}";\n  client_id = "the-client";\n}}\n'
-    )
-
-
-def config(fake: FakeOAuth, *names: str, head: str = "") -> str:
-    return "https_listen = none;\n" + head + "".join(account(fake, n) for n in names)
+    return recording_browser(tmp_path)
 
 
 @pytest.fixture
-def server(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path, browser: Path
-) -> Iterator[Callable[[str], PizauthServer]]:
+def server(servers: Servers, browser: Path) -> Callable[[str], PizauthServer]:
     """``server(config_text) -> PizauthServer``: a verbose server, with the recording browser."""
-    started: list[PizauthServer] = []
-
-    def start(text: str) -> PizauthServer:
-        path = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
-        path.write_text(text)
-        s = PizauthServer(
-            path,
-            {**pizauth_env, "BROWSER": str(browser)},
-            log_path=tmp_path / f"server-{len(started)}.log",
-            command=["/bin/sh", "-c", _VERBOSE, "sh", *pizauth_command()],
-        )
-        started.append(s)
-        return s.start()
-
-    yield start
-    for s in started:
-        s.stop()
-        print(f"--- {s.log_path.name} ---\n{s.log()}")
+    return lambda text: start(servers, text, browser)
 
 
 def test_pending_account_is_notified_and_withdrawn_when_the_token_arrives(
@@ -103,9 +64,14 @@ def test_pending_account_is_notified_and_withdrawn_when_the_token_arrives(
     )
     url = pending_url(s, "work mail")
     (n,) = notifications.wait_sent(1)
-    assert (n.app_name, n.app_icon, n.replaces_id) == ("pizauth", "dialog-password", 0)
-    assert "work mail" in n.summary and "work mail" in n.body
-    assert n.actions == {"default": "", "authorise": "Authorise"}
+    assert (n.app_name, n.app_icon, n.replaces_id) == ("pizauth", "dialog-password-symbolic", 0)
+    assert n.summary == "Account “work mail” needs authorising"
+    assert "“work mail”" in n.body and "Authorise" in n.body
+    # Every action has a label (dunst lists them all in its context menu).
+    assert n.actions == {"default": "Open sign-in page", "authorise": "Authorise"}
+    # Kept until handled: no expiry, and not removed by a click; pizauth withdraws it itself.
+    assert n.timeout == 0
+    assert n.hints["resident"] is True
     assert n.hints["desktop-entry"] == "pizauth"
     # auth_notify_cmd fires as well.
     assert wait_until(lambda: hook_log.exists() and hook_log.read_text() == "work mail\n", WAIT)
@@ -194,12 +160,15 @@ def test_removed_by_reload_withdraws_and_auth_error_is_notified(
     fake_oauth.auth_error = "access_denied"
     assert follow(keep_url).status == 400
     (error,) = [n for n in notifications.wait_sent(3) if n.id not in (keep.id, drop.id)]
-    assert "keep" in error.summary and "failed" in error.summary
-    assert "access_denied" in error.body
+    # Its own summary and icon; the provider's message once; what to do next; nothing to click.
+    assert error.summary == "Couldn't authorise “keep”"
+    assert error.body == "access_denied\nTo try again, run: pizauth show keep"
+    assert error.app_icon == "dialog-error-symbolic"
+    assert error.actions == {}
     assert error.hints["desktop-entry"] == "pizauth"
-    # error_notify_cmd runs as well, with the same message.
+    # error_notify_cmd runs as well, with upstream's message.
     assert wait_until(lambda: hook_log.exists() and "access_denied" in hook_log.read_text(), WAIT)
-    assert hook_log.read_text().strip() == error.body
+    assert hook_log.read_text() == "Authentication for keep failed: access_denied\n"
     assert wait_until(lambda: notifications.closed == [drop.id, keep.id], WAIT)
     assert notifications.shown == {error.id}
 
@@ -254,3 +223,25 @@ def test_desktop_notifications_can_be_switched_off(
     assert s.cli("refresh", "acct").returncode == 1
     (n,) = notifications.wait_sent(1)
     assert "acct" in n.summary
+
+
+@pytest.mark.parametrize("icon", [PROMPT_ICON, ERROR_ICON], ids=lambda i: i.as_name())
+def test_icons_exist_at_every_size_in_the_desktop_theme(icon: Icon) -> None:
+    # Adwaita, which GTK (and so notification-daemon) brings: a scalable icon serves every
+    # size; dunst's 32 px, where the plain dialog-password is missing, is there as well.
+    theme = Path("/usr/share/icons/Adwaita")
+    name = icon.as_name()
+    assert name.endswith("-symbolic")
+    assert (theme / "scalable" / "status" / f"{name}.svg").is_file()
+    assert (theme / "32x32" / "status" / f"{name}.symbolic.png").is_file()
+
+
+def test_the_docs_say_where_to_click_and_show_a_real_notification() -> None:
+    root = Path(__file__).resolve().parents[1]
+    man = (root / "man" / "pizauth.1").read_text()
+    section = man[man.index(".SH NOTIFICATIONS") : man.index(".SH EXAMPLES")]
+    for server in ("GNOME", "KDE Plasma", "dunst", "Xfce", "MATE", "notification-daemon"):
+        assert f"\n{server}" in section or f"{server}\n" in section, server
+    readme = (root / "README.md").read_text()
+    (image,) = re.findall(r"!\[[^]]*\]\(([^)]+)\)", readme)
+    assert (root / image).is_file()

@@ -7,6 +7,12 @@ synchronous tests can drive the real server while it answers), records every ``N
 connection that owns the name, which is what clients' match rules require (a signal sent by
 any other connection, e.g. `gdbus emit`, is ignored). Written on dbus-fast, so it needs
 neither dbus-python nor python-dbusmock.
+
+It is kept beside the real server (``tests/support/notification_daemon.py``) for what a real
+one does not do on demand: keep a notification after its action has run (dunst's context
+menu, any server honouring ``resident``: ``click(..., keep=True)``), vanish in the middle of a
+call (:attr:`FakeNotifications.die_on_notify`), or show another application's notification
+under an id pizauth once used (:meth:`FakeNotifications.show_foreign`).
 """
 
 import asyncio
@@ -69,7 +75,7 @@ class _Service(ServiceInterface):
 
     @dbus_method()
     def GetServerInformation(self) -> Info:
-        return ["fake", "pizauth-tests", "1.0", "1.2"]
+        return [self._owner.server_name, "pizauth-tests", "1.0", "1.2"]
 
     @dbus_method()
     def Notify(
@@ -83,6 +89,8 @@ class _Service(ServiceInterface):
         hints: Hints,
         expire_timeout: DBusInt32,
     ) -> DBusUInt32:
+        if self._owner.die_on_notify:
+            self._owner._die()
         return self._owner._notify(
             Sent(
                 id=0,
@@ -124,16 +132,22 @@ class FakeNotifications:
 
     :param address: the bus to own ``org.freedesktop.Notifications`` on.
     :param capabilities: what ``GetCapabilities`` answers (``actions`` is needed for buttons).
+    :param server_name: the name ``GetServerInformation`` gives, to pass for a real server.
 
     Read :attr:`sent` and :attr:`closed` (copies, safe from the test's thread) and :attr:`shown`
     (ids currently open).
     """
 
     def __init__(
-        self, address: str, *, capabilities: tuple[str, ...] = ("body", "actions")
+        self,
+        address: str,
+        *,
+        capabilities: tuple[str, ...] = ("body", "actions"),
+        server_name: str = "fake",
     ) -> None:
         self.address = address
         self.capabilities = capabilities
+        self.server_name = server_name
         self._lock = threading.Lock()
         self._sent: list[Sent] = []
         self._closed: list[int] = []
@@ -143,6 +157,9 @@ class FakeNotifications:
         self._thread: threading.Thread | None = None
         self._bus: MessageBus | None = None
         self._service: _Service | None = None
+        self.die_on_notify = False
+        """When set, the next ``Notify`` drops the connection instead of answering, as a
+        service that crashes mid-call (the bus then answers the caller with an error)."""
 
     # -- what the service saw -------------------------------------------------------------------
 
@@ -178,6 +195,15 @@ class FakeNotifications:
             self._sent.append(replace(sent, id=nid))
             return nid
 
+    def show_foreign(self, summary: str = "another application") -> int:
+        """Show a notification as some other application would; returns its id."""
+        return self._notify(Sent(0, 0, "other", "", summary, "", {}, {}, -1, time.monotonic()))
+
+    def _die(self) -> None:
+        bus = self._bus
+        if bus is not None:
+            bus.disconnect()
+
     def _close(self, nid: int) -> bool:
         with self._lock:
             if nid not in self._open:
@@ -188,21 +214,25 @@ class FakeNotifications:
 
     # -- playing the person ---------------------------------------------------------------------
 
-    def click(self, nid: int, action: str = "default") -> None:
-        """Invoke ``action`` on notification ``nid``; like real services, this closes it."""
-        self._emit(nid, action)
+    def click(self, nid: int, action: str = "default", *, keep: bool = False) -> None:
+        """Invoke ``action`` on notification ``nid``; like most services, this closes it,
+        unless ``keep``: then it stays, as with a resident notification or dunst's context menu.
+        """
+        self._emit(nid, action, close=not keep)
 
     def dismiss(self, nid: int) -> None:
         """The person closes notification ``nid``."""
         self._emit(nid, None)
 
-    def _emit(self, nid: int, action: str | None) -> None:
+    def _emit(self, nid: int, action: str | None, *, close: bool = True) -> None:
         service, loop = self._service, self._loop
         assert service is not None and loop is not None, "not started"
 
         def emit() -> None:
             if action is not None:
                 service.ActionInvoked(nid, action)
+            if not close:
+                return
             with self._lock:
                 self._open.discard(nid)
             service.NotificationClosed(nid, REASON_DISMISSED)
