@@ -32,10 +32,6 @@ import asyncio
 import functools
 import html
 import logging
-import shutil
-import subprocess
-import threading
-import webbrowser
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -45,6 +41,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Notification
 
+from pizauth_dbus.browser import open_url
 from pizauth_dbus.desktop_backend import NOTIFICATIONS, Backend, Extras
 from pizauth_dbus.desktop_record import Record
 from pizauth_dbus.desktop_text import (
@@ -74,35 +71,6 @@ BACKOFF_MAX = 900.0
 """After a failure, sends pause for BACKOFF_FIRST seconds, doubling up to BACKOFF_MAX (the
 default ``auth_notify_interval``), so that a broken service is not asked, and its failure not
 logged, at every reminder. A new service owning the name ends the pause."""
-
-
-def open_url(url: str) -> None:
-    """Open ``url`` in the user's browser, in a thread of its own.
-
-    The webbrowser module honours ``$BROWSER`` and otherwise prefers ``xdg-open`` when there is a
-    display; when it finds nothing, ``xdg-open`` is tried anyway (it may still reach the desktop
-    through D-Bus portals). A thread, because a browser command may not return until the
-    browser exits; a daemon thread, so that such a browser cannot hold up the server's exit.
-    """
-
-    def run() -> None:
-        try:
-            if webbrowser.open(url):
-                return
-            if shutil.which("xdg-open"):
-                subprocess.Popen(
-                    ["xdg-open", url],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-                return
-        except Exception as e:
-            log.warning("Couldn't open a browser: %s", e)
-            return
-        log.warning("Couldn't open a browser: no $BROWSER, display or xdg-open")
-
-    threading.Thread(target=run, name="open-url", daemon=True).start()
 
 
 def _describe(e: BaseException) -> str:

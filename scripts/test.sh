@@ -53,10 +53,12 @@ lowest() {
 check "lowest dependency versions" lowest
 
 # Nothing the tests started may outlive them: private buses live in pzbus-* directories, the
-# provider runs oidc-server.mjs, and servers run with configs under pytest's temporary tree.
+# provider runs oidc-server.mjs, servers run with configs under pytest's temporary tree, and
+# the real-desktop tests start Xvfb and notification-daemon.
 leftovers() {
 	local left
-	left=$(pgrep -af 'pzbus-|oidc-server\.mjs|pytest-of-.*pizauth' | grep -v pgrep || true)
+	left=$(pgrep -af 'pzbus-|oidc-server\.mjs|pytest-of-.*pizauth|Xvfb :|notification-daemon' |
+		grep -v pgrep || true)
 	[[ -z $left ]] || {
 		printf 'left running after the tests:\n%s\n' "$left" >&2
 		return 1
