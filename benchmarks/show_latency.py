@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.bus import PrivateBus
+from harness.flows import GDBUS_CALL
+from harness.server import PizauthServer
 from pizauth_dbus import dump
 from pizauth_dbus.config import parse
-from tests.flows import GDBUS_CALL
-from tests.support.bus import PrivateBus
-from tests.support.server import PizauthServer
 
 CONFIG = """\
 http_listen = "127.0.0.1:0";

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.bus import PrivateBus
-from tests.support.oidc import OidcProvider
-from tests.support.server import PizauthServer
-from tests.support.user import authorise
+from harness.bus import PrivateBus
+from harness.oidc import OidcProvider
+from harness.server import PizauthServer
+from harness.user import authorise
 
 BROWSER_WAIT = 300.0
 """Seconds to wait for a person to finish signing in in a real browser."""

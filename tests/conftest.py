@@ -1,4 +1,4 @@
-"""Fixtures wiring the real-parts test infrastructure in ``tests/support``.
+"""Fixtures wiring the real-parts test infrastructure in ``harness``.
 
 - ``pizauth_env``: a clean environment dict for subprocesses, with HOME, XDG_RUNTIME_DIR and
   XDG_CONFIG_HOME inside the test's tmp dir and no session bus.
@@ -6,7 +6,7 @@
   ``pizauth_env`` and into this process's environment.
 - ``oidc`` (whole session, 10-minute tokens) and ``oidc_factory`` (per test, own settings).
 - ``fake_oauth``: the scriptable fake token endpoint.
-- ``pizauth_server``: a factory starting the real ``pizauth server`` on ``session_bus``.
+- ``servers``: a factory starting the real ``pizauth server`` on ``session_bus``.
 
 Each fixture stops what it started at teardown, test failed or not, and prints the logs of the
 bus and servers it ran; pytest shows that output only for failing tests.
@@ -20,14 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.lifecycle import Servers
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.oidc import OidcFactory as OidcFactory
-from tests.support.oidc import OidcProvider
-from tests.support.server import ServerFactory as ServerFactory
-
-# OidcFactory and ServerFactory live in tests.support and are re-exported here for annotations.
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth
+from harness.oidc import OidcFactory, OidcProvider
+from harness.server import ServerFactory
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -120,20 +116,8 @@ def fake_oauth() -> Iterator[FakeOAuth]:
 
 
 @pytest.fixture
-def pizauth_server(
-    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[ServerFactory]:
-    """``pizauth_server(config_text) -> PizauthServer`` (also ``pizauth_server.start(...)``)."""
-    factory = ServerFactory(pizauth_env, tmp_path)
-    try:
-        yield factory
-    finally:
-        factory.stop_all()
-
-
-@pytest.fixture
 def servers(
     pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
-) -> Iterator[Servers]:
-    """The lifecycle tests' server factory (``tests/lifecycle.py``): verbose servers with logs."""
-    yield from Servers.fixture(pizauth_env, tmp_path)
+) -> Iterator[ServerFactory]:
+    """``servers(config_text) -> PizauthServer``: real servers at ``-vv`` on the test's bus."""
+    yield from ServerFactory.fixture(pizauth_env, tmp_path)

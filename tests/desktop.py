@@ -11,9 +11,8 @@ import os
 import signal
 from pathlib import Path
 
-from tests.lifecycle import Servers
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.server import PizauthServer
+from harness.fakeoauth import FakeOAuth
+from harness.server import PizauthServer, ServerFactory
 
 WAIT = 10.0
 """Seconds allowed for anything the server does in reaction (it takes milliseconds)."""
@@ -45,7 +44,7 @@ def config(fake: FakeOAuth, *names: str, head: str = "") -> str:
     return "https_listen = none;\n" + head + "".join(account(fake, n) for n in names)
 
 
-def start(servers: Servers, text: str, browser: Path) -> PizauthServer:
+def start(servers: ServerFactory, text: str, browser: Path) -> PizauthServer:
     """A verbose server on ``text`` whose browser is ``browser``."""
     return servers.start(text, extra_env={"BROWSER": str(browser)})
 

@@ -7,15 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.flows import authorise_account, gdbus
-from tests.support.bus import PrivateBus
-from tests.support.oidc import OidcProvider
-from tests.support.procs import wait_until
-from tests.support.server import PizauthServer, run_cli
+from harness import texts
+from harness.bus import PrivateBus
+from harness.flows import authorise_account, gdbus
+from harness.oidc import OidcProvider
+from harness.procs import wait_until
+from harness.server import PizauthServer, run_cli
+from harness.texts import HEAD
 
-PENDING = b"ERROR - Access token unavailable until authorised with URL "
+PENDING = texts.PENDING.encode()
 ROOT = Path(__file__).resolve().parent.parent
-HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 
 
 def _installed(env: dict[str, str], data_home: Path) -> list[Path]:

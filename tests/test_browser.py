@@ -19,10 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
-from pizauth_dbus.redirects import NO_MATCH, SUCCESS
-from tests.conftest import OidcFactory, ServerFactory
-from tests.flows import pending_url, url_query, wait_for_token
-from tests.support.browser import (
+from harness.browser import (
     cancel_sign_in,
     chromium,
     impostor_https,
@@ -30,15 +27,17 @@ from tests.support.browser import (
     sign_in_and_consent,
     spki_sha256,
 )
-from tests.support.oidc import HTTPS_CLIENT_ID, OidcProvider
-from tests.support.procs import free_port
-from tests.support.server import PizauthServer
+from harness.flows import pending_url, url_query, wait_for_token
+from harness.oidc import HTTPS_CLIENT_ID, OidcFactory, OidcProvider
+from harness.procs import free_port
+from harness.server import PizauthServer, ServerFactory
+from harness.texts import HEAD
+from pizauth_dbus.redirects import NO_MATCH, SUCCESS
 
 pytestmark = pytest.mark.timeout(60)
 
 # The shared provider's tokens live 60 s; refreshing 10 s before expiry (not the default 90 s,
 # which would refresh at once) keeps the token the browser obtained in place for the test.
-HTTP_ONLY = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 
 
 def landing_prefix(url: str) -> str:
@@ -72,9 +71,9 @@ def info_json(server: PizauthServer) -> dict[str, dict[str, str]]:
 
 
 def test_browser_http_success_then_stale_state(
-    oidc: OidcProvider, pizauth_server: ServerFactory, tmp_path: Path
+    oidc: OidcProvider, servers: ServerFactory, tmp_path: Path
 ) -> None:
-    server = pizauth_server(HTTP_ONLY + oidc.account_config("work"))
+    server = servers(HEAD + oidc.account_config("work"))
     url = pending_url(server, "work")
     landing = landing_prefix(url)
     assert landing.startswith("http://localhost:"), landing
@@ -101,10 +100,8 @@ def test_browser_http_success_then_stale_state(
     assert wait_for_token(server, "work") == token
 
 
-def test_browser_provider_error(
-    oidc: OidcProvider, pizauth_server: ServerFactory, tmp_path: Path
-) -> None:
-    server = pizauth_server(HTTP_ONLY + oidc.account_config("work"))
+def test_browser_provider_error(oidc: OidcProvider, servers: ServerFactory, tmp_path: Path) -> None:
+    server = servers(HEAD + oidc.account_config("work"))
     url = pending_url(server, "work")
 
     with chromium(tmp_path / "chromium") as page:
@@ -123,7 +120,7 @@ def test_browser_provider_error(
 
 
 def test_browser_https_with_pinned_certificate(
-    oidc_factory: OidcFactory, pizauth_server: ServerFactory, tmp_path: Path
+    oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
     port = free_port()
     provider = oidc_factory(https_redirects=[f"https://localhost:{port}/"])
@@ -133,7 +130,7 @@ def test_browser_https_with_pinned_certificate(
             "secure", client_id=HTTPS_CLIENT_ID, extra='redirect_uri = "https://localhost/";'
         )
     )
-    server = pizauth_server(config)
+    server = servers(config)
     url = pending_url(server, "secure")
     landing = landing_prefix(url)
     assert landing == f"https://localhost:{port}/"

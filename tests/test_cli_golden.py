@@ -7,21 +7,19 @@ import re
 import time
 from pathlib import Path
 
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import authorise_account, pending_url
+from harness.oidc import OidcProvider
+from harness.procs import wait_until
+from harness.server import ServerFactory, run_cli
+from harness.texts import HEAD, PENDING
 from pizauth_dbus import __version__
 from pizauth_dbus import dump as dumpmod
 from pizauth_dbus.config import parse
 from pizauth_dbus.output import rfc2822, status_line
-from tests.conftest import ServerFactory
-from tests.flows import authorise_account, pending_url
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.oidc import OidcProvider
-from tests.support.procs import wait_until
-from tests.support.server import run_cli
 
-HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 TIME = r"[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"
-PENDING = "ERROR - Access token unavailable until authorised with URL "
 
 
 def out(r: object) -> tuple[int, str, str]:
@@ -29,8 +27,8 @@ def out(r: object) -> tuple[int, str, str]:
     return rc, o.decode(), e.decode()
 
 
-def test_show_refresh_revoke_status(oidc: OidcProvider, pizauth_server: ServerFactory) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("b acct") + oidc.account_config("a"))
+def test_show_refresh_revoke_status(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(HEAD + oidc.account_config("b acct") + oidc.account_config("a"))
     assert out(server.cli("status")) == (
         0,
         "a: No access token\nb acct: No access token\n",
@@ -62,12 +60,12 @@ def test_show_refresh_revoke_status(oidc: OidcProvider, pizauth_server: ServerFa
     assert oidc.introspect(token)["active"] is True  # revoke is local only
 
 
-def test_expired_status_and_show(fake_oauth: FakeOAuth, pizauth_server: ServerFactory) -> None:
+def test_expired_status_and_show(fake_oauth: FakeOAuth, servers: ServerFactory) -> None:
     text = HEAD + (
         f'account "x" {{ auth_uri = "{fake_oauth.auth_uri}"; '
         f'token_uri = "{fake_oauth.token_uri}"; client_id = "c"; }}\n'
     )
-    server = pizauth_server(text)
+    server = servers(text)
     acct = parse(text).accounts["x"]
     fake_oauth.script.append(Reply(status=200, json={}, delay=3))
     old = dumpmod.encode([(acct, dumpmod.DumpedToken("t", time.time() - 60, time.time() - 5, "r"))])
@@ -98,8 +96,8 @@ def test_status_lines_for_every_state() -> None:
     assert rfc2822(None) == "<unknown time>"
 
 
-def test_reload_and_its_errors(oidc: OidcProvider, pizauth_server: ServerFactory) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("a"))
+def test_reload_and_its_errors(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(HEAD + oidc.account_config("a"))
     assert out(server.cli("reload")) == (0, "", "")
     server.write_config(HEAD)
     rc, o, e = out(server.cli("reload"))
@@ -111,11 +109,11 @@ def test_reload_and_its_errors(oidc: OidcProvider, pizauth_server: ServerFactory
 
 
 def test_info_text_and_json(
-    oidc: OidcProvider, pizauth_server: ServerFactory, pizauth_env: dict[str, str]
+    oidc: OidcProvider, servers: ServerFactory, pizauth_env: dict[str, str]
 ) -> None:
     conf = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
     cache = Path(pizauth_env["XDG_RUNTIME_DIR"]) / "pizauth"
-    server = pizauth_server(HEAD.replace("https_listen = none;", "") + oidc.account_config("a"))
+    server = servers(HEAD.replace("https_listen = none;", "") + oidc.account_config("a"))
     rc, o, e = out(server.cli("info"))
     assert rc == 0 and e == ""
     assert re.fullmatch(
@@ -157,7 +155,7 @@ def test_info_without_server_and_without_config(
 
 
 def test_server_refusals(
-    oidc: OidcProvider, pizauth_server: ServerFactory, pizauth_env: dict[str, str], tmp_path: Path
+    oidc: OidcProvider, servers: ServerFactory, pizauth_env: dict[str, str], tmp_path: Path
 ) -> None:
     missing = tmp_path / "missing.conf"
     r = run_cli(pizauth_env, "server", "-d", "-c", str(missing))
@@ -173,7 +171,7 @@ def test_server_refusals(
         and e.startswith("Line 2, column")
         and "not a valid HTTP or HTTPS URI" in e
     )
-    server = pizauth_server(HEAD + oidc.account_config("a"))
+    server = servers(HEAD + oidc.account_config("a"))
     rc, o, e = out(server.cli("server", "-d", "-c", str(server.config_path)))
     assert (rc, o, e) == (1, "", "pizauth authenticator already running\n")
     # Checked before the config is read, as upstream: a broken or missing one says the same.
@@ -192,10 +190,10 @@ def test_server_refusals(
 
 
 def test_deprecated_login_hint_is_forwarded_and_warned_about(
-    oidc: OidcProvider, pizauth_server: ServerFactory
+    oidc: OidcProvider, servers: ServerFactory
 ) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("a", extra='login_hint = "al@example.com";'))
-    assert "pizauth: Line 11: 'login_hint' is deprecated" in server.log()
+    server = servers(HEAD + oidc.account_config("a", extra='login_hint = "al@example.com";'))
+    assert "pizauth: Line 10: 'login_hint' is deprecated" in server.log()
     url = pending_url(server, "a")
     assert url.endswith("&prompt=consent&login_hint=al%40example.com"), url
     assert server.cli("reload").returncode == 0

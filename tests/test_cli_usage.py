@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.server import run_cli
 from pizauth_dbus.cli import USAGE, UsageError, parse_args
-from tests.support.server import run_cli
 
 USAGE_BYTES = USAGE.format(pn="pizauth").encode()
 

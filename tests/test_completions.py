@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.server import PizauthServer, ServerFactory
+from harness.server import PizauthServer, ServerFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPLETIONS = ROOT / "completions"
@@ -31,8 +31,8 @@ def _account(name: str) -> str:
 
 
 @pytest.fixture
-def server(pizauth_server: ServerFactory) -> PizauthServer:
-    s = pizauth_server("https_listen = none;\n" + "".join(_account(n) for n in ACCOUNTS))
+def server(servers: ServerFactory) -> PizauthServer:
+    s = servers("https_listen = none;\n" + "".join(_account(n) for n in ACCOUNTS))
     # One account pending, so that more than one kind of status line is parsed.
     assert s.cli("show", "work mail").returncode == 1
     return s

@@ -15,17 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import authorise_account, pending_url
+from harness.oidc import OidcProvider
+from harness.procs import wait_until
+from harness.server import PizauthServer, ServerFactory
+from harness.texts import HEAD
 from pizauth_dbus import dump as dumpmod
 from pizauth_dbus.config import parse
-from tests.conftest import ServerFactory
-from tests.flows import authorise_account, pending_url
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.oidc import OidcProvider
-from tests.support.procs import wait_until
-from tests.support.server import PizauthServer
 
 MAN_PAGE = Path(__file__).resolve().parent.parent / "man" / "org.pizauth.5"
-HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 DEST = ["--dest", "org.pizauth", "--object-path", "/org/pizauth"]
 BUSCTL = ["busctl", "--user"]
 
@@ -62,16 +61,14 @@ def sh(server: PizauthServer, line: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_man_page_examples_work_as_printed(
-    oidc: OidcProvider, pizauth_server: ServerFactory
-) -> None:
+def test_man_page_examples_work_as_printed(oidc: OidcProvider, servers: ServerFactory) -> None:
     examples = [e for e in man_examples() if " monitor " not in e]
     methods = [
         re.search(r"(Show|Refresh|Status|Info|Accounts|Reload|Revoke|introspect)", e)
         for e in examples
     ]
     assert len(examples) >= 9 and all(methods), examples
-    server = pizauth_server(HEAD + oidc.account_config("work"))
+    server = servers(HEAD + oidc.account_config("work"))
     token, _ = authorise_account(server, "work")
     for line in examples:
         r = sh(server, line)
@@ -116,10 +113,8 @@ def test_man_page_examples_work_as_printed(
     pending_url(server, "work")
 
 
-def test_every_method_over_busctl_and_gdbus(
-    oidc: OidcProvider, pizauth_server: ServerFactory
-) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("a") + oidc.account_config("b"))
+def test_every_method_over_busctl_and_gdbus(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(HEAD + oidc.account_config("a") + oidc.account_config("b"))
     token, _ = authorise_account(server, "a")
     gd = ["gdbus", "call", "--session", *DEST, "--method"]
     bc = [*BUSCTL, "call", "org.pizauth", "/org/pizauth", "org.pizauth.Manager"]
@@ -166,13 +161,13 @@ def _error(server: PizauthServer, argv: list[str]) -> str:
     return r.stderr
 
 
-def test_named_errors(fake_oauth: FakeOAuth, pizauth_server: ServerFactory, tmp_path: Path) -> None:
+def test_named_errors(fake_oauth: FakeOAuth, servers: ServerFactory, tmp_path: Path) -> None:
     acct = (
         f'account "slow" {{ auth_uri = "{fake_oauth.auth_uri}";'
         f' token_uri = "{fake_oauth.token_uri}"; client_id = "c"; }}\n'
     )
     config = HEAD + acct
-    server = pizauth_server(config)
+    server = servers(config)
     gd = ["gdbus", "call", "--session", *DEST, "--method"]
     bc = [*BUSCTL, "call", "org.pizauth", "/org/pizauth", "org.pizauth.Manager"]
     assert "org.pizauth.Error.UnknownAccount: No account 'nope'" in _error(
@@ -250,8 +245,8 @@ class Monitor:
             self.proc.stdout.close()
 
 
-def test_signals_and_property_changes(oidc: OidcProvider, pizauth_server: ServerFactory) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("acct"))
+def test_signals_and_property_changes(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(HEAD + oidc.account_config("acct"))
     mon = Monitor(server)
     try:
         # gdbus monitor subscribes asynchronously; wait until it prints its first line.
@@ -272,10 +267,8 @@ def test_signals_and_property_changes(oidc: OidcProvider, pizauth_server: Server
 
 
 @pytest.mark.parametrize("tool", ["busctl", "gdbus"])
-def test_introspection_is_complete(
-    oidc: OidcProvider, pizauth_server: ServerFactory, tool: str
-) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("acct"))
+def test_introspection_is_complete(oidc: OidcProvider, servers: ServerFactory, tool: str) -> None:
+    server = servers(HEAD + oidc.account_config("acct"))
     if tool == "busctl":
         out = run(
             server, [*BUSCTL, "introspect", "org.pizauth", "/org/pizauth", "org.pizauth.Manager"]

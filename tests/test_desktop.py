@@ -19,16 +19,15 @@ from pathlib import Path
 import pytest
 from desktop_notifier import Icon
 
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth
+from harness.flows import pending_url, wait_for_token
+from harness.notifications import FakeNotifications
+from harness.procs import wait_until
+from harness.server import PizauthServer, ServerFactory
+from harness.user import follow
 from pizauth_dbus.desktop_text import ERROR_ICON, PROMPT_ICON
 from tests.desktop import WAIT, config, opened, recording_browser, start
-from tests.flows import pending_url, wait_for_token
-from tests.lifecycle import Servers
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.notifications import FakeNotifications
-from tests.support.procs import wait_until
-from tests.support.server import PizauthServer
-from tests.support.user import follow
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def browser(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def server(servers: Servers, browser: Path) -> Callable[[str], PizauthServer]:
+def server(servers: ServerFactory, browser: Path) -> Callable[[str], PizauthServer]:
     """``server(config_text) -> PizauthServer``: a verbose server, with the recording browser."""
     return lambda text: start(servers, text, browser)
 

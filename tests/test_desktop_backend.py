@@ -21,9 +21,9 @@ from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Icon, Notification
 from desktop_notifier.backends import dbus as dn_dbus
 
+from harness.bus import PrivateBus
+from harness.notifications import FakeNotifications
 from pizauth_dbus.desktop_backend import Backend, Extras
-from tests.support.bus import PrivateBus
-from tests.support.notifications import FakeNotifications
 
 WAIT = 10.0
 

@@ -3,7 +3,7 @@
 A notification kept on screen after its action ran (dunst's context menu, any server honouring
 ``resident``), a service that vanishes mid-call or is replaced by another, an activated service
 that crashes, and a pizauth server killed with its prompt on screen. The fake service
-(``tests/support/notifications.py``) plays each part; everything else is real: the pizauth
+(``harness/notifications.py``) plays each part; everything else is real: the pizauth
 server and CLI, the private bus, the fake provider's redirect, the recording browser.
 """
 
@@ -15,15 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth
+from harness.flows import pending_url, wait_for_token
+from harness.notifications import NAME, FakeNotifications
+from harness.procs import wait_until
+from harness.server import PizauthServer, ServerFactory
+from harness.user import follow
 from tests.desktop import WAIT, config, kill, opened, recording_browser, start
-from tests.flows import pending_url, wait_for_token
-from tests.lifecycle import Servers
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.notifications import NAME, FakeNotifications
-from tests.support.procs import wait_until
-from tests.support.server import PizauthServer
-from tests.support.user import follow
 
 FAILED = "Desktop notification failed"
 
@@ -64,7 +63,7 @@ def by_shutdown(s: PizauthServer, fake: FakeOAuth, url: str) -> None:
 
 @pytest.mark.parametrize("change", [by_token, by_revoke, by_removal, by_shutdown])
 def test_a_clicked_notification_the_server_keeps_is_withdrawn_when_the_account_changes(
-    servers: Servers,
+    servers: ServerFactory,
     notifications: FakeNotifications,
     fake_oauth: FakeOAuth,
     browser: Path,
@@ -84,7 +83,7 @@ def test_a_clicked_notification_the_server_keeps_is_withdrawn_when_the_account_c
 
 
 def test_after_a_click_the_reminder_replaces_the_kept_notification(
-    servers: Servers, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
+    servers: ServerFactory, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
 ) -> None:
     s = start(servers, config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"), browser)
     pending_url(s, "acct")
@@ -96,7 +95,7 @@ def test_after_a_click_the_reminder_replaces_the_kept_notification(
 
 
 def test_a_killed_server_leaves_one_live_prompt_after_a_restart(
-    servers: Servers, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
+    servers: ServerFactory, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
 ) -> None:
     text = config(fake_oauth, "acct")
     first = start(servers, text, browser)
@@ -121,7 +120,7 @@ def test_a_killed_server_leaves_one_live_prompt_after_a_restart(
 
 
 def test_ids_of_a_service_that_went_are_never_closed_on_its_successor(
-    servers: Servers,
+    servers: ServerFactory,
     session_bus: PrivateBus,
     notifications: FakeNotifications,
     fake_oauth: FakeOAuth,
@@ -143,7 +142,7 @@ def test_ids_of_a_service_that_went_are_never_closed_on_its_successor(
 
 
 def test_a_restarted_server_never_closes_ids_of_a_service_that_went(
-    servers: Servers,
+    servers: ServerFactory,
     session_bus: PrivateBus,
     notifications: FakeNotifications,
     fake_oauth: FakeOAuth,
@@ -166,7 +165,7 @@ def test_a_restarted_server_never_closes_ids_of_a_service_that_went(
 
 
 def test_a_crashing_service_costs_one_warning_and_no_traceback(
-    servers: Servers,
+    servers: ServerFactory,
     session_bus: PrivateBus,
     notifications: FakeNotifications,
     fake_oauth: FakeOAuth,
@@ -196,7 +195,7 @@ def test_a_crashing_service_costs_one_warning_and_no_traceback(
 
 
 def test_a_service_dying_mid_call_costs_one_warning_and_no_traceback(
-    servers: Servers, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
+    servers: ServerFactory, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
 ) -> None:
     s = start(servers, config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"), browser)
     notifications.die_on_notify = True

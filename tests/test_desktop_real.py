@@ -5,7 +5,7 @@ on the test's private bus; the real pizauth server sends to it over D-Bus; the t
 the pointer (xdotool), finds the button by its label in the pixels, and saves screenshots into
 ``test-artefacts/``. A bus monitor records what was asked and answered, for what the screen
 cannot show (which id a reminder replaced). The sign-in is oidc-provider's own, driven by
-``tests/support/user.py`` on the very URL the click opened.
+``harness/user.py`` on the very URL the click opened.
 
 These tests need Xvfb, xdotool, ImageMagick and notification-daemon (``scripts/setup.sh``
 installs them); without them they fail rather than skip.
@@ -19,20 +19,20 @@ from pathlib import Path
 
 import pytest
 
+from harness.browser import ARTEFACTS
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth
+from harness.flows import pending_url, wait_for_token
+from harness.lifecycle import wait_for
+from harness.monitor import NotificationsMonitor, Seen
+from harness.notification_daemon import NotificationDaemon
+from harness.oidc import OidcProvider
+from harness.procs import wait_until
+from harness.server import ServerFactory
+from harness.texts import HEAD
+from harness.user import authorise, follow
+from harness.xvfb import Xvfb
 from tests.desktop import WAIT, config, kill, opened, recording_browser, start
-from tests.flows import pending_url, wait_for_token
-from tests.lifecycle import HEAD, Servers, wait_for
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.monitor import NotificationsMonitor, Seen
-from tests.support.notification_daemon import NotificationDaemon
-from tests.support.oidc import OidcProvider
-from tests.support.procs import wait_until
-from tests.support.user import authorise, follow
-from tests.support.xvfb import Xvfb
-
-ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artefacts"
-"""Where screenshots go: ``test-artefacts/`` at the top of the checkout (git-ignored)."""
 
 SERVER_EXPIRY = 5.0
 """notification-daemon's own expiry for a notification that does not ask to stay (measured)."""
@@ -73,7 +73,7 @@ def browser(tmp_path: Path) -> Path:
 
 
 def test_prompt_stays_a_click_opens_the_url_and_it_goes_once_signed_in(
-    servers: Servers,
+    servers: ServerFactory,
     daemon: NotificationDaemon,
     monitor: NotificationsMonitor,
     oidc: OidcProvider,
@@ -114,7 +114,7 @@ def test_prompt_stays_a_click_opens_the_url_and_it_goes_once_signed_in(
 
 
 def test_a_click_on_the_body_opens_the_url(
-    servers: Servers,
+    servers: ServerFactory,
     daemon: NotificationDaemon,
     monitor: NotificationsMonitor,
     fake_oauth: FakeOAuth,
@@ -133,7 +133,7 @@ def test_a_click_on_the_body_opens_the_url(
 
 
 def test_reminders_replace_the_prompt_on_screen_rather_than_stack(
-    servers: Servers,
+    servers: ServerFactory,
     daemon: NotificationDaemon,
     monitor: NotificationsMonitor,
     fake_oauth: FakeOAuth,
@@ -158,7 +158,7 @@ def test_reminders_replace_the_prompt_on_screen_rather_than_stack(
 
 
 def test_a_failed_sign_in_replaces_the_prompt_with_an_error(
-    servers: Servers,
+    servers: ServerFactory,
     daemon: NotificationDaemon,
     monitor: NotificationsMonitor,
     fake_oauth: FakeOAuth,
@@ -179,7 +179,7 @@ def test_a_failed_sign_in_replaces_the_prompt_with_an_error(
 
 
 def test_a_killed_server_leaves_no_second_prompt_after_a_restart(
-    servers: Servers,
+    servers: ServerFactory,
     daemon: NotificationDaemon,
     fake_oauth: FakeOAuth,
     browser: Path,

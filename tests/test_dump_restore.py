@@ -8,14 +8,13 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from harness.flows import authorise_account, pending_url
+from harness.oidc import OidcProvider
+from harness.server import ServerFactory
+from harness.texts import HEAD
 from pizauth_dbus import dump as dumpmod
 from pizauth_dbus.config import SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
-from tests.conftest import ServerFactory
-from tests.flows import authorise_account, pending_url
-from tests.support.oidc import OidcProvider
-
-HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
 
 
 def _envelope(payload: object, key: bytes = dumpmod._KEY) -> bytes:
@@ -33,10 +32,10 @@ def _with_times(obtained: object, expiry: object) -> dict[str, object]:
 
 
 def test_dump_restart_restore_show_prints_the_same_token(
-    oidc: OidcProvider, pizauth_server: ServerFactory
+    oidc: OidcProvider, servers: ServerFactory
 ) -> None:
     config = HEAD + oidc.account_config("acct") + oidc.account_config("other")
-    first = pizauth_server(config)
+    first = servers(config)
     token, _ = authorise_account(first, "acct")
     d = first.cli("dump")
     assert d.returncode == 0 and d.stderr == b""
@@ -50,7 +49,7 @@ def test_dump_restart_restore_show_prints_the_same_token(
         + oidc.account_config("acct")
         + oidc.account_config("other", scopes=("openid", "offline_access", "email"))
     )
-    second = pizauth_server(changed)
+    second = servers(changed)
     pending_url(second, "acct")
     r = second.cli("restore", input=d.stdout)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
@@ -61,9 +60,9 @@ def test_dump_restart_restore_show_prints_the_same_token(
 
 
 def test_restore_does_not_replace_an_active_token(
-    oidc: OidcProvider, pizauth_server: ServerFactory
+    oidc: OidcProvider, servers: ServerFactory
 ) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("acct"))
+    server = servers(HEAD + oidc.account_config("acct"))
     old, _ = authorise_account(server, "acct")
     old_dump = server.cli("dump").stdout
     server.cli("revoke", "acct")
@@ -116,11 +115,11 @@ def test_bad_restore_input_is_refused_with_a_clear_message(case: str) -> None:
 
 
 def test_bad_restore_input_changes_nothing_in_a_running_server(
-    oidc: OidcProvider, pizauth_server: ServerFactory
+    oidc: OidcProvider, servers: ServerFactory
 ) -> None:
     """The server's side of the unit test above, for one case: the error reaches the CLI as
     one line, and no account's state moves."""
-    server = pizauth_server(HEAD + oidc.account_config("acct") + oidc.account_config("other"))
+    server = servers(HEAD + oidc.account_config("acct") + oidc.account_config("other"))
     token, _ = authorise_account(server, "acct")
     url = pending_url(server, "other")
     good = server.cli("dump").stdout

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.oidc import conf_string
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import parse
 from pizauth_dbus.events import Eventer, TokenEvent
@@ -23,8 +25,6 @@ from pizauth_dbus.httpclient import new_session
 from pizauth_dbus.refresher import TRANSIENT_CHECK_EVERY, Refresher
 from pizauth_dbus.reminders import Reminders
 from pizauth_dbus.state import Active, Empty, Pending, Store, now
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.oidc import conf_string
 
 WAIT = 10.0
 """Seconds any one awaited outcome may take."""

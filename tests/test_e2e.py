@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ServerFactory
-from tests.flows import authorise_account, gdbus, pending_url, url_query
-from tests.support.bus import PrivateBus
-from tests.support.oidc import OidcProvider
-from tests.support.server import run_cli
+from harness import texts
+from harness.bus import PrivateBus
+from harness.flows import authorise_account, gdbus, pending_url, url_query
+from harness.oidc import OidcProvider
+from harness.server import ServerFactory, run_cli
 
-NOT_RUNNING = b"ERROR - pizauth authenticator not running or not responding\n"
+NOT_RUNNING = texts.NOT_RUNNING.encode()
 
 
 def _config(oidc: OidcProvider, *accounts: str) -> str:
@@ -18,10 +18,8 @@ def _config(oidc: OidcProvider, *accounts: str) -> str:
     return head + "".join(oidc.account_config(a) for a in accounts)
 
 
-def test_first_token_through_the_whole_stack(
-    oidc: OidcProvider, pizauth_server: ServerFactory
-) -> None:
-    server = pizauth_server(_config(oidc, "work", "home"))
+def test_first_token_through_the_whole_stack(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(_config(oidc, "work", "home"))
     url = pending_url(server, "work")
     q = url_query(url)
     assert url.startswith(oidc.auth_uri + "?access_type=offline&code_challenge=")
@@ -40,9 +38,9 @@ def test_first_token_through_the_whole_stack(
 
 
 def test_show_over_gdbus_returns_the_same_token(
-    oidc: OidcProvider, pizauth_server: ServerFactory, session_bus: PrivateBus
+    oidc: OidcProvider, servers: ServerFactory, session_bus: PrivateBus
 ) -> None:
-    server = pizauth_server(_config(oidc, "acct"))
+    server = servers(_config(oidc, "acct"))
     pending = gdbus(server.env, "Show", "acct")
     assert pending.returncode != 0
     assert "org.pizauth.Error.AuthorisationPending" in pending.stderr
@@ -51,8 +49,8 @@ def test_show_over_gdbus_returns_the_same_token(
     assert r.returncode == 0 and r.stdout.strip() == f"('{token}',)"
 
 
-def test_unknown_account(oidc: OidcProvider, pizauth_server: ServerFactory) -> None:
-    server = pizauth_server(_config(oidc, "acct"))
+def test_unknown_account(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(_config(oidc, "acct"))
     r = server.cli("show", "x")
     assert (r.returncode, r.stdout, r.stderr) == (1, b"", b"ERROR - No account 'x'\n")
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ServerFactory
-from tests.support.oidc import OidcProvider
+from harness.oidc import OidcProvider
+from harness.server import ServerFactory
+from harness.texts import HEAD
 
 HEAVY = ("asyncio", "aiohttp", "dbus_fast", "pyparsing", "cryptography", "desktop_notifier")
-HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
 
 
 def imported_modules(env: dict[str, str], *args: str) -> tuple[set[str], str]:
@@ -33,10 +33,8 @@ def imported_modules(env: dict[str, str], *args: str) -> tuple[set[str], str]:
     return mods, "\n".join(rest)
 
 
-def test_show_and_refresh_import_nothing_heavy(
-    oidc: OidcProvider, pizauth_server: ServerFactory
-) -> None:
-    server = pizauth_server(HEAD + oidc.account_config("acct"))
+def test_show_and_refresh_import_nothing_heavy(oidc: OidcProvider, servers: ServerFactory) -> None:
+    server = servers(HEAD + oidc.account_config("acct"))
     for args in (("show", "acct"), ("show", "-u", "acct"), ("refresh", "acct")):
         mods, stderr = imported_modules(server.env, *args)
         # The call really reached the server: it answered with the pending URL.

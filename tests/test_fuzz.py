@@ -23,11 +23,12 @@ from hypothesis import strategies as st
 from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
+from harness.fakeoauth import FakeOAuth
+from harness.lifecycle import fake_account, info, login_with_fake, show_token, status
+from harness.server import PizauthServer, ServerFactory
+from harness.texts import BOTH
 from pizauth_dbus.config import parse
 from pizauth_dbus.errors import ConfigError
-from tests.lifecycle import Servers, fake_account, info, login_with_fake, show_token, status
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.server import PizauthServer
 
 EXAMPLES = int(os.environ.get("PIZAUTH_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
@@ -36,7 +37,6 @@ FUZZ = settings(
     derandomize=EXAMPLES <= 100,  # the quick run is the same every time
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-BOTH = 'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
 MANAGER = DBusAddress("/org/pizauth", bus_name="org.pizauth", interface="org.pizauth.Manager")
 
 
@@ -60,7 +60,7 @@ class Target:
 
 
 @pytest.fixture
-def target(servers: Servers, fake_oauth: FakeOAuth) -> Target:
+def target(servers: ServerFactory, fake_oauth: FakeOAuth) -> Target:
     config = BOTH + fake_account(fake_oauth, "acct") + fake_account(fake_oauth, "wait")
     return Target(servers(config))
 

@@ -20,13 +20,10 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from pizauth_dbus.dump import decode
-from pizauth_dbus.errors import RestoreError
-from pizauth_dbus.redirects import MAX_CONNECTIONS, MAX_REQUEST_BYTES
-from tests.flows import pending_url
-from tests.lifecycle import (
-    HEAD,
-    Servers,
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth
+from harness.flows import pending_url
+from harness.lifecycle import (
     fake_account,
     in_log,
     info,
@@ -35,10 +32,12 @@ from tests.lifecycle import (
     show_token,
     wait_for,
 )
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.server import PizauthServer, pizauth_command
-from tests.support.user import follow
+from harness.server import PizauthServer, ServerFactory, pizauth_command
+from harness.texts import BOTH, HEAD
+from harness.user import follow
+from pizauth_dbus.dump import decode
+from pizauth_dbus.errors import RestoreError
+from pizauth_dbus.redirects import MAX_CONNECTIONS, MAX_REQUEST_BYTES
 
 NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
 """Run a command as the same user but with no capabilities (no CAP_SYS_PTRACE)."""
@@ -97,8 +96,6 @@ def test_a_crash_leaves_no_core_file(
 
 # -- Hostile clients of the redirect listeners -------------------------------------------------
 
-BOTH = 'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
-
 
 def _fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
@@ -124,7 +121,7 @@ def _tls(port: int) -> ssl.SSLSocket:
 
 
 def test_a_flood_of_idle_connections_starves_nothing_and_piles_up_nothing(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     """Idle connections cost a descriptor each, and a finished TLS handshake some 280 KB;
     held by the thousand they once ran the server out of descriptors and memory, and a real
@@ -151,7 +148,7 @@ def test_a_flood_of_idle_connections_starves_nothing_and_piles_up_nothing(
 
 
 def test_a_redirect_with_thousands_of_parameters_is_refused(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     server = servers(HEAD + fake_account(fake_oauth))
     url = pending_url(server, "acct")
@@ -179,7 +176,7 @@ def _documented_recipe() -> str:
 
 
 def test_the_documented_backup_recipe_survives_a_crash_at_any_moment(
-    servers: Servers, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
+    servers: ServerFactory, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
 ) -> None:
     """Writing the dump straight into its file left the file empty when the server died
     during the hook (9 times in 9); the documented recipe renames a finished file instead."""

@@ -13,10 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.flows import pending_url
-from tests.lifecycle import (
-    HEAD,
-    Servers,
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import pending_url
+from harness.lifecycle import (
     fake_account,
     in_log,
     lines,
@@ -27,10 +26,10 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.procs import free_port
-from tests.support.server import PizauthServer
-from tests.support.user import follow
+from harness.procs import free_port
+from harness.server import PizauthServer, ServerFactory
+from harness.texts import HEAD
+from harness.user import follow
 
 KNOBS = {
     "PIZAUTH_HTTP_TIMEOUT": "0.5",
@@ -45,7 +44,7 @@ class Setup:
 
     def __init__(
         self,
-        servers: Servers,
+        servers: ServerFactory,
         fake: FakeOAuth,
         tmp_path: Path,
         *,
@@ -91,7 +90,7 @@ class Setup:
 
 
 def test_transient_error_keeps_the_token_and_retries(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, account="refresh_retry = 1s;\n")
     assert s.login() == "at-1"
@@ -123,7 +122,7 @@ def test_transient_error_keeps_the_token_and_retries(
 
 
 def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     asked = tmp_path / "asked"
     s = Setup(
@@ -152,7 +151,7 @@ def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
     [("exit 3", "'exit 3' returned 3"), ("sleep 30", "'sleep 30' exceeded timeout")],
 )
 def test_transient_error_if_cmd_can_declare_the_errors_permanent(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path, hook: str, message: str
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path, hook: str, message: str
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, top=setting("transient_error_if_cmd", hook))
     s.login()
@@ -166,7 +165,7 @@ def test_transient_error_if_cmd_can_declare_the_errors_permanent(
 
 
 def test_a_refresh_that_times_out_is_transient(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path)
     s.login()
@@ -178,7 +177,7 @@ def test_a_refresh_that_times_out_is_transient(
 
 
 def test_a_code_exchange_that_times_out_is_tried_again(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path)
     fake_oauth.script.append(Reply(delay=1.0))
@@ -189,7 +188,7 @@ def test_a_code_exchange_that_times_out_is_tried_again(
 
 
 def test_a_code_exchange_gives_up_when_nothing_answers(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/token"
     s = Setup(servers, fake_oauth, tmp_path, token_uri=dead)
@@ -201,7 +200,7 @@ def test_a_code_exchange_gives_up_when_nothing_answers(
 
 
 def test_the_code_exchange_sends_upstreams_fields(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path)
     url = pending_url(s.server, "acct")
@@ -229,7 +228,7 @@ def test_the_code_exchange_sends_upstreams_fields(
 
 
 def test_failed_code_exchanges_tell_the_person_why(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path)
     cases = [
@@ -260,7 +259,7 @@ def _gzip_bomb(size: int) -> bytes:
 
 
 def test_oversized_answers_are_refused(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     """An answer over 1 MiB, decompressed size included, and a token over 64 KiB are clear
     errors; the account gets a new URL as for any failed exchange."""
@@ -296,7 +295,7 @@ def test_oversized_answers_are_refused(
 
 
 def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     """100,000 nested arrays make Python's JSON parser raise RecursionError: the exchange must
     still end in the error hook, the log and a new URL, not in a silent Pending account."""
@@ -309,7 +308,7 @@ def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(
 
 
 def test_permanent_refresh_errors_invalidate_the_token(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path)
     cases = [
@@ -333,7 +332,7 @@ def test_permanent_refresh_errors_invalidate_the_token(
 
 
 def test_refresh_responses_and_the_refresh_token(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path)
     # token_type is case-insensitive (RFC 6749; upstream insists on "Bearer").
@@ -368,7 +367,7 @@ def test_refresh_responses_and_the_refresh_token(
 
 
 def test_a_slow_refresh_cannot_undo_a_revoke(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, knobs={})  # upstream's 30 s timeout
     s.login()
@@ -384,7 +383,7 @@ def test_a_slow_refresh_cannot_undo_a_revoke(
 
 
 def test_a_slow_exchange_cannot_overwrite_a_newer_request(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, knobs={})  # upstream's 30 s timeout
     fake_oauth.script.append(

@@ -6,10 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.flows import pending_url
-from tests.lifecycle import (
-    HEAD,
-    Servers,
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import pending_url
+from harness.lifecycle import (
     fake_account,
     in_log,
     lines,
@@ -20,16 +19,17 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.procs import group_alive
-from tests.support.user import follow
+from harness.procs import group_alive
+from harness.server import ServerFactory
+from harness.texts import HEAD
+from harness.user import follow
 
 HOOK_TIMEOUT = 1.0
 """PIZAUTH_HOOK_TIMEOUT for these tests, in place of upstream's 10 s."""
 
 
 def test_auth_notify_cmd_announces_and_reminds(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     told = tmp_path / "told"
     server = servers(
@@ -62,7 +62,7 @@ def test_auth_notify_cmd_announces_and_reminds(
 
 
 def test_each_hook_sees_its_variables(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     out = {name: tmp_path / name for name in ("notify", "error", "event", "startup", "status")}
     startup = (
@@ -116,7 +116,7 @@ def test_each_hook_sees_its_variables(
 
 
 def test_hanging_hooks_are_killed_at_their_time_limit(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     def hanging(name: str) -> str:
         # The hook's own pid is its process group; "sleep" is a grandchild that must die too.
@@ -155,7 +155,7 @@ def test_hanging_hooks_are_killed_at_their_time_limit(
 
 
 def test_failing_hooks_are_logged_and_change_nothing(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     server = servers(
         HEAD
@@ -171,7 +171,7 @@ def test_failing_hooks_are_logged_and_change_nothing(
 
 
 def test_token_events_run_one_at_a_time_in_order(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     log = tmp_path / "events"
     hook = f'echo "start $PIZAUTH_EVENT" >> {log}; sleep 0.3; echo "end $PIZAUTH_EVENT" >> {log}'
@@ -191,7 +191,7 @@ def test_token_events_run_one_at_a_time_in_order(
 
 
 def test_hooks_need_shell(
-    servers: Servers, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
+    servers: ServerFactory, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
 ) -> None:
     del pizauth_env["SHELL"]
     server = servers(HEAD + setting("token_event_cmd", "true") + fake_account(fake_oauth))

@@ -16,12 +16,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.conftest import OidcFactory
-from tests.flows import pending_url, url_query
-from tests.lifecycle import Servers, info, show_token, wait_for
-from tests.support.oidc import HTTPS_CLIENT_ID
-from tests.support.procs import free_port
-from tests.support.user import authorise
+from harness.flows import pending_url, url_query
+from harness.lifecycle import info, show_token, wait_for
+from harness.oidc import HTTPS_CLIENT_ID, OidcFactory
+from harness.procs import free_port
+from harness.server import ServerFactory
+from harness.user import authorise
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
 
@@ -36,7 +36,7 @@ def _certificate(port: int) -> tuple[str, x509.Certificate]:
 
 
 def test_a_whole_flow_over_https(
-    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+    oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
     # oidc-provider matches https redirect URIs exactly, port included: fix the port first.
     port = free_port()

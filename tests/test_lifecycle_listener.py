@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from tests.flows import pending_url
-from tests.lifecycle import (
-    Servers,
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import pending_url
+from harness.lifecycle import (
     fake_account,
     in_log,
     info,
@@ -22,9 +22,8 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.server import PizauthServer
-from tests.support.user import follow
+from harness.server import PizauthServer, ServerFactory
+from harness.user import follow
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
 NO_MATCH = "No pending token matches request state: request a fresh token"
@@ -35,7 +34,7 @@ DEADLINE = 1.0
 class Raw:
     """A server with both listeners, and a way to send it exactly the bytes a test wants."""
 
-    def __init__(self, servers: Servers, fake: FakeOAuth, tmp_path: Path) -> None:
+    def __init__(self, servers: ServerFactory, fake: FakeOAuth, tmp_path: Path) -> None:
         self.errors = tmp_path / "errors"
         self.server: PizauthServer = servers(
             'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
@@ -78,7 +77,7 @@ def parse(answer: bytes) -> tuple[int, str]:
 
 
 def test_upstreams_decision_sequence(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
     state, host = raw.pending()
@@ -118,7 +117,7 @@ def test_upstreams_decision_sequence(
 
 
 def test_malformed_requests_get_400(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
     state, host = raw.pending()
@@ -149,7 +148,9 @@ def _closed_after(sock: socket.socket, start: float) -> float:
     return time.monotonic() - start
 
 
-def test_slow_clients_are_cut_off(servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path) -> None:
+def test_slow_clients_are_cut_off(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
     state, _ = raw.pending()
     start = time.monotonic()
@@ -167,7 +168,7 @@ def test_slow_clients_are_cut_off(servers: Servers, fake_oauth: FakeOAuth, tmp_p
 
 
 def test_a_repeated_redirect_is_exchanged_once(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
     fake_oauth.script.append(
@@ -190,7 +191,7 @@ def test_a_repeated_redirect_is_exchanged_once(
 
 
 def test_authorisation_errors_are_logged_without_error_notify_cmd(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     # Default verbosity (errors only): the failure must still reach the log.
     server = servers(
@@ -209,7 +210,7 @@ def test_authorisation_errors_are_logged_without_error_notify_cmd(
 
 
 def test_https_listener_applies_the_same_sequence(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
     context = ssl.create_default_context()

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows import pending_url
-from tests.lifecycle import HEAD, Servers, fake_account, in_log, info, run, setting, wait_for
-from tests.support.bus import PrivateBus, name_owner_pid
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.procs import group_alive
-from tests.support.server import pizauth_command
+from harness.bus import PrivateBus, name_owner_pid
+from harness.fakeoauth import FakeOAuth
+from harness.flows import pending_url
+from harness.lifecycle import fake_account, in_log, info, run, setting, wait_for
+from harness.procs import group_alive
+from harness.server import ServerFactory, pizauth_command
+from harness.texts import HEAD
 
 ALREADY = "pizauth authenticator already running\n"
 
@@ -45,7 +46,7 @@ def _refused(port: int) -> bool:
 
 
 def test_foreground_logs_to_stderr_at_the_chosen_level(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     config = HEAD + fake_account(fake_oauth)
     seen: dict[str | None, str] = {}
@@ -129,7 +130,7 @@ def test_without_syslog_the_server_does_not_start(
 
 @pytest.mark.parametrize("how", ["shutdown", "SIGTERM", "SIGINT"])
 def test_stopping_is_clean(
-    servers: Servers, session_bus: PrivateBus, fake_oauth: FakeOAuth, tmp_path: Path, how: str
+    servers: ServerFactory, session_bus: PrivateBus, fake_oauth: FakeOAuth, tmp_path: Path, how: str
 ) -> None:
     hook_pid = tmp_path / "hook.pid"
     server = servers(
@@ -153,7 +154,7 @@ def test_stopping_is_clean(
     assert "Traceback" not in server.log()
 
 
-def test_a_second_server_refuses_to_start(servers: Servers, fake_oauth: FakeOAuth) -> None:
+def test_a_second_server_refuses_to_start(servers: ServerFactory, fake_oauth: FakeOAuth) -> None:
     first = servers(HEAD + fake_account(fake_oauth))
     url = pending_url(first, "acct")
     r = run([*pizauth_command(), "server", "-d", "-c", str(first.config_path)], first.env)
@@ -163,7 +164,7 @@ def test_a_second_server_refuses_to_start(servers: Servers, fake_oauth: FakeOAut
 
 
 def test_a_listener_that_cannot_be_bound_stops_the_server(
-    servers: Servers, session_bus: PrivateBus, fake_oauth: FakeOAuth
+    servers: ServerFactory, session_bus: PrivateBus, fake_oauth: FakeOAuth
 ) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -6,11 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from tests.conftest import OidcFactory
-from tests.flows import PENDING, authorise_account, pending_url
-from tests.lifecycle import (
-    HEAD,
-    Servers,
+from harness.flows import authorise_account, pending_url
+from harness.lifecycle import (
     dumped,
     in_log,
     lines,
@@ -21,8 +18,10 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.oidc import OidcProvider
-from tests.support.user import authorise
+from harness.oidc import OidcFactory, OidcProvider
+from harness.server import ServerFactory
+from harness.texts import HEAD, PENDING
+from harness.user import authorise
 
 
 def _events_hook(tmp_path: Path) -> tuple[Path, str]:
@@ -31,7 +30,7 @@ def _events_hook(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_expired_token_is_replaced_by_refresh_without_user_action(
-    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+    oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
     oidc = oidc_factory(at_ttl=2)
     events, hook = _events_hook(tmp_path)
@@ -51,7 +50,7 @@ def test_expired_token_is_replaced_by_refresh_without_user_action(
 
 
 def test_tokens_shorter_than_refresh_before_expiry_do_not_storm(
-    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+    oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
     """10 s tokens and the default refresh_before_expiry of 90 s: upstream's rule makes every
     new token due at once, so the server used to refresh thousands of times a second. Half
@@ -68,7 +67,7 @@ def test_tokens_shorter_than_refresh_before_expiry_do_not_storm(
 
 
 def test_rotated_refresh_tokens_are_kept(
-    oidc_factory: OidcFactory, servers: Servers, tmp_path: Path
+    oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
     # Every refresh rotates the refresh token, and reusing an old one revokes the whole grant:
     # two refreshes in a row succeed only if the rotated token was stored.
@@ -89,7 +88,7 @@ def test_rotated_refresh_tokens_are_kept(
 
 
 def test_revoked_grant_empties_the_account(
-    oidc: OidcProvider, servers: Servers, tmp_path: Path
+    oidc: OidcProvider, servers: ServerFactory, tmp_path: Path
 ) -> None:
     events, hook = _events_hook(tmp_path)
     errors = tmp_path / "errors"
@@ -125,7 +124,7 @@ def test_revoked_grant_empties_the_account(
 
 
 def test_refresh_command_in_each_state(
-    oidc: OidcProvider, servers: Servers, tmp_path: Path
+    oidc: OidcProvider, servers: ServerFactory, tmp_path: Path
 ) -> None:
     events, hook = _events_hook(tmp_path)
     server = servers(HEAD + hook + "refresh_before_expiry = 30s;\n" + oidc.account_config("acct"))

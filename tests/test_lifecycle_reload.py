@@ -8,11 +8,10 @@ import signal
 import subprocess
 from pathlib import Path
 
-from tests.flows import PENDING, pending_url
-from tests.lifecycle import (
-    HEAD,
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import pending_url
+from harness.lifecycle import (
     WAIT,
-    Servers,
     fake_account,
     in_log,
     info,
@@ -25,9 +24,10 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.procs import free_port
-from tests.support.user import follow
+from harness.procs import free_port
+from harness.server import ServerFactory
+from harness.texts import HEAD, PENDING
+from harness.user import follow
 
 
 def _config(fake: FakeOAuth, events: Path, accounts: dict[str, str], listen: str) -> str:
@@ -37,7 +37,7 @@ def _config(fake: FakeOAuth, events: Path, accounts: dict[str, str], listen: str
 
 
 def test_reload_keeps_drops_and_creates_accounts(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     events1, events2 = tmp_path / "events1", tmp_path / "events2"
     v1 = {"keep": "", "wait": "", "change": "", "drop": ""}
@@ -82,7 +82,7 @@ def test_reload_keeps_drops_and_creates_accounts(
 
 
 def test_a_broken_config_changes_nothing(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     events = tmp_path / "events"
     good = _config(fake_oauth, events, {"a": "", "b": ""}, '"127.0.0.1:0"')
@@ -117,7 +117,7 @@ def test_a_broken_config_changes_nothing(
 
 
 def test_reload_discards_an_exchange_for_a_changed_account(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     events = tmp_path / "events"
     config = _config(fake_oauth, events, {"changed": "", "same": ""}, '"127.0.0.1:0"')
@@ -143,7 +143,7 @@ def test_reload_discards_an_exchange_for_a_changed_account(
 
 
 def test_show_answers_while_a_reload_is_still_reading_the_config(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     """The config is read and parsed off the server's loop: here the file is a FIFO nobody
     writes to yet, so the reload waits in its worker thread while ``show`` is answered."""
@@ -178,7 +178,9 @@ def _open_writer(path: Path) -> int | None:
         return None
 
 
-def test_a_pathological_config_is_refused_at_once(servers: Servers, fake_oauth: FakeOAuth) -> None:
+def test_a_pathological_config_is_refused_at_once(
+    servers: ServerFactory, fake_oauth: FakeOAuth
+) -> None:
     """A 160,000-character string before a syntax error took the old error reporter 39 s (a
     quadratic search for the word before the error), during which the server answered
     nothing. Now the reload answers within the CLI's ordinary time limit."""

@@ -7,14 +7,9 @@ import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-from pizauth_dbus.commands import EXPIRED_INITIATED, EXPIRED_REFRESHING
-from pizauth_dbus.config import parse
-from pizauth_dbus.output import status_line
-from pizauth_dbus.state import Active, Store, now, status_rows
-from tests.flows import pending_url
-from tests.lifecycle import (
-    HEAD,
-    Servers,
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import pending_url
+from harness.lifecycle import (
     fake_account,
     in_log,
     lines,
@@ -24,7 +19,12 @@ from tests.lifecycle import (
     status,
     wait_for,
 )
-from tests.support.fakeoauth import FakeOAuth, Reply
+from harness.server import ServerFactory
+from harness.texts import HEAD
+from pizauth_dbus.commands import EXPIRED_INITIATED, EXPIRED_REFRESHING
+from pizauth_dbus.config import parse
+from pizauth_dbus.output import status_line
+from pizauth_dbus.state import Active, Store, now, status_rows
 
 TIME = r"[A-Z][a-z]{2}, [1-9]\d? [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"
 """RFC 2822 as upstream prints it: the day of the month is not zero-padded."""
@@ -42,7 +42,7 @@ def _near(t: float, expected: float, slack: float = 5.0) -> bool:
 
 
 def test_status_and_show_in_every_state(
-    servers: Servers, fake_oauth: FakeOAuth, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     told = tmp_path / "told"
     # The notifier runs auth_notify_cmd for one account at a time: while "blocker"'s runs, a

@@ -11,19 +11,12 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from tests.flows import pending_url
-from tests.lifecycle import (
-    Servers,
-    fake_account,
-    in_log,
-    lines,
-    setting,
-    show_token,
-    wait_for,
-)
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.user import follow
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.flows import pending_url
+from harness.lifecycle import fake_account, in_log, lines, setting, show_token, wait_for
+from harness.server import ServerFactory
+from harness.user import follow
 
 KEY_MARKERS = (b"PRIVATE KEY-----", b"BEGIN EC PRIVATE")
 
@@ -38,7 +31,7 @@ def _tokens() -> dict[str, str]:
 
 
 def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
-    servers: Servers, fake_oauth: FakeOAuth, session_bus: PrivateBus, tmp_path: Path
+    servers: ServerFactory, fake_oauth: FakeOAuth, session_bus: PrivateBus, tmp_path: Path
 ) -> None:
     hooks = tmp_path / "hooks"
     client_secret = secrets.token_urlsafe(24)

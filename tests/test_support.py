@@ -25,10 +25,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.bus import PrivateBus
-from tests.support.certs import self_signed_server_context
-from tests.support.fakeoauth import FakeOAuth, Reply
-from tests.support.oidc import (
+from harness.bus import PrivateBus
+from harness.certs import self_signed_server_context
+from harness.fakeoauth import FakeOAuth, Reply
+from harness.oidc import (
     CLIENT_ID,
     CLIENT_SECRET,
     HTTPS_CLIENT_ID,
@@ -36,9 +36,9 @@ from tests.support.oidc import (
     OidcProvider,
     post_form,
 )
-from tests.support.procs import group_alive, wait_until
-from tests.support.server import BUS_NAME, PizauthServer, run_cli
-from tests.support.user import authorise, follow, unverified_ssl_context
+from harness.procs import group_alive, wait_until
+from harness.server import BUS_NAME, PizauthServer, run_cli
+from harness.user import authorise, follow, unverified_ssl_context
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -270,7 +270,7 @@ def test_code_pkce_flow_introspect_revoke(oidc: OidcProvider, listener: Listener
     )
     assert status == 200, tokens
     assert tokens["token_type"] == "Bearer"
-    assert tokens["expires_in"] == 60
+    assert tokens["expires_in"] == 600  # the shared provider's 10-minute tokens
     assert "refresh_token" in tokens  # thanks to prompt=consent
 
     introspection = oidc.introspect(tokens["access_token"])

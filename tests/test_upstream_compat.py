@@ -12,26 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows import authorise_account, pending_url, url_query
-from tests.lifecycle import (
-    HEAD,
-    Servers,
-    fake_account,
-    in_log,
-    login_with_fake,
-    setting,
-    show_token,
-    wait_for,
-)
-from tests.support.bus import PrivateBus
-from tests.support.fakeoauth import FakeOAuth
-from tests.support.oidc import OidcProvider
-from tests.support.procs import wait_until
-from tests.support.server import PizauthServer, run_cli
-from tests.support.user import follow
+from harness import texts
+from harness.bus import PrivateBus
+from harness.fakeoauth import FakeOAuth
+from harness.flows import authorise_account, pending_url, url_query
+from harness.lifecycle import fake_account, in_log, login_with_fake, setting, show_token, wait_for
+from harness.oidc import OidcProvider
+from harness.procs import wait_until
+from harness.server import PizauthServer, ServerFactory, run_cli
+from harness.texts import HEAD
+from harness.user import follow
 
-NOT_RUNNING = b"ERROR - pizauth authenticator not running or not responding\n"
-PENDING = b"ERROR - Access token unavailable until authorised with URL "
+NOT_RUNNING = texts.NOT_RUNNING.encode()
+PENDING = texts.PENDING.encode()
 
 
 # -- Finding the bus ---------------------------------------------------------------------------
@@ -159,7 +152,7 @@ def test_show_refresh_and_restore_start_one(
 
 
 def test_a_listener_on_port_80_gets_a_redirect_uri_without_a_port(
-    servers: Servers, oidc: OidcProvider
+    servers: ServerFactory, oidc: OidcProvider
 ) -> None:
     if not _can_bind(80):
         pytest.fail("port 80 cannot be bound: run the tests as root (CI does)")
@@ -190,7 +183,7 @@ def _can_bind(port: int) -> bool:
 # -- Texts as upstream prints them ------------------------------------------------------------
 
 
-def test_status_lines_are_sorted_whole(servers: Servers, fake_oauth: FakeOAuth) -> None:
+def test_status_lines_are_sorted_whole(servers: ServerFactory, fake_oauth: FakeOAuth) -> None:
     """Upstream sorts ``name: state`` lines, so "a b" (a space) comes before "a" (a colon)."""
     server = servers(HEAD + fake_account(fake_oauth, "a") + fake_account(fake_oauth, "a b"))
     r = server.cli("status")
@@ -198,7 +191,7 @@ def test_status_lines_are_sorted_whole(servers: Servers, fake_oauth: FakeOAuth) 
 
 
 def test_a_hook_killed_by_a_signal_has_no_exit_code(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     server = servers(HEAD + setting("token_event_cmd", "kill -9 $$") + fake_account(fake_oauth))
     assert server.cli("revoke", "acct").returncode == 0
@@ -209,7 +202,7 @@ def test_a_hook_killed_by_a_signal_has_no_exit_code(
 
 
 def test_config_lists_and_maps_may_start_with_a_comma(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     extra = '    auth_uri_fields = {, "x": "1"};\n'
     block = fake_account(fake_oauth, extra=extra).replace('scopes = ["mail"]', 'scopes = [, "a"]')
@@ -223,7 +216,7 @@ def test_config_lists_and_maps_may_start_with_a_comma(
 
 @pytest.mark.parametrize("status", [307, 308])
 def test_token_endpoint_redirects_that_keep_the_post(
-    servers: Servers, fake_oauth: FakeOAuth, status: int
+    servers: ServerFactory, fake_oauth: FakeOAuth, status: int
 ) -> None:
     account = fake_account(fake_oauth).replace(fake_oauth.token_uri, fake_oauth.hops(status, 10))
     server = servers(HEAD + account)
@@ -234,7 +227,7 @@ def test_token_endpoint_redirects_that_keep_the_post(
 
 
 def test_a_see_other_redirect_turns_the_post_into_a_get(
-    servers: Servers, fake_oauth: FakeOAuth
+    servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     account = fake_account(fake_oauth).replace(fake_oauth.token_uri, fake_oauth.hops(303, 1))
     server = servers(HEAD + account)
@@ -244,7 +237,9 @@ def test_a_see_other_redirect_turns_the_post_into_a_get(
     assert show_token(server) is None
 
 
-def test_more_than_ten_redirects_are_not_followed(servers: Servers, fake_oauth: FakeOAuth) -> None:
+def test_more_than_ten_redirects_are_not_followed(
+    servers: ServerFactory, fake_oauth: FakeOAuth
+) -> None:
     account = fake_account(fake_oauth).replace(fake_oauth.token_uri, fake_oauth.hops(307, 11))
     server = servers(HEAD + account, extra_env={"PIZAUTH_EXCHANGE_RETRY_GAP": "0"})
     follow(pending_url(server, "acct"))

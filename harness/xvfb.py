@@ -16,10 +16,10 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from tests.support.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.service import Service
 
 START_TIMEOUT = 10.0
 """Seconds Xvfb gets to open its display: it takes a fraction of a second."""
@@ -45,7 +45,7 @@ class Window:
     height: int
 
 
-class Xvfb:
+class Xvfb(Service):
     """A running Xvfb; also a context manager that stops it.
 
     :param log_path: where Xvfb's output goes.
@@ -115,16 +115,8 @@ class Xvfb:
         if self._proc is not None:
             stop_group(self._proc)
 
-    def __enter__(self) -> Self:
-        return self.start() if self._proc is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._proc is not None
 
     # -- hands and eyes -----------------------------------------------------------------------
 

@@ -12,13 +12,13 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from tests.support.bus import name_owner_pid
-from tests.support.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.bus import name_owner_pid
+from harness.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.service import Service
 
 BUS_NAME = "org.pizauth"
 
@@ -71,7 +71,7 @@ def run_cli(
     )
 
 
-class PizauthServer:
+class PizauthServer(Service):
     """One ``pizauth server -d -c CONFIG`` process; also a context manager that stops it.
 
     :param config_path: the configuration file (:meth:`write_config` rewrites it for reloads).
@@ -186,16 +186,8 @@ class PizauthServer:
             self.wait_exit(max(0.0, deadline - time.monotonic()))
         return stop_group(self._proc)
 
-    def __enter__(self) -> Self:
-        return self.start() if self._proc is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._proc is not None
 
     # -- use ----------------------------------------------------------------------------------
 
@@ -210,18 +202,41 @@ class PizauthServer:
         return read_text(self.log_path)
 
 
+def cli_with(flag: str) -> list[str]:
+    """The CLI with ``flag`` appended to every command line.
+
+    For ``-vv``, ``server -d -c <path> -vv`` logs at info level; client commands ignore it.
+    """
+    code = (
+        "import sys; from pizauth_dbus.cli import main; "
+        f"sys.exit(main(['pizauth', *sys.argv[1:], {flag!r}]))"
+    )
+    return [sys.executable, "-c", code]
+
+
 class ServerFactory:
-    """Starts real pizauth servers on the test's private bus; all stopped at teardown.
+    """Starts real pizauth servers on the test's private bus; all stopped at teardown, and
+    their logs printed (pytest shows them for failing tests).
 
     ``start(config_text)`` writes ``$XDG_CONFIG_HOME/pizauth.conf`` (the default path, so CLI
-    commands that read the config find the same file), starts ``pizauth server -d -c <it>`` and
+    commands that read the config find the same file), starts ``pizauth server -d -c <it>``
+    with ``-vv`` (info level: several behaviours a person relies on show only in the log) and
     waits until it owns ``org.pizauth``.
     """
 
     def __init__(self, env: dict[str, str], tmp_path: Path) -> None:
-        self._env = env
-        self._tmp_path = tmp_path
+        self.env = env
+        self.tmp_path = tmp_path
         self._started: list[PizauthServer] = []
+
+    @classmethod
+    def fixture(cls, env: dict[str, str], tmp_path: Path) -> Iterator[ServerFactory]:
+        """Yield a factory and stop what it started afterwards (for a pytest fixture)."""
+        factory = cls(env, tmp_path)
+        try:
+            yield factory
+        finally:
+            factory.stop_all()
 
     def start(
         self,
@@ -229,7 +244,8 @@ class ServerFactory:
         *,
         wait: bool = True,
         config_name: str = "pizauth.conf",
-        extra_env: dict[str, str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+        flag: str | None = "-vv",
     ) -> PizauthServer:
         """Start a server with ``config_text``.
 
@@ -237,14 +253,15 @@ class ServerFactory:
             first); pass False to test start-up failures (then use ``wait_exit``).
         :param config_name: file name inside ``$XDG_CONFIG_HOME``.
         :param extra_env: added to the server's (and its CLI calls') environment.
+        :param flag: added to the server's command line (and its CLI calls'); None for none.
         """
-        config_path = Path(self._env["XDG_CONFIG_HOME"]) / config_name
+        config_path = Path(self.env["XDG_CONFIG_HOME"]) / config_name
         config_path.write_text(config_text)
-        env = {**self._env, **(extra_env or {})}
         server = PizauthServer(
             config_path,
-            env,
-            log_path=self._tmp_path / f"pizauth-server-{len(self._started)}.log",
+            {**self.env, **(extra_env or {})},
+            log_path=self.tmp_path / f"server-{len(self._started)}.log",
+            command=cli_with(flag) if flag else None,
         )
         self._started.append(server)
         return server.start(wait=wait)

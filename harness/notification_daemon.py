@@ -5,7 +5,7 @@ one desktop-notifier's own CI runs). Here it owns the name on the test's private
 each notification as a window titled "Notification" at the top right of the display, with its
 action buttons at the bottom right; a click on the rest of the window invokes the default action.
 Nothing is faked: pizauth talks to it over D-Bus as it would on a desktop, and the test clicks
-with the pointer (:class:`~tests.support.xvfb.Xvfb`).
+with the pointer (:class:`~harness.xvfb.Xvfb`).
 
 How it behaves, measured (Debian 12's 3.20): a notification without ``expire_timeout`` 0
 vanishes after 5 s; with the ``resident`` hint, a click on a button runs the action and keeps
@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
-from tests.support.bus import PrivateBus
-from tests.support.procs import popen_in_group, read_text, stop_group, wait_until
-from tests.support.xvfb import Box, Window, Xvfb, dark_lines
+from harness.bus import PrivateBus
+from harness.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.service import Service
+from harness.xvfb import Box, Window, Xvfb, dark_lines
 
 DAEMON = "/usr/lib/notification-daemon/notification-daemon"
 NAME = "org.freedesktop.Notifications"
@@ -37,7 +37,7 @@ EDGE = 12
 """Pixels along the window's edges left out when looking for text: its rounded border."""
 
 
-class NotificationDaemon:
+class NotificationDaemon(Service):
     """notification-daemon on ``display``, owning ``org.freedesktop.Notifications`` on ``bus``;
     a context manager that stops it.
 
@@ -92,16 +92,8 @@ class NotificationDaemon:
     def log(self) -> str:
         return read_text(self.log_path)
 
-    def __enter__(self) -> Self:
-        return self.start() if self._proc is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._proc is not None
 
     # -- what is on screen --------------------------------------------------------------------
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from tests.support.procs import free_port, popen_in_group, read_text, stop_group, wait_until
+from harness.procs import free_port, popen_in_group, read_text, stop_group, wait_until
+from harness.service import Service
 
-OIDC_DIR = Path(__file__).resolve().parent.parent / "oidc"
+OIDC_DIR = Path(__file__).resolve().parent.parent / "tests" / "oidc"
 """``tests/oidc``: the server script, its package.json and (once installed) node_modules."""
 
 START_TIMEOUT = 20.0
@@ -68,7 +69,7 @@ def post_form(
     return status, body
 
 
-class OidcProvider:
+class OidcProvider(Service):
     """One oidc-provider process; also a context manager that stops it on exit.
 
     :param at_ttl: access token lifetime, seconds.
@@ -139,7 +140,7 @@ class OidcProvider:
             [node, "oidc-server.mjs"], env=env, log_path=self.log_path, cwd=OIDC_DIR
         )
         self._proc = proc
-        return wait_until(self._answers, START_TIMEOUT, abort=lambda: proc.poll() is not None)
+        return bool(wait_until(self._answers, START_TIMEOUT, abort=lambda: proc.poll() is not None))
 
     def _answers(self) -> bool:
         try:
@@ -167,8 +168,8 @@ class OidcProvider:
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> Self:
-        return self.start() if self._proc is None else self
+    def started(self) -> bool:
+        return self._proc is not None
 
     def __exit__(
         self,
@@ -176,7 +177,7 @@ class OidcProvider:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.cleanup()
+        self.cleanup()  # also removes its temporary directory
 
     # -- endpoints ----------------------------------------------------------------------------
 

@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from playwright.sync_api import Page, Response, ViewportSize, sync_playwright
 
-from tests.support.certs import self_signed_server_context
+from harness.certs import self_signed_server_context
 
-ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
+ARTEFACTS = Path(__file__).resolve().parents[1] / "test-artefacts"
 """Where screenshots go: ``test-artefacts/`` at the top of the checkout (git-ignored)."""
 
 LAUNCH_TIMEOUT_MS = 20_000

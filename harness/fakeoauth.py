@@ -19,11 +19,12 @@ import asyncio
 import contextlib
 import threading
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlencode
 
 from aiohttp import web
+
+from harness.service import Service
 
 START_TIMEOUT = 10.0
 """Seconds to wait for the server thread to bind its port."""
@@ -64,7 +65,7 @@ async def _cancel_others() -> None:
     await asyncio.gather(*others, return_exceptions=True)
 
 
-class FakeOAuth:
+class FakeOAuth(Service):
     """The fake server; also a context manager that stops it on exit.
 
     Attributes tests use (safe to change from the test's thread between requests):
@@ -229,13 +230,5 @@ class FakeOAuth:
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=START_TIMEOUT)
 
-    def __enter__(self) -> Self:
-        return self.start() if self._loop is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._loop is not None

@@ -20,13 +20,13 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import open_dbus_connection
 
-from tests.support.procs import popen_in_group, read_text, stop_group
+from harness.procs import popen_in_group, read_text, stop_group
+from harness.service import Service
 
 START_TIMEOUT = 10.0
 """Seconds to wait for dbus-daemon to print its address: it normally takes a few milliseconds."""
@@ -101,7 +101,7 @@ def name_owner_pid(address: str, name: str) -> int | None:
     return int(body[0])
 
 
-class PrivateBus:
+class PrivateBus(Service):
     """A running private ``dbus-daemon``; also a context manager that stops it on exit.
 
     :param env: the daemon's whole environment (activated services inherit it).
@@ -207,16 +207,8 @@ class PrivateBus:
             stop_group(self._proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self) -> Self:
-        return self.start() if self._proc is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._proc is not None
 
     # -- queries ------------------------------------------------------------------------------
 

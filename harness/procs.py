@@ -17,9 +17,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 POLL_INTERVAL = 0.05
 """Seconds between two checks of a condition being waited for: short next to every timeout."""
+WAIT = 15.0
+"""Default seconds for :func:`wait_for`: what a server does in the background takes far less."""
+T = TypeVar("T")
 
 TERM_WAIT = 5.0
 """Seconds a process gets to exit after SIGTERM before it is killed."""
@@ -41,24 +45,44 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def wait_until(
-    condition: Callable[[], bool],
+    condition: Callable[[], T | None],
     timeout: float,
     *,
     interval: float = POLL_INTERVAL,
     abort: Callable[[], bool] | None = None,
-) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds have passed.
+) -> T | None:
+    """Poll ``condition`` until it returns something true or ``timeout`` seconds have passed.
+
+    The one polling loop of the harness: every other wait is built on it.
 
     :param abort: checked before each poll; when it returns True, stop waiting at once.
-    :returns: whether ``condition`` held.
+    :returns: what ``condition`` last returned when true, else None.
     """
     deadline = time.monotonic() + timeout
     while True:
-        if condition():
-            return True
+        value = condition()
+        if value:
+            return value
         if (abort is not None and abort()) or time.monotonic() >= deadline:
-            return False
+            return None
         time.sleep(interval)
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    what: str,
+    timeout: float = WAIT,
+    *,
+    abort: Callable[[], bool] | None = None,
+) -> T:
+    """:func:`wait_until`, failing the test when the time runs out.
+
+    :raises AssertionError: naming ``what``.
+    """
+    value = wait_until(condition, timeout, abort=abort)
+    if not value:
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    return value
 
 
 def popen_in_group(

@@ -7,13 +7,13 @@ story a user lives through.
 from __future__ import annotations
 
 import subprocess
-import time
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.server import PizauthServer
-from tests.support.user import UserResult, authorise
+from harness.procs import wait_until
+from harness.server import PizauthServer
+from harness.texts import PENDING
+from harness.user import UserResult, authorise
 
-PENDING = "ERROR - Access token unavailable until authorised with URL "
 GDBUS_CALL = [
     "gdbus",
     "call",
@@ -56,18 +56,18 @@ def url_query(url: str) -> dict[str, list[str]]:
 
 def wait_for_token(server: PizauthServer, account: str, timeout: float = TOKEN_WAIT) -> str:
     """Poll ``pizauth show`` until it prints a token; fail with the last answer otherwise."""
-    deadline = time.monotonic() + timeout
-    last: subprocess.CompletedProcess[bytes] | None = None
-    while time.monotonic() < deadline:
-        last = server.cli("show", account)
-        if last.returncode == 0:
-            out = last.stdout.decode()
-            assert out.endswith("\n") and out.count("\n") == 1, out
-            assert last.stderr == b""
-            return out[:-1]
-        time.sleep(0.1)
-    assert last is not None
-    raise AssertionError(f"no token after {timeout}s: {last.stderr!r}\n{server.log()}")
+    last: list[subprocess.CompletedProcess[bytes]] = []
+
+    def token() -> str | None:
+        last[:] = [server.cli("show", account)]
+        return last[0].stdout.decode() if last[0].returncode == 0 else None
+
+    out = wait_until(token, timeout, interval=0.1)
+    if out is None:
+        raise AssertionError(f"no token after {timeout}s: {last[0].stderr!r}\n{server.log()}")
+    assert out.endswith("\n") and out.count("\n") == 1, out
+    assert last[0].stderr == b""
+    return out[:-1]
 
 
 def authorise_account(server: PizauthServer, account: str) -> tuple[str, UserResult]:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, replace
-from types import TracebackType
 from typing import Any, Self
 
 from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
 from jeepney.io.blocking import open_dbus_connection
 
-from tests.support.procs import wait_until
+from harness.procs import wait_until
+from harness.service import Service
 
 INTERFACE = "org.freedesktop.Notifications"
 POLL = 0.2
@@ -46,7 +46,7 @@ class Seen:
         return self.returned is not None or self.error is not None
 
 
-class NotificationsMonitor:
+class NotificationsMonitor(Service):
     """Records the notifications interface's traffic on the bus at ``address``, from a thread."""
 
     def __init__(self, address: str) -> None:
@@ -56,6 +56,9 @@ class NotificationsMonitor:
         self._calls: dict[tuple[str, int], int] = {}  # (sender, serial) -> index in _seen
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def started(self) -> bool:
+        return self._thread is not None
 
     def start(self) -> Self:
         conn = open_dbus_connection(bus=self.address)
@@ -110,17 +113,6 @@ class NotificationsMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(POLL * 10)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- what was seen ------------------------------------------------------------------------
 

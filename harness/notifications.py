@@ -8,7 +8,7 @@ connection that owns the name, which is what clients' match rules require (a sig
 any other connection, e.g. `gdbus emit`, is ignored). Written on dbus-fast, so it needs
 neither dbus-python nor python-dbusmock.
 
-It is kept beside the real server (``tests/support/notification_daemon.py``) for what a real
+It is kept beside the real server (``harness/notification_daemon.py``) for what a real
 one does not do on demand: keep a notification after its action has run (dunst's context
 menu, any server honouring ``resident``: ``click(..., keep=True)``), vanish in the middle of a
 call (:attr:`FakeNotifications.die_on_notify`), or show another application's notification
@@ -20,7 +20,6 @@ import contextlib
 import threading
 import time
 from dataclasses import dataclass, replace
-from types import TracebackType
 from typing import Annotated, Any, Self
 
 from dbus_fast import Variant
@@ -28,7 +27,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusInt32, DBusSignature, DBusStr, DBusUInt32
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_signal
 
-from tests.support.procs import wait_until
+from harness.procs import wait_until
+from harness.service import Service
 
 NAME = "org.freedesktop.Notifications"
 PATH = "/org/freedesktop/Notifications"
@@ -127,7 +127,7 @@ async def _disconnect(bus: MessageBus) -> None:
     await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
 
 
-class FakeNotifications:
+class FakeNotifications(Service):
     """The fake service; a context manager that stops it on exit.
 
     :param address: the bus to own ``org.freedesktop.Notifications`` on.
@@ -276,13 +276,5 @@ class FakeNotifications:
             thread.join(START_TIMEOUT)
         loop.close()
 
-    def __enter__(self) -> Self:
-        return self.start() if self._loop is None else self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def started(self) -> bool:
+        return self._loop is not None

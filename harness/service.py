@@ -1,0 +1,40 @@
+"""What every part of the harness that runs something has in common.
+
+A :class:`Service` (a private bus, a provider, the fake endpoint, a pizauth server, Xvfb, a
+notification server, a bus monitor) is started, then stopped by whoever started it; as a
+context manager it starts on entry if it has not been started yet, and stops on exit,
+whatever happened in between.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Self
+
+
+class Service(ABC):
+    """Something the harness starts and must stop."""
+
+    @abstractmethod
+    def start(self) -> Self:
+        """Start it and wait (bounded) until it is ready."""
+
+    @abstractmethod
+    def stop(self) -> object:
+        """Stop it, bounded; idempotent."""
+
+    @abstractmethod
+    def started(self) -> bool:
+        """Whether :meth:`start` has been called."""
+
+    def __enter__(self) -> Self:
+        return self if self.started() else self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
