@@ -232,17 +232,7 @@ async def exchange_code(
         raise OAuthError(f"couldn't connect to {account.token_uri}")
     if not 200 <= status < 300:
         raise OAuthError(describe_http_error(status, body))
-    try:
-        data = _json(body)
-    except ValueError as e:
-        raise OAuthError(f"Invalid JSON: {e}") from None
-    words = _provider_words(data)
-    if words is not None:
-        raise OAuthError(words)
-    resp = parse_token_response(data)
-    if resp is None:
-        raise OAuthError("invalid response received")
-    return _not_too_long(resp)
+    return _token_answer(body, "Invalid JSON: ", "", "invalid response received")
 
 
 async def refresh_token(
@@ -274,16 +264,24 @@ async def refresh_token(
         raise OAuthError(
             describe_http_error(status, body), transient=status in TRANSIENT_HTTP_CODES
         )
+    failed = f"Refreshing {account.name} failed: "
+    return _token_answer(body, failed, failed, "Received JSON in unexpected format")
+
+
+def _token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> TokenResponse:
+    """The tokens in a successful answer, or a permanent error in upstream's words: ``bad_json``
+    before the parser's message, ``refused`` before the provider's own error, ``bad_shape``
+    when the fields are wrong (the exchange and the refresh word these differently)."""
     try:
         data = _json(body)
     except ValueError as e:
-        raise OAuthError(f"Refreshing {account.name} failed: {e}") from None
+        raise OAuthError(f"{bad_json}{e}") from None
     words = _provider_words(data)
     if words is not None:
-        raise OAuthError(f"Refreshing {account.name} failed: {words}")
+        raise OAuthError(f"{refused}{words}")
     resp = parse_token_response(data)
     if resp is None:
-        raise OAuthError("Received JSON in unexpected format")
+        raise OAuthError(bad_shape)
     return _not_too_long(resp)
 
 
