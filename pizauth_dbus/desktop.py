@@ -59,25 +59,21 @@ from pizauth_dbus.desktop_text import (
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.paths import runtime_dir
 from pizauth_dbus.state import Empty, Entry, Pending, Store, now
+from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.timing import (
+    NOTIFICATION_BACKOFF_FIRST,
+    NOTIFICATION_BACKOFF_MAX,
+    NOTIFICATION_OP_TIMEOUT,
+)
 
 log = logging.getLogger(__name__)
-
-OP_TIMEOUT = 10.0
-"""Seconds one exchange with the notification service may take: a hung service must not
-stall the queue behind it forever."""
-
-BACKOFF_FIRST = 30.0
-BACKOFF_MAX = 900.0
-"""After a failure, sends pause for BACKOFF_FIRST seconds, doubling up to BACKOFF_MAX (the
-default ``auth_notify_interval``), so that a broken service is not asked, and its failure not
-logged, at every reminder. A new service owning the name ends the pause."""
 
 
 def _describe(e: BaseException) -> str:
     if isinstance(e, DBusError):
         return f"{e.type}: {e.text}" if e.text else e.type
     if isinstance(e, TimeoutError):
-        return f"no answer within {OP_TIMEOUT:g} s"
+        return f"no answer within {NOTIFICATION_OP_TIMEOUT:g} s"
     return str(e) or type(e).__name__
 
 
@@ -118,13 +114,13 @@ class Desktop:
         self._record: Record | None = None  # made by adopt(), once the bus name is ours
         self._owner: str | None = None  # the service the backend and _shown know about
         self._queue: asyncio.Queue[Op] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
+        self._tasks = Tasks()
         self._present: bool | None = None  # None: not yet checked
         self._backoff = 0.0
         self._quiet_until = 0.0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="desktop")
+        self._tasks.spawn(self._run(), name="desktop")
 
     def adopt(self) -> None:
         """Withdraw what a killed predecessor left on screen, and record from now on what this
@@ -140,12 +136,10 @@ class Desktop:
             for key in list(self._shown):
                 self._queue.put_nowait(functools.partial(self._withdraw, key))
             try:
-                await asyncio.wait_for(self._queue.join(), OP_TIMEOUT)
+                await asyncio.wait_for(self._queue.join(), NOTIFICATION_OP_TIMEOUT)
             except TimeoutError:
                 log.warning("Couldn't withdraw desktop notifications in time")
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._tasks.stop()
         if not withdraw and self._record is not None:
             self._record.save([])
 
@@ -201,9 +195,11 @@ class Desktop:
         while True:
             op = await self._queue.get()
             try:
-                await asyncio.wait_for(op(), OP_TIMEOUT)
+                await asyncio.wait_for(op(), NOTIFICATION_OP_TIMEOUT)
             except Exception as e:  # nothing here may stop the next notification
-                self._backoff = min(max(BACKOFF_FIRST, self._backoff * 2), BACKOFF_MAX)
+                self._backoff = min(
+                    max(NOTIFICATION_BACKOFF_FIRST, self._backoff * 2), NOTIFICATION_BACKOFF_MAX
+                )
                 self._quiet_until = now() + self._backoff
                 log.warning(
                     "Desktop notification failed (%s); trying again in %d s",

@@ -43,3 +43,11 @@ MIN_REFRESH_GAP = 5.0
 """A token is never refreshed sooner than this after it was obtained (nor sooner than half its
 lifetime), unless it lives less than this: however short-lived a provider's tokens and whatever
 ``refresh_before_expiry`` says, refreshes cannot follow each other in a hot loop."""
+NOTIFICATION_OP_TIMEOUT = 10.0
+"""Seconds one exchange with the notification service may take: a hung service must not
+stall the desktop notifications' queue behind it forever."""
+NOTIFICATION_BACKOFF_FIRST = 30.0
+NOTIFICATION_BACKOFF_MAX = 900.0
+"""After a failure, notifications pause for the first of these, doubling up to the second (the
+default ``auth_notify_interval``), so that a broken service is not asked, and its failure not
+logged, at every reminder. A new service owning the name ends the pause."""
