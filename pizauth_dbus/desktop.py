@@ -136,7 +136,8 @@ class Desktop:
             for key in list(self._shown):
                 self._queue.put_nowait(functools.partial(self._withdraw, key))
             try:
-                await asyncio.wait_for(self._queue.join(), NOTIFICATION_OP_TIMEOUT)
+                async with asyncio.timeout(NOTIFICATION_OP_TIMEOUT):
+                    await self._queue.join()
             except TimeoutError:
                 log.warning("Couldn't withdraw desktop notifications in time")
         await self._tasks.stop()
@@ -195,7 +196,8 @@ class Desktop:
         while True:
             op = await self._queue.get()
             try:
-                await asyncio.wait_for(op(), NOTIFICATION_OP_TIMEOUT)
+                async with asyncio.timeout(NOTIFICATION_OP_TIMEOUT):
+                    await op()
             except Exception as e:  # nothing here may stop the next notification
                 self._backoff = min(
                     max(NOTIFICATION_BACKOFF_FIRST, self._backoff * 2), NOTIFICATION_BACKOFF_MAX

@@ -12,7 +12,6 @@ refresh that finishes after a revoke or a reload changes nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +22,7 @@ from pizauth_dbus import oauth
 from pizauth_dbus.events import Eventer, TokenEvent
 from pizauth_dbus.hooks import HookError, run_hook
 from pizauth_dbus.state import Active, Empty, Entry, Store, expiry_after, now
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import MAX_WAIT, MIN_REFRESH_GAP, TRANSIENT_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -94,8 +93,7 @@ class Refresher:
                     self.refresh_now(name)
                 else:
                     next_at = min(next_at, due)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - now()))
+            await wait_woken(self._wake, max(0.0, next_at - now()))
 
     def refresh_now(self, name: str) -> bool:
         """Start a refresh of ``name`` unless it is not Active or one is already under way.

@@ -9,14 +9,13 @@ listen) and runs ``auth_notify_cmd`` (one at a time, 10 s each). This is upstrea
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import replace
 
 from pizauth_dbus.hooks import run_logged
 from pizauth_dbus.signals import Signal
 from pizauth_dbus.state import Pending, Store, now
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import MAX_WAIT, NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -73,5 +72,4 @@ class Reminders:
                     {"PIZAUTH_ACCOUNT": name, "PIZAUTH_URL": url},
                     NOTIFY_TIMEOUT,
                 )
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), max(0.0, next_at - now()))
+            await wait_woken(self._wake, max(0.0, next_at - now()))

@@ -3,12 +3,14 @@
 The refresher, the reminders, the token-event worker, the authorisation flow and the desktop
 notifications each run tasks on the server's loop; each keeps them in a :class:`Tasks`, so that
 stopping the server cancels every one of them (hooks they run are killed through their own
-cancellation handling) and waits until they are gone.
+cancellation handling) and waits until they are gone. Their periodic sleeps use
+:func:`wait_woken`, which always lets a cancellation through.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
@@ -35,3 +37,15 @@ class Tasks:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def wait_woken(event: asyncio.Event, timeout: float) -> None:
+    """Wait until ``event`` is set or ``timeout`` seconds have passed, whichever comes first.
+
+    ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11, ``wait_for`` can
+    swallow a cancellation that arrives just as the event is set, and the duty then never
+    stops (a server that hangs at shutdown).
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()

@@ -191,3 +191,20 @@ async def test_reminders_come_at_the_interval(fake_oauth: FakeOAuth, tmp_path: P
         assert len(times) == count
     finally:
         await reminders.stop()
+
+
+@pytest.mark.parametrize("duty", ["refresher", "reminders"])
+async def test_a_duty_stops_even_when_woken_at_that_moment(duties: Duties, duty: str) -> None:
+    """On Python 3.11, asyncio.wait_for swallowed a cancellation that arrived just as the event
+    it waited for was set: a refresh finishing during shutdown left the server hanging."""
+    target = duties.refresher if duty == "refresher" else Reminders(duties.store)
+    target.start()
+    for _ in range(20):  # whichever loop iteration the race needs
+        await asyncio.sleep(0.01)
+        target.wake()
+        for _ in range(3):
+            await asyncio.sleep(0)
+    target.wake()
+    await asyncio.sleep(0)  # the wait has ended; the duty has not run yet
+    async with asyncio.timeout(WAIT):
+        await target.stop()
