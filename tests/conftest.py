@@ -22,8 +22,10 @@ import pytest
 
 from harness.bus import PrivateBus
 from harness.fakeoauth import FakeOAuth
+from harness.notifications import FakeNotifications
 from harness.oidc import OidcFactory, OidcProvider
 from harness.server import ServerFactory
+from tests.desktop import recording_browser
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -121,3 +123,16 @@ def servers(
 ) -> Iterator[ServerFactory]:
     """``servers(config_text) -> PizauthServer``: real servers at ``-vv`` on the test's bus."""
     yield from ServerFactory.fixture(pizauth_env, tmp_path)
+
+
+@pytest.fixture
+def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
+    """A fake ``org.freedesktop.Notifications`` on the test's bus, for the desktop tests."""
+    with FakeNotifications(session_bus.address) as fake:
+        yield fake
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Path:
+    """A ``$BROWSER`` that records the URLs it is given (``tests.desktop.opened`` reads them)."""
+    return recording_browser(tmp_path)

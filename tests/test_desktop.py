@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,18 +27,7 @@ from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.user import follow
 from pizauth_dbus.desktop_text import ERROR_ICON, PROMPT_ICON
-from tests.desktop import WAIT, config, opened, recording_browser, start
-
-
-@pytest.fixture
-def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
-    with FakeNotifications(session_bus.address) as fake:
-        yield fake
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Path:
-    return recording_browser(tmp_path)
+from tests.desktop import WAIT, config, opened, start
 
 
 @pytest.fixture

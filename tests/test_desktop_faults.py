@@ -10,7 +10,7 @@ server and CLI, the private bus, the fake provider's redirect, the recording bro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,20 +22,9 @@ from harness.notifications import NAME, FakeNotifications
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.user import follow
-from tests.desktop import WAIT, config, kill, opened, recording_browser, start
+from tests.desktop import WAIT, config, kill, opened, start
 
 FAILED = "Desktop notification failed"
-
-
-@pytest.fixture
-def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
-    with FakeNotifications(session_bus.address) as fake:
-        yield fake
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Path:
-    return recording_browser(tmp_path)
 
 
 def records(server: PizauthServer) -> list[Path]:

@@ -32,7 +32,7 @@ from harness.server import ServerFactory
 from harness.texts import HEAD
 from harness.user import authorise, follow
 from harness.xvfb import Xvfb
-from tests.desktop import WAIT, config, kill, opened, recording_browser, start
+from tests.desktop import WAIT, config, kill, opened, start
 
 SERVER_EXPIRY = 5.0
 """notification-daemon's own expiry for a notification that does not ask to stay (measured)."""
@@ -65,11 +65,6 @@ def daemon(
 def monitor(session_bus: PrivateBus) -> Iterator[NotificationsMonitor]:
     with NotificationsMonitor(session_bus.address) as m:
         yield m
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Path:
-    return recording_browser(tmp_path)
 
 
 def test_prompt_stays_a_click_opens_the_url_and_it_goes_once_signed_in(
