@@ -63,7 +63,11 @@ class Duties:
 
 
 @pytest.fixture
-async def duties(fake_oauth: FakeOAuth, request: pytest.FixtureRequest) -> AsyncIterator[Duties]:
+async def duties(
+    fake_oauth: FakeOAuth, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Duties]:
+    # Hooks run in this process's environment here, which CI may give no SHELL.
+    monkeypatch.setenv("SHELL", "/bin/sh")
     extra = getattr(request, "param", "")
     store = Store(parse(_config(fake_oauth, extra)))
     events = Eventer(lambda: store.config.token_event_cmd)
