@@ -1,125 +1,48 @@
-"""The pizauth.conf language: what each option means, every check on it, and the typed result.
+"""The pizauth.conf entry point: :func:`parse` a text or :func:`load` a file into a
+:class:`Config`, or get a :class:`ConfigParseError` that shows every problem.
 
-This module owns the data model the rest of the program reads (:class:`Config`, :class:`Account`,
-the ``*_DEFAULT`` constants) and the validation of a parsed file, with upstream's messages where
-upstream has the check. The options are listed in :mod:`pizauth_dbus.options`, the grammar is
-:mod:`pizauth_dbus.grammar` and positioned messages are :mod:`pizauth_dbus.diagnostics`'s;
-pyparsing is imported only when :func:`parse` first runs, so the CLI may import this cheaply.
+The data model lives in :mod:`pizauth_dbus.model` and is re-exported here, the checks in
+:mod:`pizauth_dbus.checker`, the grammar in :mod:`pizauth_dbus.grammar` and positioned messages
+in :mod:`pizauth_dbus.diagnostics`; pyparsing is imported only when :func:`parse` first runs,
+so the CLI may import this cheaply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar, cast
-from urllib.parse import urlsplit
+from collections.abc import Sequence
 
-from pizauth_dbus import grammar, lexicon
-from pizauth_dbus.diagnostics import Diagnostic, line_col
+from pizauth_dbus import grammar
+from pizauth_dbus.checker import Checker
+from pizauth_dbus.diagnostics import Diagnostic
 from pizauth_dbus.errors import ConfigError
-from pizauth_dbus.grammar import AccountBlock, Setting
-from pizauth_dbus.lexicon import TIME_MAX
-from pizauth_dbus.options import (
-    ACCOUNT_OPTIONS,
-    BOOL,
-    GLOBAL_OPTIONS,
-    LIST,
-    LISTEN,
-    LOGIN_HINT_CLASH,
-    MANDATORY_ACCOUNT_OPTIONS,
-    MAP,
-    MISPLACED,
-    REMOVED_OPTIONS,
-    STR,
-    TIME,
-    URI,
-    closest,
-    uri_problem,
-    wrong_kind,
+from pizauth_dbus.model import (
+    AUTH_NOTIFY_INTERVAL_DEFAULT,
+    LISTEN_DEFAULT,
+    REDIRECT_URI_DEFAULT,
+    REFRESH_AT_LEAST_DEFAULT,
+    REFRESH_BEFORE_EXPIRY_DEFAULT,
+    REFRESH_RETRY_DEFAULT,
+    RESERVED_AUTH_URI_KEYS,
+    SECURITY_FIELDS,
+    Account,
+    Config,
 )
 
-AUTH_NOTIFY_INTERVAL_DEFAULT = 15 * 60
-"""Seconds between repeated reminders for the same pending account (upstream default)."""
-REFRESH_AT_LEAST_DEFAULT = 90 * 60
-"""Refresh a token at the latest this many seconds after it was obtained (upstream default)."""
-REFRESH_BEFORE_EXPIRY_DEFAULT = 90
-"""Refresh this many seconds before expiry (upstream default)."""
-REFRESH_RETRY_DEFAULT = 40
-"""Seconds between retries after a transient refresh error (upstream default)."""
-LISTEN_DEFAULT = "127.0.0.1:0"
-"""Both redirect listeners bind a random loopback port unless told otherwise."""
-REDIRECT_URI_DEFAULT = "http://localhost/"
-
-RESERVED_AUTH_URI_KEYS = (
-    "access_type",
-    "client_id",
-    "code_challenge",
-    "code_challenge_method",
-    "redirect_uri",
-    "response_type",
-    "scope",
-    "state",
-)
-
-
-@dataclass(frozen=True)
-class Account:
-    """One ``account "name" { ... }`` block with every default and inherited value resolved."""
-
-    name: str
-    auth_uri: str
-    token_uri: str
-    client_id: str
-    client_secret: str | None = None
-    scopes: tuple[str, ...] = ()
-    # Ordered, duplicates kept; a deprecated ``login_hint`` is appended as ("login_hint", v).
-    auth_uri_fields: tuple[tuple[str, str], ...] = ()
-    redirect_uri: str = REDIRECT_URI_DEFAULT
-    refresh_at_least: int = REFRESH_AT_LEAST_DEFAULT
-    refresh_before_expiry: int = REFRESH_BEFORE_EXPIRY_DEFAULT
-    refresh_retry: int = REFRESH_RETRY_DEFAULT
-
-    def security_fields(self) -> dict[str, object]:
-        """The :data:`SECURITY_FIELDS` by name: what a token is only good for."""
-        return {name: getattr(self, name) for name in SECURITY_FIELDS}
-
-
-SECURITY_FIELDS = (
-    "auth_uri",
-    "auth_uri_fields",
-    "client_id",
-    "client_secret",
-    "redirect_uri",
-    "scopes",
-    "token_uri",
-)
-"""The account fields whose change invalidates its token: a reload that changes one drops the
-token, and a dump is restored only into an account whose values are all the same."""
-
-
-@dataclass(frozen=True)
-class Config:
-    """A whole, validated pizauth.conf. Times are whole seconds.
-
-    ``accounts`` is in file order and must be treated as read-only. The three ``refresh_*``
-    fields are the global values (already applied to every account that does not set its own).
-    ``warnings`` are printable notes about deprecated but accepted constructs.
-    """
-
-    accounts: Mapping[str, Account] = field(default_factory=dict)
-    auth_notify_cmd: str | None = None
-    auth_notify_interval: int = AUTH_NOTIFY_INTERVAL_DEFAULT
-    desktop_notifications: bool = True  # pizauth-dbus addition: native notifications on/off
-    error_notify_cmd: str | None = None
-    http_listen: str | None = LISTEN_DEFAULT  # None: `http_listen = none;`
-    https_listen: str | None = LISTEN_DEFAULT  # None: `https_listen = none;`
-    startup_cmd: str | None = None
-    token_event_cmd: str | None = None
-    transient_error_if_cmd: str | None = None
-    refresh_at_least: int = REFRESH_AT_LEAST_DEFAULT
-    refresh_before_expiry: int = REFRESH_BEFORE_EXPIRY_DEFAULT
-    refresh_retry: int = REFRESH_RETRY_DEFAULT
-    warnings: tuple[str, ...] = field(default=(), compare=False)
+__all__ = [
+    "AUTH_NOTIFY_INTERVAL_DEFAULT",
+    "LISTEN_DEFAULT",
+    "REDIRECT_URI_DEFAULT",
+    "REFRESH_AT_LEAST_DEFAULT",
+    "REFRESH_BEFORE_EXPIRY_DEFAULT",
+    "REFRESH_RETRY_DEFAULT",
+    "RESERVED_AUTH_URI_KEYS",
+    "SECURITY_FIELDS",
+    "Account",
+    "Config",
+    "ConfigParseError",
+    "load",
+    "parse",
+]
 
 
 class ConfigParseError(ConfigError):
@@ -138,7 +61,7 @@ def parse(text: str) -> Config:
     :raises ConfigError: with the complete, printable message (line, column, source, caret).
     """
     nodes, syntax_errors = grammar.parse_document(text)
-    checker = _Checker(text)
+    checker = Checker(text)
     # After a syntax error only the items read before it are checked, one by one: checks that
     # need the whole file ("at least one account", listeners) would be guesses.
     config = checker.run(nodes, whole_file=not syntax_errors)
@@ -152,248 +75,3 @@ def load(path: str) -> Config:
     from pizauth_dbus.paths import read_config_text
 
     return parse(read_config_text(path))
-
-
-Value = str | int | None | tuple[str, ...] | tuple[tuple[str, str], ...]
-T = TypeVar("T")
-
-
-@dataclass
-class _Scope:
-    """The options of one block (the top level, or an account) as they are read."""
-
-    options: dict[str, str]
-    seen: dict[str, Setting] = field(default_factory=dict)
-    values: dict[str, Value] = field(default_factory=dict)  # only options with valid values
-    # Misspelt options whose suggestion is a mandatory one: "not specified" then says so.
-    suggested: dict[str, Setting] = field(default_factory=dict)
-    ok: bool = True
-
-    def get(self, key: str, default: T) -> T:
-        # The option tables guarantee each key's value type; see _Checker.value.
-        return cast(T, self.values.get(key, default))
-
-
-class _Checker:
-    """Checks parsed nodes against the option tables, collecting every sound diagnostic."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.errors: list[Diagnostic] = []
-        self.warnings: list[str] = []
-
-    def error(self, message: str, pos: int | None, *hints: str, prefixed: bool = True) -> None:
-        self.errors.append(Diagnostic(message, pos, prefixed, hints))
-
-    def line(self, pos: int) -> int:
-        return line_col(self.text, pos)[0]
-
-    def run(self, nodes: Sequence[grammar.Node], *, whole_file: bool = True) -> Config | None:
-        top = _Scope(GLOBAL_OPTIONS)
-        blocks: list[tuple[AccountBlock, _Scope]] = []
-        for node in nodes:  # in file order, so the first error is the one upstream reports
-            if isinstance(node, Setting):
-                self.setting(top, node, in_account=False)
-            else:
-                blocks.append((node, self.account(node)))
-        if not whole_file:
-            return None
-        http: str | None = top.get("http_listen", LISTEN_DEFAULT)
-        https: str | None = top.get("https_listen", LISTEN_DEFAULT)
-        if http is None and https is None:
-            self.error(
-                "Cannot set both http_listen and https_listen to 'none'",
-                max(top.seen["http_listen"].pos, top.seen["https_listen"].pos),
-                "at least one listener is needed to receive authorisation redirects",
-                prefixed=False,
-            )
-        if not blocks:
-            self.error(
-                "Must specify at least one account",
-                None,
-                'add a block such as: account "name" { auth_uri = "https://..."; '
-                'token_uri = "https://..."; client_id = "..."; }',
-            )
-        accounts: dict[str, Account] = {}
-        survivors: dict[str, tuple[AccountBlock, _Scope]] = {}
-        for block, scope in blocks:
-            if block.name in survivors:
-                self.warnings.append(
-                    f"Line {self.line(block.pos)}: account {block.name} is defined more than "
-                    "once: this later definition replaces the earlier one"
-                )
-            survivors[block.name] = (block, scope)
-            account = self.build(block, scope, top) if scope.ok else None
-            accounts.pop(block.name, None)
-            if account is not None:
-                accounts[block.name] = account
-        # Only the blocks that survive need a listener, as upstream checks them (a replaced
-        # block's redirect is never used). When both listeners are off, that error already
-        # covers every account.
-        if http is not None or https is not None:
-            for name, account in accounts.items():
-                self.check_listener(account, *survivors[name], top)
-        if self.errors:
-            return None
-        # Global option names are Config's field names, and each value already has its field's
-        # type (see value()); options left out keep the field's default.
-        return Config(accounts=accounts, warnings=tuple(self.warnings), **top.values)  # type: ignore[arg-type]
-
-    def account(self, block: AccountBlock) -> _Scope:
-        scope = _Scope(ACCOUNT_OPTIONS)
-        before = len(self.errors)
-        for s in block.settings:
-            self.setting(scope, s, in_account=True)
-        for key in MANDATORY_ACCOUNT_OPTIONS:
-            if key not in scope.seen:
-                hints = []
-                if typo := scope.suggested.get(key):
-                    line = self.line(typo.key_pos)
-                    hints.append(f"'{typo.key}' on line {line} may be meant as '{key}'")
-                self.error(f"{key} not specified", block.pos, *hints)
-        fields: tuple[tuple[str, str], ...] = scope.get("auth_uri_fields", ())
-        if "login_hint" in scope.seen and any(k == "login_hint" for k, _ in fields):
-            line = self.line(scope.seen["login_hint"].key_pos)
-            self.error(LOGIN_HINT_CLASH, block.pos, f"remove the login_hint line (line {line})")
-        scope.ok = len(self.errors) == before
-        return scope
-
-    def build(self, block: AccountBlock, scope: _Scope, top: _Scope) -> Account:
-        """The account with its defaults and inherited values filled in."""
-        fields: tuple[tuple[str, str], ...] = scope.get("auth_uri_fields", ())
-        login_hint: str | None = scope.get("login_hint", None)
-        if login_hint is not None:
-            # Upstream reads login_hint and then drops it; we send it, as its docs promise.
-            fields = (*fields, ("login_hint", login_hint))
-            self.warnings.append(
-                f"Line {self.line(scope.seen['login_hint'].key_pos)}: 'login_hint' is "
-                f'deprecated: write auth_uri_fields = {{ "login_hint": "..." }}; instead'
-            )
-
-        def inherit(key: str, default: int) -> int:
-            return scope.get(key, top.get(key, default))
-
-        return Account(
-            name=block.name,
-            auth_uri=scope.get("auth_uri", ""),
-            token_uri=scope.get("token_uri", ""),
-            client_id=scope.get("client_id", ""),
-            client_secret=scope.get("client_secret", None),
-            scopes=scope.get("scopes", ()),
-            auth_uri_fields=fields,
-            redirect_uri=scope.get("redirect_uri", REDIRECT_URI_DEFAULT),
-            refresh_at_least=inherit("refresh_at_least", REFRESH_AT_LEAST_DEFAULT),
-            refresh_before_expiry=inherit("refresh_before_expiry", REFRESH_BEFORE_EXPIRY_DEFAULT),
-            refresh_retry=inherit("refresh_retry", REFRESH_RETRY_DEFAULT),
-        )
-
-    def check_listener(
-        self, account: Account, block: AccountBlock, scope: _Scope, top: _Scope
-    ) -> None:
-        """An https redirect needs the HTTPS listener, an http one the HTTP listener."""
-        # Upstream tests the raw text's prefix; the parsed scheme agrees for lower-case URIs
-        # and is also right for "HTTPS://...", which upstream lets through unchecked.
-        scheme = urlsplit(account.redirect_uri).scheme
-        option = f"{scheme}_listen"
-        if top.get(option, LISTEN_DEFAULT) is not None:
-            return
-        redirect = scope.seen.get("redirect_uri")
-        hints = [] if redirect else [f"its redirect_uri is the default, {REDIRECT_URI_DEFAULT}"]
-        other = "an http" if scheme == "https" else "an https"
-        hints.append(
-            f"'{option}' is set to none on line {self.line(top.seen[option].pos)}: "
-            f"enable that listener or give the account {other} redirect_uri"
-        )
-        self.error(
-            f"Account {account.name} has an '{scheme}' redirect but the "
-            f"{scheme.upper()} server is set to 'none'",
-            redirect.pos if redirect else block.pos,
-            *hints,
-            prefixed=False,
-        )
-
-    # ---- One setting ----
-
-    def setting(self, scope: _Scope, s: Setting, *, in_account: bool) -> None:
-        if s.key in REMOVED_OPTIONS:
-            message, hint = REMOVED_OPTIONS[s.key]
-            self.error(message, s.key_pos, hint)
-            return
-        kind = scope.options.get(s.key)
-        if kind is None:
-            self.unknown(scope, s, in_account)
-            return
-        first = scope.seen.get(s.key)
-        if first is not None:
-            # Upstream points at the value, except for the two options with compound values.
-            self.error(
-                f"Mustn't specify '{s.key}' more than once",
-                s.key_pos if kind in (LIST, MAP) else s.pos,
-                f"'{s.key}' is first set on line {self.line(first.key_pos)}",
-            )
-            return
-        scope.seen[s.key] = s
-        value = self.value(s, kind)
-        if not isinstance(value, _Invalid):
-            scope.values[s.key] = value
-
-    def unknown(self, scope: _Scope, s: Setting, in_account: bool) -> None:
-        other = GLOBAL_OPTIONS if in_account else ACCOUNT_OPTIONS
-        if s.key in other:
-            message, hint = MISPLACED[in_account]
-            self.error(message.format(s.key), s.key_pos, hint)
-            return
-        hints = []
-        if guess := closest(s.key, scope.options):
-            hints.append(f"did you mean '{guess}'?")
-            scope.suggested.setdefault(guess, s)
-        elif guess := closest(s.key, other):
-            where = "at the top level" if in_account else "inside an account block"
-            hints.append(f"did you mean '{guess}'? (it is set {where})")
-        self.error(f"Unknown option '{s.key}'", s.key_pos, *hints)
-
-    def value(self, s: Setting, kind: str) -> Value | _Invalid:
-        """The typed value of ``s`` if it has the right shape for ``kind``; else report it."""
-        if kind == TIME and s.kind == "bare":
-            return self.time(s)
-        if kind == LISTEN and s.kind == "bare" and s.text == "none":
-            return None
-        if kind == BOOL and s.kind == "bare" and s.text in ("true", "false"):
-            return s.text == "true"
-        if kind in (STR, LISTEN) and s.kind == "string":
-            return s.text
-        if kind == URI and s.kind == "string":
-            problem = uri_problem(s.text)
-            if problem is None:
-                return s.text
-            self.error(problem[0], s.pos, *problem[1:])
-            return _INVALID
-        if kind == LIST and s.kind == "list":
-            return s.items
-        if kind == MAP and s.kind == "map":
-            reserved = False
-            for (key, _), pos in zip(s.pairs, s.item_pos, strict=True):
-                if key in RESERVED_AUTH_URI_KEYS:
-                    self.error(f"'{key}' is a reserved key", pos, f"pizauth sets '{key}' itself")
-                    reserved = True
-            return _INVALID if reserved else s.pairs
-        message, *hints = wrong_kind(s, kind)
-        self.error(message, s.pos, *hints)
-        return _INVALID
-
-    def time(self, s: Setting) -> int | _Invalid:
-        value = lexicon.seconds(s.text)
-        if isinstance(value, int):
-            return value
-        if value:  # a well-formed time too large for upstream's 64 bits: no position there
-            self.error(value, s.pos, f"the longest time is {TIME_MAX}s", prefixed=False)
-        else:
-            self.error(f"Invalid time '{s.text}'", s.pos, *lexicon.time_hints(s.text))
-        return _INVALID
-
-
-class _Invalid:
-    """Marks a value already reported as an error (``None`` is a valid listener value)."""
-
-
-_INVALID = _Invalid()
