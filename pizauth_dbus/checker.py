@@ -28,6 +28,7 @@ from pizauth_dbus.model import (
 from pizauth_dbus.options import (
     ACCOUNT_OPTIONS,
     BOOL,
+    CHOICES,
     GLOBAL_OPTIONS,
     LIST,
     LISTEN,
@@ -251,7 +252,12 @@ class Checker:
         if kind == BOOL and s.kind == "bare" and s.text in ("true", "false"):
             return s.text == "true"
         if kind in (STR, LISTEN) and s.kind == "string":
-            return s.text
+            choices = CHOICES.get(s.key)
+            if choices is None or s.text in choices:
+                return s.text
+            words = " or ".join(f'"{c}"' for c in choices)
+            self.error(f"'{s.key}' must be {words}, not \"{s.text}\"", s.pos)
+            return _INVALID
         if kind == URI and s.kind == "string":
             problem = uri_problem(s.text)
             if problem is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import Account, load
@@ -55,6 +56,7 @@ class Commands:
         listeners: RedirectListeners,
         certificate: Certificate | None,
         config_path: str,
+        keyring_times: Callable[[str], dict[str, int]] = lambda name: {},
     ) -> None:
         self.store = store
         self._authoriser = authoriser
@@ -64,6 +66,7 @@ class Commands:
         self._listeners = listeners
         self._certificate = certificate
         self.config_path = config_path
+        self._keyring_times = keyring_times
         self.stopping = asyncio.Event()
         """Set by :meth:`shutdown`; the server stops when it is."""
         self._reloading = asyncio.Lock()
@@ -126,8 +129,9 @@ class Commands:
             log.info("Configuration reloaded from %s", self.config_path)
 
     def status(self) -> list[StatusRow]:
-        """Every account's state, sorted by name (a valid config always has an account)."""
-        return status_rows(self.store)
+        """Every account's state, sorted by name (a valid config always has an account), with
+        the keyring's times for the accounts it keeps."""
+        return [(n, st, {**t, **self._keyring_times(n)}) for n, st, t in status_rows(self.store)]
 
     def dump(self) -> bytes:
         """Every account's token (Active ones; Pending counts as none), in the dump envelope."""

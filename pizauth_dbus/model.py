@@ -87,6 +87,7 @@ class Config:
     https_listen: str | None = LISTEN_DEFAULT  # None: `https_listen = none;`
     startup_cmd: str | None = None
     token_event_cmd: str | None = None
+    token_store: str = "memory"  # pizauth-dbus addition: "memory" or "keyring"
     transient_error_if_cmd: str | None = None
     refresh_at_least: int = REFRESH_AT_LEAST_DEFAULT
     refresh_before_expiry: int = REFRESH_BEFORE_EXPIRY_DEFAULT

@@ -38,6 +38,7 @@ GLOBAL_OPTIONS = {
     "refresh_retry": TIME,
     "startup_cmd": STR,
     "token_event_cmd": STR,
+    "token_store": STR,
     "transient_error_if_cmd": STR,
 }
 ACCOUNT_OPTIONS = {
@@ -53,6 +54,8 @@ ACCOUNT_OPTIONS = {
     "scopes": LIST,
     "token_uri": URI,
 }
+CHOICES = {"token_store": ("memory", "keyring")}
+"""String options that take one of a few words (all pizauth-dbus additions)."""
 MANDATORY_ACCOUNT_OPTIONS = ("auth_uri", "client_id", "token_uri")  # upstream's reporting order
 REMOVED_OPTIONS = {
     "auth_error_cmd": (

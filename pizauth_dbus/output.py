@@ -49,7 +49,20 @@ def status_line(name: str, state: str, times: dict[str, Any]) -> str:
             )
         case _:
             text = "Access token expired (refresh not yet attempted)"
-    return f"{name}: {text}"
+    return f"{name}: {text}{_keyring_note(times)}"
+
+
+def _keyring_note(times: dict[str, Any]) -> str:
+    """With ``token_store = "keyring"``: whether the token is kept there, and whether it was
+    resumed from there (nothing for memory-only accounts, so upstream's lines are unchanged)."""
+    if times.get("keyring_unsaved"):
+        return " [keyring: not saved, memory only; see the server's log]"
+    notes = []
+    if times.get("keyring_resumed"):
+        notes.append(f"resumed at start {rfc2822(times['keyring_resumed'])}")
+    if times.get("keyring_saved"):
+        notes.append(f"saved {rfc2822(times['keyring_saved'])}")
+    return f" [keyring: {'; '.join(notes)}]" if notes else ""
 
 
 def format_status(rows: list[Any]) -> str:

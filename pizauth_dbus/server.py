@@ -31,6 +31,7 @@ from pizauth_dbus.errors import AlreadyRunningError
 from pizauth_dbus.hooks import run_logged
 from pizauth_dbus.httpclient import HttpClient
 from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.timing import KEYRING_CALL_TIMEOUT, KEYRING_START_WAIT
 
 if TYPE_CHECKING:
     from pizauth_dbus.commands import Commands
@@ -142,9 +143,11 @@ async def serve(config: Config, config_path: str) -> int:
     from pizauth_dbus.commands import Commands
     from pizauth_dbus.desktop import Desktop
     from pizauth_dbus.events import Eventer
+    from pizauth_dbus.persistence import Persistence
     from pizauth_dbus.redirects import RedirectListeners
     from pizauth_dbus.refresher import Refresher
     from pizauth_dbus.reminders import Reminders
+    from pizauth_dbus.secretservice import SecretService
     from pizauth_dbus.state import Active, Entry, Pending, Store
 
     address = export_session_bus_address()
@@ -164,6 +167,7 @@ async def serve(config: Config, config_path: str) -> int:
         events = Eventer(lambda: store.config.token_event_cmd)
         refresher = Refresher(store, events, http.session)
         reminders = Reminders(store)
+        persistence = Persistence(store, SecretService(bus, KEYRING_CALL_TIMEOUT))
         listeners: RedirectListeners
         authoriser = Authoriser(
             store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
@@ -183,6 +187,7 @@ async def serve(config: Config, config_path: str) -> int:
             listeners=listeners,
             certificate=certificate,
             config_path=config_path,
+            keyring_times=persistence.times,
         )
         manager = Manager(commands)
         desktop = Desktop(store, bus)
@@ -195,6 +200,8 @@ async def serve(config: Config, config_path: str) -> int:
                 reminders.wake()
 
         store.changed.connect(wake_duties)
+        store.changed.connect(persistence.account_changed)
+        store.reconfigured.connect(persistence.reconfigured)
         store.changed.connect(manager.account_changed)
         store.changed.connect(desktop.account_changed)
         events.changed.connect(manager.token_changed)
@@ -208,6 +215,7 @@ async def serve(config: Config, config_path: str) -> int:
             await background.stop()
             await refresher.stop()
             await reminders.stop()
+            await persistence.stop()
             await events.stop()
             await http.close()
 
@@ -227,6 +235,14 @@ async def serve(config: Config, config_path: str) -> int:
         events.start()
         refresher.start()
         reminders.start()
+        persistence.start()
+        # Tokens in the keyring are resumed before anyone can be asked to sign in again, but a
+        # slow keyring holds up the bus name (and so the first `show`) only briefly.
+        try:
+            async with asyncio.timeout(KEYRING_START_WAIT):
+                await persistence.settled.wait()
+        except TimeoutError:
+            log.warning("The keyring has not answered yet; its tokens are resumed when it does")
         bus.export(OBJECT_PATH, manager)
         desktop.start()  # before the name: queued calls may need notifying
         reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)

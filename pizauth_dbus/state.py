@@ -117,6 +117,8 @@ class Store:
         }
         self.changed: Signal[str, Entry | None, Entry | None] = Signal("account changes")
         """Emitted as ``(name, old, new)`` after every new version (``None``: added/removed)."""
+        self.reconfigured: Signal[Config, Config] = Signal("config changes")
+        """Emitted as ``(old, new)`` after a new config is in force, after its account changes."""
 
     def names(self) -> list[str]:
         """Account names, sorted."""
@@ -182,7 +184,7 @@ class Store:
         Changed and new accounts start Empty with a new version; removed ones are dropped.
         Accounts whose refresh timings alone changed keep their token and version.
         """
-        old_entries = self._entries
+        old_entries, old_config = self._entries, self.config
         new_entries: dict[str, Entry] = {}
         for name, acct in config.accounts.items():
             old = old_entries.get(name)
@@ -196,6 +198,7 @@ class Store:
             old_e, new_e = old_entries.get(name), new_entries.get(name)
             if old_e != new_e:
                 self.changed.emit(name, old_e, new_e)
+        self.reconfigured.emit(old_config, config)
 
     def restore(self, name: str, token: Active) -> Entry:
         """Put a restored token in place with a fresh version (caller has checked the rules)."""

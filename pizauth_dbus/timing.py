@@ -51,3 +51,12 @@ NOTIFICATION_BACKOFF_MAX = 900.0
 """After a failure, notifications pause for the first of these, doubling up to the second (the
 default ``auth_notify_interval``), so that a broken service is not asked, and its failure not
 logged, at every reminder. A new service owning the name ends the pause."""
+KEYRING_CALL_TIMEOUT = tunable_seconds("PIZAUTH_KEYRING_TIMEOUT", 5.0)
+"""Seconds one call to the Secret Service may take before the keyring counts as unusable."""
+KEYRING_START_WAIT = tunable_seconds("PIZAUTH_KEYRING_START_WAIT", 1.0)
+"""Seconds the starting server waits for the keyring's tokens before it takes its bus name:
+enough for a healthy keyring (milliseconds), short enough that a hung one barely delays the
+first ``show``. Tokens read later are resumed then."""
+KEYRING_RETRY = tunable_seconds("PIZAUTH_KEYRING_RETRY", 60.0)
+"""While the keyring is unusable and work is left, try again this often (and at once when a
+new Secret Service appears or a collection changes)."""

@@ -43,6 +43,7 @@ if [[ ${SETUP_FOR:-tests} != demo ]]; then
 	need xdotool xdotool               # clicking its notifications with the pointer
 	need import imagemagick            # screenshots of them
 	need /usr/lib/notification-daemon/notification-daemon notification-daemon  # the server
+	need gnome-keyring-daemon gnome-keyring  # a real Secret Service for token_store = "keyring"
 fi
 
 # Debian's own python3 needs python3-venv for `python3 -m venv`.

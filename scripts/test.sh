@@ -48,16 +48,16 @@ lowest() {
 		.venv-lowest/bin/pip list --disable-pip-version-check 2>/dev/null |
 		grep -iE "^($(cut -d= -f1 "$constraints" | paste -sd'|')) " &&
 		.venv-lowest/bin/pytest -q -p no:cacheprovider tests/test_e2e.py tests/test_dbus_api.py \
-			tests/test_desktop.py tests/test_lifecycle_faults.py
+			tests/test_desktop.py tests/test_lifecycle_faults.py tests/test_keyring.py
 }
 check "lowest dependency versions" lowest
 
 # Nothing the tests started may outlive them: private buses live in pzbus-* directories, the
 # provider runs oidc-server.mjs, servers run with configs under pytest's temporary tree, and
-# the real-desktop tests start Xvfb and notification-daemon.
+# the real-desktop tests start Xvfb and notification-daemon, the keyring tests gnome-keyring.
 leftovers() {
 	local left
-	left=$(pgrep -af 'pzbus-|oidc-server\.mjs|pytest-of-.*pizauth|Xvfb :|notification-daemon' |
+	left=$(pgrep -af 'pzbus-|oidc-server\.mjs|pytest-of-.*pizauth|Xvfb :|notification-daemon|gnome-keyring-daemon' |
 		grep -v pgrep || true)
 	[[ -z $left ]] || {
 		printf 'left running after the tests:\n%s\n' "$left" >&2

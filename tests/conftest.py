@@ -22,6 +22,7 @@ import pytest
 
 from harness.bus import PrivateBus
 from harness.fakeoauth import FakeOAuth
+from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcFactory, OidcProvider
 from harness.server import ServerFactory
@@ -123,6 +124,13 @@ def servers(
 ) -> Iterator[ServerFactory]:
     """``servers(config_text) -> PizauthServer``: real servers at ``-vv`` on the test's bus."""
     yield from ServerFactory.fixture(pizauth_env, tmp_path)
+
+
+@pytest.fixture
+def keyring(pizauth_env: dict[str, str], session_bus: PrivateBus) -> Iterator[GnomeKeyring]:
+    """A real, unlocked gnome-keyring (secrets only) on the test's bus, its files in $HOME."""
+    with GnomeKeyring(pizauth_env) as k:
+        yield k
 
 
 @pytest.fixture
