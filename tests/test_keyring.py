@@ -14,7 +14,7 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
 from harness.bus import PrivateBus
-from harness.flows import authorise_account, pending_url, wait_for_token
+from harness.flows import authorise_account, gdbus, pending_url, wait_for_token
 from harness.keyring import SCHEMA, GnomeKeyring
 from harness.lifecycle import in_log, status, wait_for
 from harness.oidc import OidcProvider
@@ -59,6 +59,8 @@ def test_a_restarted_server_resumes_the_token_without_a_sign_in(
     assert (r.returncode, r.stdout.decode(), r.stderr) == (0, token + "\n", b"")
     assert oidc.introspect(token)["active"] is True
     assert "[keyring: resumed at start " in status(fresh)["work"]
+    over_bus = gdbus(fresh.env, "Status")
+    assert over_bus.returncode == 0 and "'keyring_resumed': " in over_bus.stdout
     assert in_log(fresh, "Resumed account work from the keyring")
 
 
