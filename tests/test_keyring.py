@@ -245,3 +245,13 @@ def test_switching_to_memory_by_reload_deletes_the_items(
     wait_for(lambda: keyring.items() == {}, "the items deleted")
     assert server.cli("show", "work").stdout.decode().strip() == token  # still in memory
     assert "keyring" not in status(server)["work"]
+
+
+def test_a_malformed_item_is_removed_not_resumed(
+    oidc: OidcProvider, servers: ServerFactory, keyring: GnomeKeyring
+) -> None:
+    keyring.put("work", {"format": 1, "account": "work", "access_token": ["not", "a", "str"]})
+    server = servers(_config(oidc, "work"))
+    wait_for(lambda: keyring.items() == {}, "the malformed item deleted")
+    assert in_log(server, "The keyring item of account work is stale")
+    assert pending_url(server, "work")
