@@ -193,7 +193,7 @@ class Persistence:
 
     async def _run(self) -> None:
         while True:
-            await wait_woken(self._wake, KEYRING_RETRY if self._failing else float("inf"))
+            await wait_woken(self._wake, KEYRING_RETRY if self._failing else None)
             self._wake.clear()
             await self._pass()
             self.settled.set()
