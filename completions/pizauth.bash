@@ -20,7 +20,8 @@ _pizauth() {
 	fi
 	local cmd=${COMP_WORDS[1]} flags="" i given=0
 	case $cmd in
-	show | refresh) flags="-u" ;;
+	show) flags="-u -w" ;;
+	refresh) flags="-u" ;;
 	info) flags="-j" ;;
 	server) flags="-c -d -v" ;;
 	esac
@@ -29,6 +30,7 @@ _pizauth() {
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		return
 	fi
+	[[ $cmd == show && $prev == -w ]] && return # a number of seconds: nothing to offer
 	if [[ $cur == -* ]]; then
 		mapfile -t COMPREPLY < <(compgen -W "$flags" -- "$cur")
 		return
@@ -36,7 +38,11 @@ _pizauth() {
 	case $cmd in
 	show | refresh | revoke)
 		for ((i = 2; i < COMP_CWORD; i++)); do
-			[[ ${COMP_WORDS[i]} == -* ]] || given=1
+			if [[ ${COMP_WORDS[i]} == -w ]]; then
+				((i++)) # its value is not an account
+			elif [[ ${COMP_WORDS[i]} != -* ]]; then
+				given=1
+			fi
 		done
 		((given)) && return
 		# What was typed so far, without the shell quoting a name with spaces needs.

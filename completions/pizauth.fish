@@ -15,10 +15,17 @@ function __pizauth_wants_account
     set -e words[1]
     contains -- $words[1] show refresh revoke; or return 1
     set -e words[1]
+    set -l value 0
     for w in $words
-        string match -q -- '-*' $w; or return 1
+        if test $value = 1
+            set value 0 # the seconds after -w, not an account
+        else if test "$w" = -w
+            set value 1
+        else
+            string match -q -- '-*' $w; or return 1
+        end
     end
-    return 0
+    test $value = 0
 end
 
 set -l commands dump info refresh reload restore revoke server show shutdown status
@@ -35,6 +42,7 @@ complete -c pizauth -n "not __fish_seen_subcommand_from $commands" -a shutdown -
 complete -c pizauth -n "not __fish_seen_subcommand_from $commands" -a status -d "Show every account's token state"
 
 complete -c pizauth -n "__fish_seen_subcommand_from show refresh" -s u -d "Leave the URL out of the error message"
+complete -c pizauth -n "__fish_seen_subcommand_from show" -s w -x -d "Wait up to this many seconds for the sign-in"
 complete -c pizauth -n __pizauth_wants_account -a "(__pizauth_accounts)" -d Account
 complete -c pizauth -n "__fish_seen_subcommand_from info" -s j -d "Print JSON"
 complete -c pizauth -n "__fish_seen_subcommand_from server" -s c -r -F -d "Configuration file"

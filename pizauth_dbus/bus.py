@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from dbus_fast import DBusError, PropertyAccess
-from dbus_fast.annotations import DBusBytes, DBusSignature, DBusStr
+from dbus_fast.annotations import DBusBytes, DBusSignature, DBusStr, DBusUInt32
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 
 from pizauth_dbus import INTERFACE
@@ -64,6 +64,15 @@ class Manager(ServiceInterface):
     def Show(self, account: DBusStr) -> DBusStr:
         """The account's access token; AuthorisationPending (with the URL) when there is none."""
         return _call(lambda: self._commands.show(account))
+
+    @dbus_method()
+    async def WaitForToken(self, account: DBusStr, timeout_seconds: DBusUInt32) -> DBusStr:
+        """Show's answer, but waiting up to ``timeout_seconds`` for a token that is not there
+        yet (starting its authorisation as Show does); on timeout, Show's error."""
+        try:
+            return await self._commands.wait_for_token(account, timeout_seconds)
+        except Exception as e:
+            raise _named(e) from None
 
     @dbus_method()
     def Refresh(self, account: DBusStr) -> None:

@@ -24,7 +24,7 @@ Usage:
   {pn} reload
   {pn} revoke <account>
   {pn} server [-c <config-path>] [-dv]
-  {pn} show [-u] <account>
+  {pn} show [-u] [-w <seconds>] <account>
   {pn} shutdown
   {pn} status
 """
@@ -44,6 +44,8 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "shutdown": ("", "", 0),
     "status": ("", "", 0),
 }
+_VALUED = {"show": "w"}
+"""Options that must have a value (pizauth-dbus additions): ``-w 30``, ``-w30``, ``--w=30``."""
 _LONG_NAMES = {"help": "h", "verbose": "v", "config": "c"}
 """The long spellings upstream declares; a one-letter long form (``--u``) names its short flag."""
 INFO_FORMAT_VERSION = 2
@@ -62,6 +64,7 @@ class Args:
         self.config: str | None = None
         self.verbose = 0
         self.free: list[str] = []
+        self.values: dict[str, str] = {}
 
 
 def _is_option(arg: str) -> bool:
@@ -82,7 +85,8 @@ def parse_args(argv: list[str]) -> Args:
     if len(argv) < 2 or argv[1] not in _COMMANDS:
         raise UsageError()
     plain, optional, npos = _COMMANDS[argv[1]]
-    known = plain + optional + "hv"
+    valued = _VALUED.get(argv[1], "")
+    known = plain + optional + valued + "hv"
     args = Args(argv[1])
     seen: list[str] = []
     rest = argv[2:]
@@ -107,6 +111,12 @@ def parse_args(argv: list[str]) -> Args:
                 raise UsageError()
             if flag in optional:
                 args.config = value if eq else None
+            elif flag in valued:
+                if not eq:
+                    if i >= len(rest):
+                        raise UsageError()
+                    value, i = rest[i], i + 1
+                args.values[flag] = value
             elif eq:
                 raise UsageError()  # a flag that takes no value was given one
             seen.append(flag)
@@ -115,6 +125,14 @@ def parse_args(argv: list[str]) -> Args:
                 if flag not in known:
                     raise UsageError()
                 seen.append(flag)
+                if flag in valued:  # -w30, or -w 30: the value is required
+                    if j < len(arg):
+                        args.values[flag] = arg[j:]
+                    elif i < len(rest):
+                        args.values[flag], i = rest[i], i + 1
+                    else:
+                        raise UsageError()
+                    break
                 if flag in optional:
                     if j < len(arg):  # -cPATH: the rest of the word is the value
                         args.config = arg[j:]
@@ -157,11 +175,22 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+MAX_WAIT_SECONDS = 2**32 - 1
+"""``-w``'s largest value: the D-Bus method takes an unsigned 32-bit number of seconds."""
+
+
 def _show(args: Args, pn: str) -> int:
     from pizauth_dbus.client import CallError, call
 
     try:
-        (token,) = call("Show", "s", args.free[0])
+        if "w" in args.values:
+            text = args.values["w"]
+            if not text.isascii() or not text.isdigit() or int(text) > MAX_WAIT_SECONDS:
+                return _error(f"Invalid wait '{text}': give a whole number of seconds")
+            seconds = int(text)
+            (token,) = call("WaitForToken", "su", args.free[0], seconds, wait=seconds)
+        else:
+            (token,) = call("Show", "s", args.free[0])
     except CallError as e:
         return _call_failed(e, "u" in args.flags)
     sys.stdout.write(token + "\n")

@@ -52,10 +52,18 @@ def _connect() -> Any:
         raise CallError(None, NOT_RUNNING) from None
 
 
-def call(method: str, signature: str | None = None, *args: Any, auto_start: bool = True) -> Any:
+def call(
+    method: str,
+    signature: str | None = None,
+    *args: Any,
+    auto_start: bool = True,
+    wait: float = 0.0,
+) -> Any:
     """Call a Manager method and return its reply body (a tuple).
 
     :param auto_start: whether the bus may start the server by activation for this call.
+    :param wait: seconds the server may legitimately take over and above an ordinary call
+        (``WaitForToken``'s own time limit).
     :raises CallError: with the server's error name and text, or with ``name=None`` and
         upstream's "not running" text when no server answers.
     """
@@ -67,7 +75,7 @@ def call(method: str, signature: str | None = None, *args: Any, auto_start: bool
         msg.header.flags |= MessageFlag.no_auto_start
     conn = _connect()
     try:
-        reply = conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT)
+        reply = conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT + wait)
     except Exception:  # timeout, connection dropped
         raise CallError(None, NOT_RUNNING) from None
     finally:

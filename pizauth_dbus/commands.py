@@ -9,12 +9,13 @@ results go back to the caller, diagnostics to the log.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import Account, load
-from pizauth_dbus.errors import AuthorisationPendingError, TokenExpiredError
+from pizauth_dbus.errors import AuthorisationPendingError, TokenExpiredError, WaitEndedError
 from pizauth_dbus.events import Eventer, TokenEvent
 from pizauth_dbus.redirects import RedirectListeners
 from pizauth_dbus.refresher import Refresher
@@ -31,6 +32,7 @@ from pizauth_dbus.state import (
     to_wall,
 )
 from pizauth_dbus.tls import Certificate
+from pizauth_dbus.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class Commands:
         self.stopping = asyncio.Event()
         """Set by :meth:`shutdown`; the server stops when it is."""
         self._reloading = asyncio.Lock()
+        self.waiters = Waiters(self._authorise_if_needed)
+        """The pending ``wait_for_token`` calls; ``server.serve`` connects them to the store."""
 
     def show(self, name: str) -> str:
         """The account's access token.
@@ -90,6 +94,28 @@ class Commands:
                 self._refresher.refresh_now(name)
                 raise TokenExpiredError(EXPIRED_INITIATED)
 
+    async def wait_for_token(self, name: str, timeout: float) -> str:
+        """The account's token as soon as there is one, waiting up to ``timeout`` seconds.
+
+        Starts the authorisation (or the refresh) as :meth:`show` does; on timeout, fails as
+        :meth:`show` would then.
+
+        :raises UnknownAccountError, AuthorisationPendingError, TokenExpiredError,
+            WaitEndedError:
+        """
+        try:
+            return self.show(name)
+        except (AuthorisationPendingError, TokenExpiredError):
+            if timeout <= 0:
+                raise
+        token = await self.waiters.wait(name, timeout)
+        return token if token is not None else self.show(name)
+
+    def _authorise_if_needed(self, name: str) -> None:
+        """Start an authorisation for an account left with none while someone waits for it."""
+        with contextlib.suppress(AuthorisationPendingError, TokenExpiredError):
+            self.show(name)
+
     def refresh(self, name: str) -> None:
         """Refresh an Active token now; start (or restart) authorisation otherwise.
 
@@ -107,6 +133,7 @@ class Commands:
         :raises UnknownAccountError:
         """
         entry = self.store.get(name)
+        self.waiters.revoked(name)  # first: an emptied account would otherwise be re-authorised
         self.store.replace(name, entry.version, Empty())
         self._events.put(name, TokenEvent.REVOKED)
 
@@ -186,4 +213,5 @@ class Commands:
 
     def shutdown(self) -> None:
         """Ask the server to stop; it does once the current reply has gone."""
+        self.waiters.fail_all(WaitEndedError("The server stopped while waiting for a token"))
         self.stopping.set()

@@ -67,3 +67,10 @@ class AlreadyRunningError(PizauthError):
 
     def __init__(self) -> None:
         super().__init__("pizauth authenticator already running")
+
+
+class WaitEndedError(PizauthError):
+    """A wait for a token (``show -w``, ``WaitForToken``) ended before a token came: the
+    account was revoked, its authorisation failed, or the server stopped."""
+
+    dbus_name = ERROR_PREFIX + "WaitEnded"

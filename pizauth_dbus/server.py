@@ -201,6 +201,8 @@ async def serve(config: Config, config_path: str) -> int:
 
         store.changed.connect(wake_duties)
         store.changed.connect(persistence.account_changed)
+        store.changed.connect(commands.waiters.account_changed)
+        authoriser.auth_failed.connect(commands.waiters.auth_failed)
         store.reconfigured.connect(persistence.reconfigured)
         store.changed.connect(manager.account_changed)
         store.changed.connect(desktop.account_changed)

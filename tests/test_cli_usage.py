@@ -59,7 +59,7 @@ def test_usage_text_is_upstreams() -> None:
         "  pizauth reload",
         "  pizauth revoke <account>",
         "  pizauth server [-c <config-path>] [-dv]",
-        "  pizauth show [-u] <account>",
+        "  pizauth show [-u] [-w <seconds>] <account>",
         "  pizauth shutdown",
         "  pizauth status",
     ]

@@ -62,7 +62,10 @@ def test_bash(server: PizauthServer) -> None:
     assert _bash(server, "pizauth", "revoke", "work\\ ") == ["work\\ mail"]
     assert _bash(server, "pizauth", "refresh", "-u", "p") == ["plain"]
     assert _bash(server, "pizauth", "show", "plain", "") == []  # one account only
-    assert _bash(server, "pizauth", "show", "-") == ["-u"]
+    assert _bash(server, "pizauth", "show", "-") == ["-u", "-w"]
+    assert _bash(server, "pizauth", "show", "-w", "") == []  # seconds: nothing to offer
+    assert _bash(server, "pizauth", "show", "-w", "30", "p") == ["plain"]  # not an account
+    assert _bash(server, "pizauth", "refresh", "-") == ["-u"]
     assert _bash(server, "pizauth", "info", "-") == ["-j"]
     assert _bash(server, "pizauth", "server", "-") == ["-c", "-d", "-v"]
     conf = Path(server.env["XDG_CONFIG_HOME"]) / "pizauth.conf"
@@ -84,7 +87,9 @@ def test_fish(server: PizauthServer) -> None:
     assert _fish(server, "pizauth revoke work") == ["work mail"]
     assert _fish(server, "pizauth show plain ") == []
     assert _fish(server, "pizauth refresh -u ") == ACCOUNTS
-    assert _fish(server, "pizauth show -") == ["-u"]
+    assert _fish(server, "pizauth show -") == ["-u", "-w"]
+    assert _fish(server, "pizauth show -w 30 ") == ACCOUNTS
+    assert _fish(server, "pizauth refresh -") == ["-u"]
     assert _fish(server, "pizauth info -") == ["-j"]
     assert set(_fish(server, "pizauth server -")) == {"-c", "-d", "-v"}
 
@@ -113,7 +118,7 @@ def _zsh(server: PizauthServer, *words: str) -> list[str]:
 def test_zsh(server: PizauthServer) -> None:
     assert _zsh(server, "pizauth", "") == [f"command={c}" for c in COMMANDS]
     accounts = [f"account={a}" for a in ACCOUNTS]
-    assert _zsh(server, "pizauth", "show", "") == ["flag=-u", *accounts]
+    assert _zsh(server, "pizauth", "show", "") == ["flag=-u", "flag=-w", *accounts]
     assert _zsh(server, "pizauth", "revoke", "") == accounts
     assert _zsh(server, "pizauth", "info", "") == ["flag=-j"]
     assert _zsh(server, "pizauth", "server", "") == ["flag=-c", "flag=-d", "flag=*-v"]
