@@ -115,13 +115,16 @@ class PrivateBus(Service):
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="pzbus-", dir=base_dir))
         self.socket_dir = self.dir / "s"
-        self.services_dir = self.dir / "services"
+        self.data_dir = self.dir / "share"
+        """Laid out as an ``XDG_DATA_DIRS`` entry: its activation files are where a desktop's
+        session bus (and ``pizauth-dbus doctor``) looks for them."""
+        self.services_dir = self.data_dir / "dbus-1" / "services"
         self.config_path = self.dir / "session.conf"
         self.log_path = self.dir / "dbus-daemon.log"
         self.runtime_dir = self.dir / "run"
         """With ``user_bus``: an ``XDG_RUNTIME_DIR`` whose ``bus`` is this daemon's socket."""
         for d in (self.socket_dir, self.services_dir, self.runtime_dir):
-            d.mkdir(mode=0o700)
+            d.mkdir(mode=0o700, parents=True)
         # A systemd user session's bus listens at $XDG_RUNTIME_DIR/bus; the default is a
         # socket with a generated name, findable only through DBUS_SESSION_BUS_ADDRESS.
         listen = f"path={self.runtime_dir / 'bus'}" if user_bus else f"dir={self.socket_dir}"

@@ -7,14 +7,16 @@ which carries no traceback.
 """
 
 import logging
+import os
+import time
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from dbus_fast import DBusError, PropertyAccess
-from dbus_fast.annotations import DBusBytes, DBusSignature, DBusStr, DBusUInt32
+from dbus_fast.annotations import DBusBytes, DBusInt64, DBusSignature, DBusStr, DBusUInt32
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 
-from pizauth_dbus import INTERFACE
+from pizauth_dbus import INTERFACE, __version__
 from pizauth_dbus.commands import Commands
 from pizauth_dbus.errors import PizauthError
 from pizauth_dbus.events import TokenEvent
@@ -57,6 +59,7 @@ class Manager(ServiceInterface):
         super().__init__(INTERFACE)
         self._commands = commands
         self._accounts = commands.store.names()
+        self._started = int(time.time())
 
     # -- methods --------------------------------------------------------------------------
 
@@ -118,6 +121,21 @@ class Manager(ServiceInterface):
         self._commands.shutdown()
 
     # -- properties -----------------------------------------------------------------------
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Version(self) -> DBusStr:
+        """This server's pizauth-dbus version."""
+        return __version__
+
+    @dbus_property(access=PropertyAccess.READ)
+    def ConfigPath(self) -> DBusStr:
+        """The configuration file the server reads (and ``reload`` reads again)."""
+        return os.path.abspath(self._commands.config_path)
+
+    @dbus_property(access=PropertyAccess.READ)
+    def StartedAt(self) -> DBusInt64:
+        """When the server started, in Unix seconds."""
+        return self._started
 
     @dbus_property(access=PropertyAccess.READ)
     def Accounts(self) -> StrList:

@@ -29,6 +29,7 @@ USAGE = """\
 Usage:
   {pn} install
   {pn} uninstall
+  {pn} doctor [-c <config-path>] [--json] [--online]
 """
 
 SERVICE_NAME = "org.pizauth.service"
@@ -181,6 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pizauth-dbus`` command."""
     argv = list(sys.argv if argv is None else argv)
     pn = os.path.basename(argv[0]) if argv else "pizauth-dbus"
+    if len(argv) >= 2 and argv[1] == "doctor":
+        from pizauth_dbus import doctor
+
+        return doctor.main(pn, argv[2:])
     if len(argv) != 2 or argv[1] not in ("install", "uninstall"):
         sys.stderr.write(USAGE.format(pn=pn))
         return 1

@@ -1,0 +1,291 @@
+"""``pizauth-dbus doctor`` on the private test bus: every ✔ with a healthy setup, and each ✘
+on its own with its fix; the JSON schema; and that asking starts nothing.
+
+The bus's service directory is laid out as an ``XDG_DATA_DIRS`` entry, so the doctor finds
+activation files where a desktop session's bus would, and ``pizauth-dbus install`` writes
+into it as it writes into a person's data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jeepney.bus_messages import message_bus
+from jeepney.io.blocking import open_dbus_connection
+
+from harness.bus import PrivateBus, name_has_owner
+from harness.keyring import GnomeKeyring
+from harness.notifications import FakeNotifications
+from harness.oidc import OidcProvider
+from harness.procs import free_port
+from harness.server import ServerFactory
+
+DOCTOR = [str(Path(sys.executable).with_name("pizauth-dbus")), "doctor"]
+TOOL_TIMEOUT = 60
+
+
+def _env(pizauth_env: dict[str, str], bus: PrivateBus | None) -> dict[str, str]:
+    env = {**pizauth_env}
+    if bus is not None:
+        env["XDG_DATA_DIRS"] = str(bus.data_dir)
+    return env
+
+
+def _install(env: dict[str, str], bus: PrivateBus) -> None:
+    """``pizauth-dbus install`` into the bus's own directory, which the bus watches."""
+    subprocess.run(
+        [*DOCTOR[:1], "install"],
+        env={**env, "XDG_DATA_HOME": str(bus.data_dir)},
+        capture_output=True,
+        timeout=TOOL_TIMEOUT,
+        check=True,
+    )
+
+
+def _doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
+    r = subprocess.run(
+        [*DOCTOR, "--json", *args], env=env, capture_output=True, timeout=TOOL_TIMEOUT, check=False
+    )
+    assert r.stderr == b"", r.stderr
+    doc = json.loads(r.stdout)
+    assert r.returncode == (0 if doc["ok"] else 1)
+    return r.returncode, doc
+
+
+def _fails(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for c in doc["checks"] if c["verdict"] == "fail"]
+
+
+def _config(oidc: OidcProvider, head: str = "") -> str:
+    return (
+        head + 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + oidc.account_config("work")
+    )
+
+
+def _write_config(env: dict[str, str], text: str) -> None:
+    (Path(env["XDG_CONFIG_HOME"]) / "pizauth.conf").write_text(text)
+
+
+def test_everything_well_is_all_ticks(
+    oidc: OidcProvider,
+    servers: ServerFactory,
+    session_bus: PrivateBus,
+    pizauth_env: dict[str, str],
+    notifications: FakeNotifications,
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    server = servers(_config(oidc))
+    code, doc = _doctor(env)
+    assert code == 0, doc
+    assert {c["verdict"] for c in doc["checks"]} == {"ok"}, doc
+    areas = {c["area"] for c in doc["checks"]}
+    assert {"bus", "server", "activation", "config", "desktop"} <= areas
+    (running,) = [c for c in doc["checks"] if c["area"] == "server"]
+    assert running["details"]["pid"] == server.pid
+    assert running["details"]["ConfigPath"] == str(server.config_path)
+    assert "running: pid" in running["text"] and "version" in running["text"]
+    # The text form says the same, one line per check, with the symbols.
+    r = subprocess.run(DOCTOR, env=env, capture_output=True, timeout=TOOL_TIMEOUT, check=False)
+    lines = r.stdout.decode().splitlines()
+    assert r.returncode == 0 and len(lines) == len(doc["checks"])
+    assert all(line.startswith("✔ ") for line in lines), lines
+
+
+def test_the_json_schema(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _write_config(env, _config(oidc))
+    _, doc = _doctor(env)
+    assert set(doc) == {"ok", "checks"} and isinstance(doc["ok"], bool)
+    for c in doc["checks"]:
+        assert set(c) == {"area", "verdict", "text", "fix", "details"}
+        assert c["verdict"] in ("ok", "fail", "note")
+        assert isinstance(c["text"], str) and isinstance(c["details"], dict)
+        assert c["fix"] is None or (isinstance(c["fix"], str) and c["fix"])
+        if c["verdict"] == "fail":
+            assert c["fix"], c  # every problem comes with its fix
+
+
+def test_no_bus(oidc: OidcProvider, pizauth_env: dict[str, str]) -> None:
+    env = {k: v for k, v in pizauth_env.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    _write_config(env, _config(oidc))
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "bus"
+    assert "does not exist" in fail["text"] and "dbus-run-session" in fail["fix"]
+
+
+def test_no_server_and_no_activation_file_starts_nothing(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _write_config(env, _config(oidc))
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert (code, fail["area"], fail["fix"]) == (1, "activation", "run pizauth-dbus install")
+    assert not name_has_owner(session_bus.address, "org.pizauth")
+
+
+def test_an_activation_file_whose_program_is_gone(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _write_config(env, _config(oidc))
+    session_bus.add_service("org.pizauth", [str(tmp_path / "gone" / "pizauth"), "server", "-d"])
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "activation" and "does not exist" in fail["text"]
+    assert fail["fix"] == "run pizauth-dbus install again"
+    # Asking never activates: the broken file was not even tried.
+    assert "Activating service name='org.pizauth'" not in session_bus.log()
+
+
+def test_an_installed_activation_file_and_no_server_is_fine(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, _config(oidc))
+    code, doc = _doctor(env)
+    assert code == 0 and _fails(doc) == []
+    assert not name_has_owner(session_bus.address, "org.pizauth")  # still nothing started
+
+
+def test_a_config_error_is_shown_as_the_server_shows_it(
+    session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, 'http_listen = "127.0.0.1:0"\naccount "a" {}\n')
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "config"
+    assert "Line 2, column 1" in fail["text"] or "line 2" in fail["text"].lower(), fail["text"]
+
+
+def test_a_redirect_that_cannot_reach_its_listener(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, _config(oidc).replace('"127.0.0.1:0"', '"192.0.2.10:8080"'))
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "config"
+    assert "account work: redirects to localhost" in fail["text"]
+    assert "http_listen" in fail["fix"]
+
+
+def test_no_notification_service_on_a_desktop(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, _config(oidc))
+    _, without_display = _doctor(env)
+    assert _fails(without_display) == []  # over SSH or on a server: only a note
+    code, doc = _doctor({**env, "DISPLAY": ":99"})
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "desktop"
+    assert fail["text"] == "no notification service"
+
+
+def test_a_locked_keyring(
+    oidc: OidcProvider,
+    session_bus: PrivateBus,
+    pizauth_env: dict[str, str],
+    keyring: GnomeKeyring,
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, _config(oidc, head='token_store = "keyring";\n'))
+    code, doc = _doctor(env)
+    assert code == 0 and any(c["area"] == "keyring" and c["verdict"] == "ok" for c in doc["checks"])
+    keyring.lock()
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "keyring" and "locked" in fail["text"]
+    assert "unlock" in fail["fix"]
+
+
+def test_a_foreign_owner_of_the_name(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, _config(oidc))
+    with open_dbus_connection(bus=session_bus.address) as squatter:
+        reply = squatter.send_and_get_reply(message_bus.RequestName("org.pizauth"))
+        assert reply.body == (1,)
+        code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "server"
+    assert "is owned by process" in fail["text"] and fail["fix"].startswith("stop process")
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ('auth_notify_cmd = "notify-send hi";\n', "every prompt appears twice"),
+        ("", "'login_hint' is deprecated"),
+    ],
+)
+def test_known_pitfalls_are_notes(
+    oidc: OidcProvider,
+    session_bus: PrivateBus,
+    pizauth_env: dict[str, str],
+    head: str,
+    expected: str,
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    text = _config(oidc, head)
+    if not head:
+        text = text.replace("client_id =", 'login_hint = "me@example.org";\n    client_id =')
+    _write_config(env, text)
+    code, doc = _doctor(env)
+    assert code == 0
+    notes = [c for c in doc["checks"] if c["verdict"] == "note" and expected in c["text"]]
+    assert len(notes) == 1 and notes[0]["fix"], doc
+
+
+def test_no_config_file(session_bus: PrivateBus, pizauth_env: dict[str, str]) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    code, doc = _doctor(env)
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["text"].startswith("No config file found at ")
+    assert "pizauth.conf(5)" in fail["fix"]
+
+
+def test_a_bad_command_line(pizauth_env: dict[str, str]) -> None:
+    r = subprocess.run(
+        [*DOCTOR, "--frobnicate"], env=pizauth_env, capture_output=True, timeout=TOOL_TIMEOUT
+    )
+    assert (r.returncode, r.stdout) == (2, b"")
+    assert r.stderr == b"Usage: pizauth-dbus doctor [-c <config-path>] [--json] [--online]\n"
+
+
+def test_online_checks_the_endpoints_only_when_asked(
+    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+) -> None:
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    _write_config(env, _config(oidc))
+    _, offline = _doctor(env)
+    assert not any(c["area"] == "online" for c in offline["checks"])
+    code, doc = _doctor(env, "--online")
+    online = [c for c in doc["checks"] if c["area"] == "online"]
+    assert code == 0 and {c["verdict"] for c in online} == {"ok"} and len(online) == 2
+    closed = f"http://127.0.0.1:{free_port()}/token"
+    _write_config(env, _config(oidc).replace(oidc.token_uri, closed))
+    code, doc = _doctor(env, "--online")
+    (fail,) = _fails(doc)
+    assert code == 1 and fail["area"] == "online" and closed in fail["text"]
