@@ -185,7 +185,12 @@ def activation_checks(ctx: Context, this_program: str, *, needed: bool) -> list[
             )
         )
     unit = service.systemd_service
-    if unit and ctx.bus.owner_pid("org.freedesktop.systemd1") is not None:
+    by_systemd = ctx.bus.owner_pid("org.freedesktop.systemd1") is not None
+    if unit and not by_systemd:
+        out.append(
+            Check("activation", "ok", "the bus is not run by systemd: it runs that program itself")
+        )
+    if unit and by_systemd:
         path = find_user_unit(unit)
         if path is None:
             out.append(
