@@ -47,6 +47,14 @@ def _install(env: dict[str, str], bus: PrivateBus) -> None:
     )
 
 
+@pytest.fixture
+def installed(pizauth_env: dict[str, str], session_bus: PrivateBus) -> dict[str, str]:
+    """The doctor's environment, with ``pizauth-dbus install`` done into the bus's directory."""
+    env = _env(pizauth_env, session_bus)
+    _install(env, session_bus)
+    return env
+
+
 def _doctor(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     r = subprocess.run(
         [*DOCTOR, "--json", *args], env=env, capture_output=True, timeout=TOOL_TIMEOUT, check=False
@@ -74,12 +82,10 @@ def _write_config(env: dict[str, str], text: str) -> None:
 def test_everything_well_is_all_ticks(
     oidc: OidcProvider,
     servers: ServerFactory,
-    session_bus: PrivateBus,
-    pizauth_env: dict[str, str],
     notifications: FakeNotifications,
+    installed: dict[str, str],
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     server = servers(_config(oidc))
     code, doc = _doctor(env)
     assert code == 0, doc
@@ -148,21 +154,17 @@ def test_an_activation_file_whose_program_is_gone(
 
 
 def test_an_installed_activation_file_and_no_server_is_fine(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     _write_config(env, _config(oidc))
     code, doc = _doctor(env)
     assert code == 0 and _fails(doc) == []
     assert not name_has_owner(session_bus.address, "org.pizauth")  # still nothing started
 
 
-def test_a_config_error_is_shown_as_the_server_shows_it(
-    session_bus: PrivateBus, pizauth_env: dict[str, str]
-) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+def test_a_config_error_is_shown_as_the_server_shows_it(installed: dict[str, str]) -> None:
+    env = installed
     _write_config(env, 'http_listen = "127.0.0.1:0"\naccount "a" {}\n')
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
@@ -171,10 +173,9 @@ def test_a_config_error_is_shown_as_the_server_shows_it(
 
 
 def test_a_redirect_that_cannot_reach_its_listener(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    oidc: OidcProvider, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     _write_config(env, _config(oidc).replace('"127.0.0.1:0"', '"192.0.2.10:8080"'))
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
@@ -184,10 +185,9 @@ def test_a_redirect_that_cannot_reach_its_listener(
 
 
 def test_no_notification_service_on_a_desktop(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    oidc: OidcProvider, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     _write_config(env, _config(oidc))
     _, without_display = _doctor(env)
     assert _fails(without_display) == []  # over SSH or on a server: only a note
@@ -198,13 +198,9 @@ def test_no_notification_service_on_a_desktop(
 
 
 def test_a_locked_keyring(
-    oidc: OidcProvider,
-    session_bus: PrivateBus,
-    pizauth_env: dict[str, str],
-    keyring: GnomeKeyring,
+    oidc: OidcProvider, keyring: GnomeKeyring, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     _write_config(env, _config(oidc, head='token_store = "keyring";\n'))
     code, doc = _doctor(env)
     assert code == 0 and any(c["area"] == "keyring" and c["verdict"] == "ok" for c in doc["checks"])
@@ -216,10 +212,9 @@ def test_a_locked_keyring(
 
 
 def test_a_foreign_owner_of_the_name(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     _write_config(env, _config(oidc))
     with open_dbus_connection(bus=session_bus.address) as squatter:
         reply = squatter.send_and_get_reply(message_bus.RequestName("org.pizauth"))
@@ -238,14 +233,9 @@ def test_a_foreign_owner_of_the_name(
     ],
 )
 def test_known_pitfalls_are_notes(
-    oidc: OidcProvider,
-    session_bus: PrivateBus,
-    pizauth_env: dict[str, str],
-    head: str,
-    expected: str,
+    oidc: OidcProvider, head: str, expected: str, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     text = _config(oidc, head)
     if not head:
         text = text.replace("client_id =", 'login_hint = "me@example.org";\n    client_id =')
@@ -256,9 +246,8 @@ def test_known_pitfalls_are_notes(
     assert len(notes) == 1 and notes[0]["fix"], doc
 
 
-def test_no_config_file(session_bus: PrivateBus, pizauth_env: dict[str, str]) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+def test_no_config_file(installed: dict[str, str]) -> None:
+    env = installed
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
     assert code == 1 and fail["text"].startswith("No config file found at ")
@@ -274,10 +263,9 @@ def test_a_bad_command_line(pizauth_env: dict[str, str]) -> None:
 
 
 def test_online_checks_the_endpoints_only_when_asked(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    oidc: OidcProvider, installed: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    env = installed
     _write_config(env, _config(oidc))
     _, offline = _doctor(env)
     assert not any(c["area"] == "online" for c in offline["checks"])

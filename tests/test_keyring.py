@@ -34,6 +34,13 @@ def _stored(keyring: GnomeKeyring, account: str, token: str) -> bool:
     return item is not None and item["secret"]["access_token"] == token
 
 
+def _signed_in(keyring: GnomeKeyring, server: PizauthServer, account: str = "work") -> str:
+    """Sign the account in and wait until its token is in the keyring; the token."""
+    token, _ = authorise_account(server, account)
+    wait_for(lambda: _stored(keyring, account, token), f"{account}'s token in the keyring")
+    return token
+
+
 def _restart(servers: ServerFactory, server: PizauthServer, config: str) -> PizauthServer:
     assert server.cli("shutdown").returncode == 0
     assert server.wait_exit() == 0
@@ -45,8 +52,7 @@ def test_a_restarted_server_resumes_the_token_without_a_sign_in(
 ) -> None:
     config = _config(oidc, "work")
     server = servers(config)
-    token, _ = authorise_account(server, "work")
-    wait_for(lambda: _stored(keyring, "work", token), "the token in the keyring")
+    token = _signed_in(keyring, server)
     item = keyring.items()["work"]
     # Attributes name the schema and the account, never a secret; the label is for people.
     assert item["attributes"] == {"xdg:schema": SCHEMA, "account": "work"}
@@ -90,8 +96,7 @@ def test_a_permanent_refresh_failure_deletes_the_item(
     oidc: OidcProvider, servers: ServerFactory, keyring: GnomeKeyring
 ) -> None:
     server = servers(_config(oidc, "work"))
-    token, _ = authorise_account(server, "work")
-    wait_for(lambda: _stored(keyring, "work", token), "the token stored")
+    _signed_in(keyring, server)
     oidc.revoke(keyring.items()["work"]["secret"]["refresh_token"])
     assert server.cli("refresh", "work").returncode == 0
     wait_for(lambda: "work" not in keyring.items(), "the invalidated account's item deleted")
@@ -112,8 +117,7 @@ def test_a_changed_account_is_not_resumed_and_its_stale_item_goes(
     oidc: OidcProvider, servers: ServerFactory, keyring: GnomeKeyring
 ) -> None:
     server = servers(_config(oidc, "work"))
-    token, _ = authorise_account(server, "work")
-    wait_for(lambda: _stored(keyring, "work", token), "the token stored")
+    _signed_in(keyring, server)
     # Another scope: the old token was not granted for it, so it must not be handed out.
     changed = _config(oidc, "work").replace('"offline_access"]', '"offline_access", "email"]')
     assert changed != _config(oidc, "work")
@@ -182,8 +186,7 @@ def test_tokens_are_on_disk_only_encrypted_inside_the_keyring(
 ) -> None:
     config = _config(oidc, "work")
     server = servers(config, flag="-vvvv")
-    token, _ = authorise_account(server, "work")
-    wait_for(lambda: _stored(keyring, "work", token), "the token stored")
+    token = _signed_in(keyring, server)
     refresh = keyring.items()["work"]["secret"]["refresh_token"]
     fresh = _restart(servers, server, config)
     assert fresh.cli("show", "work").stdout.decode().strip() == token
@@ -219,8 +222,7 @@ def test_an_expired_access_token_is_refreshed_at_once_on_resume(
 ) -> None:
     config = _config(oidc, "work")
     server = servers(config)
-    token, _ = authorise_account(server, "work")
-    wait_for(lambda: _stored(keyring, "work", token), "the token stored")
+    token = _signed_in(keyring, server)
     assert server.cli("shutdown").returncode == 0
     assert server.wait_exit() == 0
     # As if the machine had been off past the access token's lifetime.
@@ -238,8 +240,7 @@ def test_switching_to_memory_by_reload_deletes_the_items(
     oidc: OidcProvider, servers: ServerFactory, keyring: GnomeKeyring
 ) -> None:
     server = servers(_config(oidc, "work"))
-    token, _ = authorise_account(server, "work")
-    wait_for(lambda: _stored(keyring, "work", token), "the token stored")
+    token = _signed_in(keyring, server)
     server.write_config(_config(oidc, "work", head='token_store = "memory";\n'))
     assert server.cli("reload").returncode == 0
     wait_for(lambda: keyring.items() == {}, "the items deleted")
