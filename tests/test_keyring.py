@@ -256,3 +256,18 @@ def test_a_malformed_item_is_removed_not_resumed(
     wait_for(lambda: keyring.items() == {}, "the malformed item deleted")
     assert in_log(server, "The keyring item of account work is stale")
     assert pending_url(server, "work")
+
+
+def test_a_keyring_that_appears_later_is_used_from_then_on(
+    oidc: OidcProvider,
+    servers: ServerFactory,
+    pizauth_env: dict[str, str],
+    session_bus: PrivateBus,
+) -> None:
+    server = servers(_config(oidc, "work"))
+    wait_for(lambda: in_log(server, "no Secret Service is running"), "the warning")
+    token, _ = authorise_account(server, "work")
+    with GnomeKeyring(pizauth_env) as late:
+        # Its arrival on the bus is the cue: no retry timer is that short.
+        wait_for(lambda: _stored(late, "work", token), "the token stored once it appeared")
+        assert in_log(server, "The keyring is usable again")
