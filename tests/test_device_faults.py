@@ -283,18 +283,22 @@ def test_reload_that_removes_the_account_and_stop_end_the_polling(
     server = servers(
         HEAD + device_account(fake_oauth) + device_account(fake_oauth, "other"), extra_env=FAST
     )
-    device_code(server, "acct")
-    device_code(server, "other")
+    assert device_code(server, "acct")[1] == "CODE-0001"
+    # refresh replaces the code (the old one is no longer polled for), as it replaces a URL.
+    assert device_code(server, "acct", "refresh")[1] == "CODE-0002"
+    wait_for(lambda: in_log(server, "Stopped polling for acct's device code"), "the old code")
+    assert device_code(server, "other")[1] == "CODE-0003"
     wait_for(lambda: polls(fake_oauth) >= 4, "polling")
+    assert "device-code-2" in {fake_oauth.token_fields(i)["device_code"] for i in range(4)}
     server.write_config(HEAD + device_account(fake_oauth, "other"))
     assert server.cli("reload").returncode == 0
-    wait_for(lambda: in_log(server, "Stopped polling for acct's device code"), "acct to stop")
+    wait_for(lambda: server.log().count("Stopped polling for acct's device code") == 2, "acct")
     # Only "other" is polled for now.
-    wait_for(lambda: fake_oauth.token_fields()["device_code"] == "device-code-2", "a poll")
+    wait_for(lambda: fake_oauth.token_fields()["device_code"] == "device-code-3", "a poll")
     n = polls(fake_oauth)
     wait_for(lambda: polls(fake_oauth) >= n + 3, "more polls")
     assert {fake_oauth.token_fields(i)["device_code"] for i in range(n, polls(fake_oauth))} == {
-        "device-code-2"
+        "device-code-3"
     }
     # Stopping the server while it polls: a clean exit, at once.
     assert server.stop(shutdown_wait=5) == 0
