@@ -183,7 +183,7 @@ class FakeOAuth(Service):
             self.devices += 1
             n = self.devices
         if reply is not None:
-            return _answer(reply)
+            return await _answer_later(reply)
         body: dict[str, Any] = {
             "device_code": f"device-code-{n}",
             "user_code": f"CODE-{n:04d}",

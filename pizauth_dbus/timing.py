@@ -51,7 +51,7 @@ NOTIFICATION_BACKOFF_MAX = 900.0
 """After a failure, notifications pause for the first of these, doubling up to the second (the
 default ``auth_notify_interval``), so that a broken service is not asked, and its failure not
 logged, at every reminder. A new service owning the name ends the pause."""
-DEVICE_REQUEST_TIMEOUT = 20.0
+DEVICE_REQUEST_TIMEOUT = tunable_seconds("PIZAUTH_DEVICE_REQUEST_TIMEOUT", 20.0)
 """Seconds ``show`` waits for the provider to issue a device code: less than the CLI's own
 30 s, so that a slow provider gets its own message rather than "not running"."""
 DEVICE_INTERVAL = tunable_seconds("PIZAUTH_DEVICE_INTERVAL", 5.0)

@@ -9,6 +9,7 @@ The fake's device endpoint (``POST /device``) issues ``CODE-0001``, ``CODE-0002`
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from harness.fakeoauth import FakeOAuth, Reply
@@ -242,6 +243,45 @@ def test_malformed_device_answers_give_a_clear_error_and_change_nothing(
     assert fake_oauth.seen == []
     assert [lines(tmp_path / f) for f in ("errors", "events", "notify")] == [[], [], []]
     assert device_code(server, "acct")[1] == f"CODE-{len(MALFORMED) + 1:04d}"
+
+
+def test_a_slow_provider_times_out_and_two_shows_at_once_share_one_code(
+    servers: ServerFactory, fake_oauth: FakeOAuth
+) -> None:
+    server = servers(
+        HEAD + device_account(fake_oauth), extra_env={"PIZAUTH_DEVICE_REQUEST_TIMEOUT": "0.5"}
+    )
+    fake_oauth.device_script = [Reply(delay=5.0)]
+    r = server.cli("show", "acct")
+    assert r.stderr.decode() == (
+        f"ERROR - Can't get a device code for acct: no answer from {fake_oauth.device_uri} "
+        "within 0.5 s\n"
+    )
+    assert status(server)["acct"] == "No access token"
+    # Two mail programs ask at once, while the provider takes its time: one code for both.
+    fake_oauth.device_script = [
+        Reply(
+            delay=0.3,
+            json={
+                "device_code": "shared",
+                "user_code": "SHARED",
+                "verification_uri": f"{fake_oauth.url}/verify",
+                "expires_in": 600,
+            },
+        )
+    ]
+    shows = [
+        subprocess.Popen(
+            [*server.command, "show", "acct"],
+            env=server.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    errs = [p.communicate(timeout=20)[1].decode() for p in shows]
+    assert errs == [f"{PENDING}{fake_oauth.url}/verify and code SHARED\n"] * 2
+    assert fake_oauth.devices == 2  # the slow one, and one for both
 
 
 def test_expiry_and_denial_from_the_provider(
