@@ -105,6 +105,8 @@ def test_authorization_pending_then_success(
     ]
     device_code(server, "acct")
     wait_for(lambda: polls(fake_oauth) >= 5, "polling")
+    # After the 503 (the second poll) the interval doubles, as RFC 8628 recommends.
+    assert fake_oauth.seen_at[2] - fake_oauth.seen_at[1] >= 0.38, fake_oauth.seen_at
     assert status(server)["acct"].startswith(
         "Access token pending authentication: waiting for the code to be entered"
     )
