@@ -11,6 +11,11 @@ block on it (a fake on the test's own loop would stall while the test waits for 
 valid Bearer response with a fresh access token. ``/hop/<status>/<n>`` (any method) redirects
 with that status ``n`` times in a row and then to ``/token``: :meth:`FakeOAuth.hops` gives such
 a token URI.
+
+``POST /device`` is a device authorization endpoint (RFC 8628): it answers with the next
+scripted reply of :attr:`FakeOAuth.device_script`, or a fresh device code. Token requests with
+the device-code grant then get ``authorization_pending`` until :attr:`FakeOAuth.device_approved`
+is set (unless the token script has a reply for them).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode
@@ -56,6 +62,29 @@ class AuthorizeRequest:
     query: dict[str, str]
 
 
+async def _answer_later(reply: Reply) -> web.StreamResponse:
+    """``reply``, after its delay."""
+    if reply.delay:
+        await asyncio.sleep(reply.delay)
+    return _answer(reply)
+
+
+def _answer(reply: Reply) -> web.StreamResponse:
+    if reply.body is not None:
+        headers = {"Content-Type": "application/json", **reply.headers}
+        return web.Response(status=reply.status, body=reply.body, headers=headers)
+    if reply.text is not None:
+        return web.Response(
+            status=reply.status,
+            text=reply.text,
+            content_type="application/json",
+            headers=reply.headers,
+        )
+    return web.json_response(
+        reply.json if reply.json is not None else {}, status=reply.status, headers=reply.headers
+    )
+
+
 async def _cancel_others() -> None:
     """Cancel every task on the running loop but this one, and wait for them to finish."""
     me = asyncio.current_task()
@@ -75,6 +104,10 @@ class FakeOAuth(Service):
     - :attr:`authorize_seen`: each ``/authorize`` request's query.
     - :attr:`auth_error`: when set, ``/authorize`` redirects with ``error=<it>``.
     - :attr:`expires_in`, :attr:`refresh_token`: used in the default (unscripted) reply.
+    - :attr:`seen_at`: when each token request arrived (``time.monotonic()``).
+    - :attr:`device_script`, :attr:`device_seen`, :attr:`device_interval`,
+      :attr:`device_approved`: the device authorization endpoint's replies, requests, the
+      ``interval`` it names (None: none) and whether the person has entered the code.
     """
 
     def __init__(self, *, expires_in: int = 3600, refresh_token: str | None = "rt-1") -> None:
@@ -88,6 +121,12 @@ class FakeOAuth(Service):
         self.expires_in = expires_in
         self.refresh_token = refresh_token
         self.issued = 0
+        self.seen_at: list[float] = []
+        self.device_script: list[Reply] = []
+        self.device_seen: list[list[tuple[str, str]]] = []
+        self.device_interval: int | None = 1
+        self.device_approved = False
+        self.devices = 0
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -108,6 +147,10 @@ class FakeOAuth(Service):
     @property
     def token_uri(self) -> str:
         return f"{self.url}/token"
+
+    @property
+    def device_uri(self) -> str:
+        return f"{self.url}/device"
 
     def hops(self, status: int, count: int) -> str:
         """A token URI that redirects ``count`` times with ``status`` before ``/token``."""
@@ -132,6 +175,26 @@ class FakeOAuth(Service):
         sep = "&" if "?" in redirect_uri else "?"
         raise web.HTTPFound(redirect_uri + sep + urlencode(params))
 
+    async def _device(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        with self._lock:
+            self.device_seen.append([(k, str(v)) for k, v in form.items()])
+            reply = self.device_script.pop(0) if self.device_script else None
+            self.devices += 1
+            n = self.devices
+        if reply is not None:
+            return await _answer_later(reply)
+        body: dict[str, Any] = {
+            "device_code": f"device-code-{n}",
+            "user_code": f"CODE-{n:04d}",
+            "verification_uri": f"{self.url}/verify",
+            "verification_uri_complete": f"{self.url}/verify?user_code=CODE-{n:04d}",
+            "expires_in": 600,
+        }
+        if self.device_interval is not None:
+            body["interval"] = self.device_interval
+        return web.json_response(body)
+
     async def _hop(self, request: web.Request) -> web.StreamResponse:
         with self._lock:
             self.methods_seen.append((request.method, request.path))
@@ -147,7 +210,11 @@ class FakeOAuth(Service):
         form = await request.post()
         with self._lock:
             self.seen.append([(k, str(v)) for k, v in form.items()])
+            self.seen_at.append(time.monotonic())
             reply = self.script.pop(0) if self.script else None
+            device = form.get("grant_type") == "urn:ietf:params:oauth:grant-type:device_code"
+            if reply is None and device and not self.device_approved:
+                reply = Reply(400, {"error": "authorization_pending"})
             if reply is None:
                 self.issued += 1
                 body: dict[str, Any] = {
@@ -159,21 +226,7 @@ class FakeOAuth(Service):
                     body["refresh_token"] = self.refresh_token
         if reply is None:
             return web.json_response(body)
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        if reply.body is not None:
-            headers = {"Content-Type": "application/json", **reply.headers}
-            return web.Response(status=reply.status, body=reply.body, headers=headers)
-        if reply.text is not None:
-            return web.Response(
-                status=reply.status,
-                text=reply.text,
-                content_type="application/json",
-                headers=reply.headers,
-            )
-        return web.json_response(
-            reply.json if reply.json is not None else {}, status=reply.status, headers=reply.headers
-        )
+        return await _answer_later(reply)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -206,6 +259,7 @@ class FakeOAuth(Service):
         app = web.Application()
         app.router.add_get("/authorize", self._authorize)
         app.router.add_route("*", "/token", self._token)
+        app.router.add_post("/device", self._device)
         app.router.add_route("*", "/hop/{status}/{left}", self._hop)
         runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, access_log=None)
         await runner.setup()

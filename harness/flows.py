@@ -6,6 +6,7 @@ story a user lives through.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from urllib.parse import parse_qs, urlsplit
 
@@ -36,6 +37,17 @@ def pending_url(server: PizauthServer, account: str) -> str:
     assert r.stdout == b""
     assert err.startswith(PENDING) and err.endswith("\n"), err
     return err[len(PENDING) : -1]
+
+
+def device_code(server: PizauthServer, account: str, *args: str) -> tuple[str, str]:
+    """Run ``pizauth show`` (or ``refresh``, with ``args``) on a device flow account with no
+    token; returns the verification URI and the user code it prints."""
+    r = server.cli(*(args or ("show",)), account)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and r.stdout == b"", (r.returncode, err)
+    m = re.fullmatch(re.escape(PENDING) + r"(\S+) and code (\S+)\n", err)
+    assert m is not None, err
+    return m.group(1), m.group(2)
 
 
 def gdbus(env: dict[str, str], method: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -77,6 +77,7 @@ class OidcProvider(Service):
     :param https_redirects: exact redirect URIs for the ``pizauth-https`` client; the script's
         default (``https://localhost:8443/``) when empty.
     :param rotate_refresh_tokens: rotate the refresh token on every refresh, for every client.
+    :param device_code_ttl: device code lifetime, seconds (the device flow, RFC 8628).
     :param log_dir: where to write the server's output; a new temporary directory by default.
     """
 
@@ -87,12 +88,14 @@ class OidcProvider(Service):
         rt_ttl: int = 3600,
         https_redirects: Sequence[str] = (),
         rotate_refresh_tokens: bool = False,
+        device_code_ttl: int = 600,
         log_dir: Path | None = None,
     ) -> None:
         self.at_ttl = at_ttl
         self.rt_ttl = rt_ttl
         self.https_redirects = tuple(https_redirects)
         self.rotate_refresh_tokens = rotate_refresh_tokens
+        self.device_code_ttl = device_code_ttl
         self._own_dir = log_dir is None
         self.dir = Path(tempfile.mkdtemp(prefix="pzoidc-")) if log_dir is None else log_dir
         self.log_path = self.dir / "oidc-provider.log"
@@ -132,6 +135,7 @@ class OidcProvider(Service):
             "PORT": str(self.port),
             "AT_TTL": str(self.at_ttl),
             "RT_TTL": str(self.rt_ttl),
+            "DC_TTL": str(self.device_code_ttl),
             "ROTATE_RT": "1" if self.rotate_refresh_tokens else "0",
         }
         if self.https_redirects:
@@ -283,18 +287,28 @@ class OidcProvider(Service):
         scopes: Sequence[str] = ("openid", "offline_access"),
         auth_uri_fields: Mapping[str, str] | None = None,
         extra: str = "",
+        device: bool = False,
     ) -> str:
         """A pizauth.conf ``account`` block using this server.
 
         ``auth_uri_fields`` defaults to ``{"prompt": "consent"}``: without it, oidc-provider drops
         ``offline_access`` and issues no refresh token. Pass ``client_secret=None`` for the
         public client, and extra settings (each ending in ``;``) in ``extra``, e.g.
-        ``'redirect_uri = "http://127.0.0.1/";'``.
+        ``'redirect_uri = "http://127.0.0.1/";'``. With ``device``, the account signs in with
+        the device flow: ``device_auth_uri`` in place of ``auth_uri``, and no ``auth_uri_fields``
+        (the device flow grants ``offline_access`` without ``prompt``).
         """
         fields = {"prompt": "consent"} if auth_uri_fields is None else auth_uri_fields
+        if device:
+            fields = auth_uri_fields or {}
+        start = (
+            f"device_auth_uri = {conf_string(self.device_auth_uri)};"
+            if device
+            else f"auth_uri = {conf_string(self.auth_uri)};"
+        )
         lines = [
             f"account {conf_string(name)} {{",
-            f"    auth_uri = {conf_string(self.auth_uri)};",
+            f"    {start}",
             f"    token_uri = {conf_string(self.token_uri)};",
             f"    client_id = {conf_string(client_id)};",
         ]
@@ -325,6 +339,7 @@ class OidcFactory:
         rt_ttl: int = 3600,
         https_redirects: Sequence[str] = (),
         rotate_refresh_tokens: bool = False,
+        device_code_ttl: int = 600,
     ) -> OidcProvider:
         log_dir = self._tmp_path / f"oidc-{len(self._started)}"
         log_dir.mkdir()
@@ -333,6 +348,7 @@ class OidcFactory:
             rt_ttl=rt_ttl,
             https_redirects=https_redirects,
             rotate_refresh_tokens=rotate_refresh_tokens,
+            device_code_ttl=device_code_ttl,
             log_dir=log_dir,
         )
         self._started.append(provider)

@@ -2,7 +2,9 @@
 
 :func:`authorise` opens an authorisation URL, signs in and consents on oidc-provider's
 devInteractions pages (plain HTML forms, no JavaScript), and follows the final redirect to the
-client's redirect URI, which in the end-to-end tests is pizauth's own listener. :func:`follow`
+client's redirect URI, which in the end-to-end tests is pizauth's own listener.
+:func:`enter_user_code` plays the person of the device flow (RFC 8628): it opens the
+verification page, types the code, confirms (or aborts), signs in and consents. :func:`follow`
 just opens a URL. Both use the standard library only, keep cookies, never use a proxy, give every
 request a timeout, and send ``localhost`` to 127.0.0.1 (pizauth listens on IPv4 loopback while
 ``localhost`` may resolve to ``::1`` first).
@@ -179,7 +181,11 @@ def authorise(
     :raises RuntimeError: when an interaction page cannot be understood or the walk never ends.
     """
     browser = _Browser(ssl_context, timeout)
-    page = browser.open(url)
+    return _sign_in(browser, browser.open(url), login, password)
+
+
+def _sign_in(browser: _Browser, page: UserResult, login: str, password: str) -> UserResult:
+    """From ``page`` on, fill in the login and consent pages until a page is not one."""
     for _ in range(MAX_INTERACTION_STEPS):
         form = _interaction_form(page)
         if form is None:
@@ -200,3 +206,45 @@ def follow(
 ) -> UserResult:
     """GET ``url`` and follow redirects, without signing in; error statuses are returned."""
     return _Browser(ssl_context, timeout).open(url)
+
+
+def _post_forms(page: UserResult) -> list[_Form]:
+    parser = _FormParser()
+    parser.feed(page.body)
+    parser.close()
+    for form in parser.forms:
+        form.action = urllib.parse.urljoin(page.url, form.action)
+    return parser.forms
+
+
+def enter_user_code(
+    verification_uri: str,
+    user_code: str,
+    *,
+    abort: bool = False,
+    login: str = "alice",
+    password: str = "any-password",
+    timeout: float = HTTP_TIMEOUT,
+) -> UserResult:
+    """Open the device flow's ``verification_uri``, type ``user_code``, and confirm it, sign in
+    and consent; or, with ``abort``, refuse on the confirmation page ("[ Abort ]").
+
+    :returns: the last page: oidc-provider's "Sign-in Success" page, or after an abort the
+        page saying the request was interrupted.
+    :raises RuntimeError: when a page is not the one expected.
+    """
+    browser = _Browser(None, timeout)
+    page = browser.open(verification_uri)
+    forms = [f for f in _post_forms(page) if "user_code" in f.visible]
+    if page.status != 200 or not forms:
+        raise RuntimeError(f"no code entry form at {page.url}:\n{page.body[:2000]}")
+    page = browser.open(forms[0].action, {**forms[0].fields, "user_code": user_code})
+    forms = [f for f in _post_forms(page) if f.fields.get("confirm") == "yes"]
+    if page.status != 200 or not forms:
+        raise RuntimeError(f"no confirmation form at {page.url}:\n{page.body[:2000]}")
+    fields = dict(forms[0].fields)
+    if abort:
+        del fields["confirm"]
+        fields["abort"] = "yes"
+        return browser.open(forms[0].action, fields)
+    return _sign_in(browser, browser.open(forms[0].action, fields), login, password)

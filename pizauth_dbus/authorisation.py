@@ -72,7 +72,7 @@ class Authoriser:
     def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:
         """The provider redirected with an ``error``: the account goes back to Empty."""
         if self.store.replace(name, entry.version, Empty()) is not None:
-            self._report(name, message)
+            self.report(name, message)
 
     def code_received(self, name: str, entry: Entry, code: str) -> None:
         """The provider redirected with a code: exchange it in the background, once."""
@@ -83,7 +83,8 @@ class Authoriser:
         self._exchanging.add(key)
         self._tasks.spawn(self._exchange(name, entry, code), name=f"exchange {name}")
 
-    def _report(self, name: str, message: str) -> None:
+    def report(self, name: str, message: str) -> None:
+        """Tell of a failed authorisation: the log, the desktop, ``error_notify_cmd``."""
         # Logged even without error_notify_cmd: upstream's man page promises it, its code doesn't.
         log.error("%s", message)
         self.auth_failed.emit(name, message)
@@ -112,7 +113,7 @@ class Authoriser:
                 e = oauth.OAuthError(f"internal error ({type(e).__name__})")
             cur = self.store.current(name, entry.version)
             if cur is not None and self.store.replace(name, cur.version, Empty()) is not None:
-                self._report(name, f"Authentication for {name} failed: {e}")
+                self.report(name, f"Authentication for {name} failed: {e}")
             else:
                 log.info("Ignoring a failed exchange for %s: the account changed meanwhile", name)
             return

@@ -29,6 +29,7 @@ StatusList = Annotated[list[list[object]], DBusSignature("a(ssa{sx})")]
 InfoDict = Annotated[dict[str, str], DBusSignature("a{ss}")]
 StrList = Annotated[list[str], DBusSignature("as")]
 StrPair = Annotated[list[str], DBusSignature("ss")]
+StrQuad = Annotated[list[str], DBusSignature("ssss")]
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -64,9 +65,13 @@ class Manager(ServiceInterface):
     # -- methods --------------------------------------------------------------------------
 
     @dbus_method()
-    def Show(self, account: DBusStr) -> DBusStr:
-        """The account's access token; AuthorisationPending (with the URL) when there is none."""
-        return _call(lambda: self._commands.show(account))
+    async def Show(self, account: DBusStr) -> DBusStr:
+        """The account's access token; AuthorisationPending (with the URL, and the code for a
+        device code account) when there is none."""
+        try:
+            return await self._commands.show(account)
+        except Exception as e:
+            raise _named(e) from None
 
     @dbus_method()
     async def WaitForToken(self, account: DBusStr, timeout_seconds: DBusUInt32) -> DBusStr:
@@ -78,9 +83,12 @@ class Manager(ServiceInterface):
             raise _named(e) from None
 
     @dbus_method()
-    def Refresh(self, account: DBusStr) -> None:
+    async def Refresh(self, account: DBusStr) -> None:
         """Refresh now; for an account with no token, start a new authorisation."""
-        _call(lambda: self._commands.refresh(account))
+        try:
+            await self._commands.refresh(account)
+        except Exception as e:
+            raise _named(e) from None
 
     @dbus_method()
     def Revoke(self, account: DBusStr) -> None:
@@ -154,6 +162,15 @@ class Manager(ServiceInterface):
         """The account waits for the person to open ``url``."""
         return [account, url]
 
+    @dbus_signal()
+    def DeviceAuthNeeded(
+        self, account: str, verification_uri: str, user_code: str, verification_uri_complete: str
+    ) -> StrQuad:
+        """The account waits for the person to enter ``user_code`` at ``verification_uri``
+        (``verification_uri_complete``, empty when the provider gave none, has it filled in).
+        Emitted just after ``AuthNeeded``, whose URL is then the page to open."""
+        return [account, verification_uri, user_code, verification_uri_complete]
+
     # -- what the duties tell it ------------------------------------------------------------
 
     def token_changed(self, account: str, event: TokenEvent) -> None:
@@ -161,6 +178,9 @@ class Manager(ServiceInterface):
 
     def auth_needed(self, account: str, url: str) -> None:
         self.AuthNeeded(account, url)
+
+    def device_auth_needed(self, account: str, uri: str, code: str, complete: str) -> None:
+        self.DeviceAuthNeeded(account, uri, code, complete)
 
     def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
         """Announce a changed list of accounts (a reload added or removed some)."""

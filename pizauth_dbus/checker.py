@@ -36,6 +36,7 @@ from pizauth_dbus.options import (
     MANDATORY_ACCOUNT_OPTIONS,
     MAP,
     MISPLACED,
+    OPTIONAL_WITH,
     REMOVED_OPTIONS,
     STR,
     TIME,
@@ -123,7 +124,8 @@ class Checker:
         # covers every account.
         if http is not None or https is not None:
             for name, account in accounts.items():
-                self.check_listener(account, *survivors[name], top)
+                if account.device_auth_uri is None:  # a device code needs no redirect
+                    self.check_listener(account, *survivors[name], top)
         if self.errors:
             return None
         # Global option names are Config's field names, and each value already has its field's
@@ -136,7 +138,7 @@ class Checker:
         for s in block.settings:
             self.setting(scope, s, in_account=True)
         for key in MANDATORY_ACCOUNT_OPTIONS:
-            if key not in scope.seen:
+            if key not in scope.seen and OPTIONAL_WITH.get(key) not in scope.seen:
                 hints = []
                 if typo := scope.suggested.get(key):
                     line = self.line(typo.key_pos)
@@ -176,6 +178,7 @@ class Checker:
             refresh_at_least=inherit("refresh_at_least", REFRESH_AT_LEAST_DEFAULT),
             refresh_before_expiry=inherit("refresh_before_expiry", REFRESH_BEFORE_EXPIRY_DEFAULT),
             refresh_retry=inherit("refresh_retry", REFRESH_RETRY_DEFAULT),
+            device_auth_uri=scope.get("device_auth_uri", None),
         )
 
     def check_listener(

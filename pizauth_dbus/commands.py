@@ -15,14 +15,22 @@ from collections.abc import Callable
 
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import Account, load
-from pizauth_dbus.errors import AuthorisationPendingError, TokenExpiredError, WaitEndedError
+from pizauth_dbus.device import DeviceFlow
+from pizauth_dbus.errors import (
+    AuthorisationPendingError,
+    DeviceCodePendingError,
+    TokenExpiredError,
+    WaitEndedError,
+)
 from pizauth_dbus.events import Eventer, TokenEvent
 from pizauth_dbus.redirects import RedirectListeners
 from pizauth_dbus.refresher import Refresher
 from pizauth_dbus.reminders import Reminders
 from pizauth_dbus.state import (
     Active,
+    DeviceWaiting,
     Empty,
+    Entry,
     Pending,
     StatusRow,
     Store,
@@ -52,6 +60,7 @@ class Commands:
         *,
         store: Store,
         authoriser: Authoriser,
+        device: DeviceFlow,
         refresher: Refresher,
         reminders: Reminders,
         events: Eventer,
@@ -62,6 +71,7 @@ class Commands:
     ) -> None:
         self.store = store
         self._authoriser = authoriser
+        self._device = device
         self._refresher = refresher
         self._reminders = reminders
         self._events = events
@@ -75,17 +85,23 @@ class Commands:
         self.waiters = Waiters(self._authorise_if_needed)
         """The pending ``wait_for_token`` calls; ``server.serve`` connects them to the store."""
 
-    def show(self, name: str) -> str:
+    async def show(self, name: str) -> str:
         """The account's access token.
 
+        Only an account that signs in with a device code and has none waits here, for the
+        provider to issue one (bounded: :data:`~pizauth_dbus.timing.DEVICE_REQUEST_TIMEOUT`).
+
         :raises UnknownAccountError, AuthorisationPendingError, TokenExpiredError:
+        :raises DeviceAuthorisationError: when the provider issues no device code.
         """
         entry = self.store.get(name)
         match entry.token:
             case Empty():
-                raise AuthorisationPendingError(self._authoriser.new_pending(name, entry).url)
+                raise await self._new_authorisation(name, entry)
             case Pending(url=url):
                 raise AuthorisationPendingError(url)
+            case DeviceWaiting() as waiting:
+                raise DeviceCodePendingError(waiting.verification_uri, waiting.user_code)
             case Active(expiry=expiry, access_token=token) if expiry > now():
                 return token
             case Active(ongoing_refresh=True):
@@ -104,28 +120,36 @@ class Commands:
             WaitEndedError:
         """
         try:
-            return self.show(name)
+            return await self.show(name)
         except (AuthorisationPendingError, TokenExpiredError):
             if timeout <= 0:
                 raise
         token = await self.waiters.wait(name, timeout)
-        return token if token is not None else self.show(name)
+        return token if token is not None else await self.show(name)
 
-    def _authorise_if_needed(self, name: str) -> None:
+    async def _authorise_if_needed(self, name: str) -> None:
         """Start an authorisation for an account left with none while someone waits for it."""
         with contextlib.suppress(AuthorisationPendingError, TokenExpiredError):
-            self.show(name)
+            await self.show(name)
 
-    def refresh(self, name: str) -> None:
+    async def refresh(self, name: str) -> None:
         """Refresh an Active token now; start (or restart) authorisation otherwise.
 
-        :raises UnknownAccountError, AuthorisationPendingError:
+        :raises UnknownAccountError, AuthorisationPendingError, DeviceAuthorisationError:
         """
         entry = self.store.get(name)
         if isinstance(entry.token, Active):
             self._refresher.refresh_now(name)
             return
-        raise AuthorisationPendingError(self._authoriser.new_pending(name, entry).url)
+        raise await self._new_authorisation(name, entry)
+
+    async def _new_authorisation(self, name: str, entry: Entry) -> AuthorisationPendingError:
+        """A new URL, or a new device code for an account that uses them, as the error that
+        says what to do with it."""
+        if entry.account.device_auth_uri is not None:
+            waiting = await self._device.start(name, entry)
+            return DeviceCodePendingError(waiting.verification_uri, waiting.user_code)
+        return AuthorisationPendingError(self._authoriser.new_pending(name, entry).url)
 
     def revoke(self, name: str) -> None:
         """Forget the account's token (locally); ``token_revoked`` is emitted even if it had none.

@@ -58,7 +58,7 @@ from pizauth_dbus.desktop_text import (
 )
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.paths import runtime_dir
-from pizauth_dbus.state import Empty, Entry, Pending, Store, now
+from pizauth_dbus.state import DeviceWaiting, Empty, Entry, Store, now, waiting_url
 from pizauth_dbus.tasks import Tasks
 from pizauth_dbus.timing import (
     NOTIFICATION_BACKOFF_FIRST,
@@ -161,7 +161,7 @@ class Desktop:
         token = None if new is None else new.token
         shown = self._shown.get(("auth", name))
         # The URL shown is useless once the account no longer waits for it.
-        if shown is not None and not (isinstance(token, Pending) and token.url == shown.url):
+        if shown is not None and waiting_url(token) != shown.url:
             self._queue.put_nowait(functools.partial(self._withdraw, ("auth", name)))
         # The error is old news once the account has moved on (a new attempt, a token).
         if ("error", name) in self._shown and not isinstance(token, Empty):
@@ -176,9 +176,9 @@ class Desktop:
             token = self._store.get(account).token
         except UnknownAccountError:
             token = None
-        if isinstance(token, Pending):
+        if (url := waiting_url(token)) is not None:
             log.info("Opening the authorisation URL for %s", account)
-            open_url(token.url)
+            open_url(url)
         else:
             log.info("Not opening a browser for %s: it no longer needs authorising", account)
 
@@ -318,7 +318,7 @@ class Desktop:
             tok = self._store.get(account).token
         except UnknownAccountError:
             return False  # removed by a reload
-        return isinstance(tok, Pending) and tok.url == url
+        return waiting_url(tok) == url
 
     def _is_empty(self, account: str) -> bool:
         try:
@@ -330,7 +330,10 @@ class Desktop:
         key = ("auth", account)
         if not self._waiting(account, url):
             return  # overtaken while queued (a token arrived, a revoke, a new URL)
-        summary, body = prompt_text(account)
+        tok = self._store.get(account).token  # there: _waiting() just found it
+        summary, body = prompt_text(
+            account, tok.user_code if isinstance(tok, DeviceWaiting) else None
+        )
 
         def on_open() -> None:
             self._clicked(account)

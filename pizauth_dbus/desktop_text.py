@@ -45,10 +45,17 @@ arrives."""
 ERROR_EXTRAS = Extras(hints={"desktop-entry": Variant("s", DESKTOP_ENTRY)})
 
 
-def prompt_text(account: str) -> tuple[str, str]:
-    """The prompt's summary and body (plain text)."""
+def prompt_text(account: str, user_code: str | None = None) -> tuple[str, str]:
+    """The prompt's summary and body (plain text); with the device code to enter, if any."""
+    summary = f"Account “{account}” needs authorising"
+    if user_code is not None:
+        return (
+            summary,
+            f"Enter the code {user_code} on the sign-in page for “{account}”, on this or any "
+            f"other device: {AUTHORISE_LABEL} opens it in your browser.",
+        )
     return (
-        f"Account “{account}” needs authorising",
+        summary,
         f"Sign in so that pizauth can get tokens for “{account}”: {AUTHORISE_LABEL} opens "
         "the sign-in page in your browser.",
     )

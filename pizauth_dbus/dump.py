@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pizauth_dbus.config import SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
+from pizauth_dbus.model import ADDED_SECURITY_FIELDS
 
 NONCE_BYTES = 12
 PAYLOAD_VERSION = 1
@@ -140,7 +141,10 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
                 ):
                     raise TypeError("token")
                 token = DumpedToken(t["access_token"], _time(t["obtained"]), _time(t["expiry"]), rt)
-            fields = {k: _from_json(d[k]) for k in SECURITY_FIELDS}
+            fields = {
+                k: _from_json(d.get(k) if k in ADDED_SECURITY_FIELDS else d[k])
+                for k in SECURITY_FIELDS
+            }
             out[str(name)] = DumpedAccount(fields, token)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise RestoreError(f"Invalid dump: malformed {e}") from None

@@ -39,6 +39,25 @@ class AuthorisationPendingError(PizauthError):
         self.url = url
 
 
+class DeviceCodePendingError(AuthorisationPendingError):
+    """The account waits for the person to enter ``user_code`` at ``url`` (RFC 8628).
+
+    The same D-Bus error as any pending authorisation, so callers that handle that one (and
+    scripts that match upstream's words) need nothing new; the code follows the URL.
+    """
+
+    def __init__(self, url: str, user_code: str) -> None:
+        PizauthError.__init__(self, f"{PENDING_PREFIX}{url} and code {user_code}")
+        self.url = url
+        self.user_code = user_code
+
+
+class DeviceAuthorisationError(PizauthError):
+    """The provider would not issue a device code (or answered with something unusable)."""
+
+    dbus_name = ERROR_PREFIX + "DeviceAuthorisation"
+
+
 class TokenExpiredError(PizauthError):
     """The token has expired and a refresh is under way or has just been started."""
 

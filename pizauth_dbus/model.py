@@ -36,7 +36,11 @@ RESERVED_AUTH_URI_KEYS = (
 
 @dataclass(frozen=True)
 class Account:
-    """One ``account "name" { ... }`` block with every default and inherited value resolved."""
+    """One ``account "name" { ... }`` block with every default and inherited value resolved.
+
+    ``auth_uri`` is empty for an account that left it out because it has ``device_auth_uri``:
+    such an account signs in with the device authorization grant (RFC 8628) only.
+    """
 
     name: str
     auth_uri: str
@@ -50,6 +54,7 @@ class Account:
     refresh_at_least: int = REFRESH_AT_LEAST_DEFAULT
     refresh_before_expiry: int = REFRESH_BEFORE_EXPIRY_DEFAULT
     refresh_retry: int = REFRESH_RETRY_DEFAULT
+    device_auth_uri: str | None = None
 
     def security_fields(self) -> dict[str, object]:
         """The :data:`SECURITY_FIELDS` by name: what a token is only good for."""
@@ -61,12 +66,15 @@ SECURITY_FIELDS = (
     "auth_uri_fields",
     "client_id",
     "client_secret",
+    "device_auth_uri",
     "redirect_uri",
     "scopes",
     "token_uri",
 )
 """The account fields whose change invalidates its token: a reload that changes one drops the
 token, and a dump is restored only into an account whose values are all the same."""
+ADDED_SECURITY_FIELDS = ("device_auth_uri",)
+"""Security fields that dumps made before they existed lack: there, they were unset (None)."""
 
 
 @dataclass(frozen=True)

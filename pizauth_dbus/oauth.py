@@ -143,7 +143,7 @@ class OAuthError(Exception):
         self.transient = transient
 
 
-def _provider_words(data: object) -> str | None:
+def provider_words(data: object) -> str | None:
     """``error`` (and ``error_description``) from a provider's JSON error body, if any."""
     if not isinstance(data, dict) or not isinstance(data.get("error"), str):
         return None
@@ -161,7 +161,7 @@ def describe_http_error(status: int, body: bytes) -> str:
     """
     msg = f"HTTP code {status}"
     try:
-        words = _provider_words(json.loads(body))
+        words = provider_words(json.loads(body))
     except ValueError:
         return msg
     return f"{msg} ({words})" if words else msg
@@ -192,7 +192,7 @@ def parse_token_response(data: Any) -> TokenResponse | None:
     return TokenResponse(access_token, expires_in, refresh_token)
 
 
-def _with_secret(account: Account, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
+def with_secret(account: Account, form: list[tuple[str, str]]) -> list[tuple[str, str]]:
     # client_secret_post: the secret travels in the body, after every other field (upstream).
     if account.client_secret is not None:
         form.append(("client_secret", account.client_secret))
@@ -209,7 +209,7 @@ async def exchange_code(
 
     :raises OAuthError: with the message a person sees in ``error_notify_cmd`` and the log.
     """
-    form = _with_secret(
+    form = with_secret(
         account,
         [
             ("code", code),
@@ -232,7 +232,7 @@ async def exchange_code(
         raise OAuthError(f"couldn't connect to {account.token_uri}")
     if not 200 <= status < 300:
         raise OAuthError(describe_http_error(status, body))
-    return _token_answer(body, "Invalid JSON: ", "", "invalid response received")
+    return token_answer(body, "Invalid JSON: ", "", "invalid response received")
 
 
 async def refresh_token(
@@ -243,7 +243,7 @@ async def refresh_token(
     :raises OAuthError: ``transient`` for network trouble, timeouts and HTTP 408, 429, 500, 502,
         503 and 504; permanent for every other failure.
     """
-    form = _with_secret(
+    form = with_secret(
         account,
         [
             ("client_id", account.client_id),
@@ -265,18 +265,18 @@ async def refresh_token(
             describe_http_error(status, body), transient=status in TRANSIENT_HTTP_CODES
         )
     failed = f"Refreshing {account.name} failed: "
-    return _token_answer(body, failed, failed, "Received JSON in unexpected format")
+    return token_answer(body, failed, failed, "Received JSON in unexpected format")
 
 
-def _token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> TokenResponse:
+def token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> TokenResponse:
     """The tokens in a successful answer, or a permanent error in upstream's words: ``bad_json``
     before the parser's message, ``refused`` before the provider's own error, ``bad_shape``
     when the fields are wrong (the exchange and the refresh word these differently)."""
     try:
-        data = _json(body)
+        data = parse_json(body)
     except ValueError as e:
         raise OAuthError(f"{bad_json}{e}") from None
-    words = _provider_words(data)
+    words = provider_words(data)
     if words is not None:
         raise OAuthError(f"{refused}{words}")
     resp = parse_token_response(data)
@@ -285,7 +285,7 @@ def _token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> T
     return _not_too_long(resp)
 
 
-def _json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
     """The JSON in ``body``.
 
     :raises ValueError: when it is not JSON, or nests too deeply for the parser (which would

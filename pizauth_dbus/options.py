@@ -46,6 +46,7 @@ ACCOUNT_OPTIONS = {
     "auth_uri_fields": MAP,
     "client_id": STR,
     "client_secret": STR,
+    "device_auth_uri": URI,  # pizauth-dbus addition: the device authorization grant (RFC 8628)
     "login_hint": STR,
     "redirect_uri": URI,
     "refresh_at_least": TIME,
@@ -57,6 +58,9 @@ ACCOUNT_OPTIONS = {
 CHOICES = {"token_store": ("memory", "keyring")}
 """String options that take one of a few words (all pizauth-dbus additions)."""
 MANDATORY_ACCOUNT_OPTIONS = ("auth_uri", "client_id", "token_uri")  # upstream's reporting order
+OPTIONAL_WITH = {"auth_uri": "device_auth_uri"}
+"""Mandatory options that an account may leave out when it sets the other one: an account with
+``device_auth_uri`` signs in with a device code and never builds an authorisation URL."""
 REMOVED_OPTIONS = {
     "auth_error_cmd": (
         "'auth_error_cmd' has been renamed to 'error_notify_cmd'",

@@ -37,6 +37,11 @@ def status_line(name: str, state: str, times: dict[str, Any]) -> str:
             )
         case "pending":
             text = "Access token pending authentication"
+        case "device":
+            # Upstream's words first, so scripts that look for them still find them.
+            text = "Access token pending authentication: waiting for the code to be entered"
+            if times.get("last_notification"):
+                text += f" (last notification {rfc2822(times['last_notification'])})"
         case "active":
             text = (
                 f"Active access token (obtained {rfc2822(times.get('obtained'))}; "

@@ -1,9 +1,12 @@
 """The reminders: say when an account needs authorising, and say it again until it is.
 
-A Pending account is announced as soon as it appears, then again every
-``auth_notify_interval`` while it stays Pending. Each announcement is published as
-:attr:`Reminders.auth_needed` (the D-Bus ``AuthNeeded`` signal and the desktop notifications
-listen) and runs ``auth_notify_cmd`` (one at a time, 10 s each). This is upstream's "notifier".
+A Pending account (or one waiting for its device code to be entered) is announced as soon as
+it appears, then again every ``auth_notify_interval`` while it stays so. Each announcement
+is published as :attr:`Reminders.auth_needed` (the D-Bus ``AuthNeeded`` signal and the
+desktop notifications listen) and runs ``auth_notify_cmd`` (one at a time, 10 s each). This is
+upstream's "notifier". For a device code, :attr:`Reminders.device_auth_needed` (the
+``DeviceAuthNeeded`` signal) follows, and the hook also gets ``$PIZAUTH_USER_CODE`` and
+``$PIZAUTH_VERIFICATION_URI``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from dataclasses import replace
 
 from pizauth_dbus.hooks import run_logged
 from pizauth_dbus.signals import Signal
-from pizauth_dbus.state import Pending, Store, now
+from pizauth_dbus.state import DeviceWaiting, Pending, Store, now
 from pizauth_dbus.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import MAX_WAIT, NOTIFY_TIMEOUT
 
@@ -30,6 +33,9 @@ class Reminders:
         self._tasks = Tasks()
         self.auth_needed: Signal[str, str] = Signal("authorisation reminders")
         """Emitted as ``(account, url)`` for every announcement."""
+        self.device_auth_needed: Signal[str, str, str, str] = Signal("device code reminders")
+        """Then, for a device code, as ``(account, verification_uri, user_code,
+        verification_uri_complete or "")``."""
 
     def start(self) -> None:
         self._tasks.spawn(self._run(), name="reminders")
@@ -41,19 +47,19 @@ class Reminders:
         """Look again at once (an account became Pending, the config changed, ...)."""
         self._wake.set()
 
-    def _due(self) -> tuple[list[tuple[str, str]], float]:
+    def _due(self) -> tuple[list[tuple[str, Pending | DeviceWaiting]], float]:
         """Mark due accounts as announced now; return them and when the next one falls due."""
         t = now()
         interval = self._store.config.auth_notify_interval
         next_at = t + MAX_WAIT
-        due: list[tuple[str, str]] = []
+        due: list[tuple[str, Pending | DeviceWaiting]] = []
         for name, entry in self._store:
             tok = entry.token
-            if not isinstance(tok, Pending):
+            if not isinstance(tok, Pending | DeviceWaiting):
                 continue
             if tok.last_notification is None or tok.last_notification + interval <= t:
                 self._store.annotate(name, entry.version, replace(tok, last_notification=t))
-                due.append((name, tok.url))
+                due.append((name, tok))
                 next_at = min(next_at, t + interval)
             else:
                 next_at = min(next_at, tok.last_notification + interval)
@@ -63,13 +69,17 @@ class Reminders:
         while True:
             self._wake.clear()
             due, next_at = self._due()
-            for name, url in due:
+            for name, tok in due:
                 log.info("Authorisation needed for %s", name)
-                self.auth_needed.emit(name, url)
+                env = {"PIZAUTH_ACCOUNT": name, "PIZAUTH_URL": tok.url}
+                self.auth_needed.emit(name, tok.url)
+                if isinstance(tok, DeviceWaiting):
+                    uri, code = tok.verification_uri, tok.user_code
+                    self.device_auth_needed.emit(
+                        name, uri, code, tok.verification_uri_complete or ""
+                    )
+                    env |= {"PIZAUTH_USER_CODE": code, "PIZAUTH_VERIFICATION_URI": uri}
                 await run_logged(
-                    "auth_notify_cmd",
-                    self._store.config.auth_notify_cmd,
-                    {"PIZAUTH_ACCOUNT": name, "PIZAUTH_URL": url},
-                    NOTIFY_TIMEOUT,
+                    "auth_notify_cmd", self._store.config.auth_notify_cmd, env, NOTIFY_TIMEOUT
                 )
             await wait_woken(self._wake, max(0.0, next_at - now()))

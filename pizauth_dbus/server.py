@@ -142,13 +142,14 @@ async def serve(config: Config, config_path: str) -> int:
     from pizauth_dbus.bus import Manager
     from pizauth_dbus.commands import Commands
     from pizauth_dbus.desktop import Desktop
+    from pizauth_dbus.device import DeviceFlow
     from pizauth_dbus.events import Eventer
     from pizauth_dbus.persistence import Persistence
     from pizauth_dbus.redirects import RedirectListeners
     from pizauth_dbus.refresher import Refresher
     from pizauth_dbus.reminders import Reminders
     from pizauth_dbus.secretservice import SecretService
-    from pizauth_dbus.state import Active, Entry, Pending, Store
+    from pizauth_dbus.state import Active, DeviceWaiting, Entry, Pending, Store
 
     address = export_session_bus_address()
     if address is None:
@@ -173,6 +174,7 @@ async def serve(config: Config, config_path: str) -> int:
             store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
         )
         listeners = RedirectListeners(authoriser)
+        device = DeviceFlow(store, events, http.session, authoriser)
         certificate = None
         if config.https_listen is not None:
             from pizauth_dbus.tls import make_certificate
@@ -181,6 +183,7 @@ async def serve(config: Config, config_path: str) -> int:
         commands = Commands(
             store=store,
             authoriser=authoriser,
+            device=device,
             refresher=refresher,
             reminders=reminders,
             events=events,
@@ -196,7 +199,7 @@ async def serve(config: Config, config_path: str) -> int:
             # Any change may move the next refresh or reminder; recomputing is cheap.
             if new is not None and isinstance(new.token, Active):
                 refresher.wake()
-            if new is not None and isinstance(new.token, Pending):
+            if new is not None and isinstance(new.token, Pending | DeviceWaiting):
                 reminders.wake()
 
         store.changed.connect(wake_duties)
@@ -206,14 +209,18 @@ async def serve(config: Config, config_path: str) -> int:
         store.reconfigured.connect(persistence.reconfigured)
         store.changed.connect(manager.account_changed)
         store.changed.connect(desktop.account_changed)
+        store.changed.connect(device.account_changed)
         events.changed.connect(manager.token_changed)
         reminders.auth_needed.connect(manager.auth_needed)
         reminders.auth_needed.connect(desktop.auth_needed)
+        reminders.device_auth_needed.connect(manager.device_auth_needed)
         authoriser.auth_failed.connect(desktop.auth_failed)
 
         async def stop_duties() -> None:
             await listeners.stop()
             await authoriser.stop()
+            await device.stop()
+            await commands.waiters.stop()
             await background.stop()
             await refresher.stop()
             await reminders.stop()

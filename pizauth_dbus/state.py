@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import count
 
 from pizauth_dbus.config import Account, Config
@@ -93,7 +93,34 @@ class Active:
     last_refresh_attempt: float | None = None
 
 
-TokenState = Empty | Pending | Active
+@dataclass(frozen=True)
+class DeviceWaiting:
+    """A device code was issued (RFC 8628); waiting for the person to enter ``user_code`` at
+    ``verification_uri``, while :mod:`pizauth_dbus.device` polls the token endpoint.
+
+    ``device_code`` is a secret, like a token: it goes to the token endpoint and nowhere else.
+    ``expires`` is when the provider forgets the code (boot clock).
+    """
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires: float
+    last_notification: float | None = None
+
+    @property
+    def url(self) -> str:
+        """The page to open: the one with the code filled in, when the provider gave it."""
+        return self.verification_uri_complete or self.verification_uri
+
+
+TokenState = Empty | Pending | DeviceWaiting | Active
+
+
+def waiting_url(token: TokenState | None) -> str | None:
+    """The URL a person must open for an account in this state, if it waits for one."""
+    return token.url if isinstance(token, Pending | DeviceWaiting) else None
 
 
 @dataclass(frozen=True)
@@ -214,7 +241,8 @@ WALL_MAX = 2.0**53
 
 StatusRow = tuple[str, str, dict[str, int]]
 """``(account, state, times)``: state is ``empty``, ``pending``, ``active`` or ``expired``;
-times are whole Unix seconds, present only when known."""
+``device`` (waiting for a device code to be entered) is a pizauth-dbus addition; times are
+whole Unix seconds, present only when known."""
 
 
 def status_rows(store: Store) -> list[StatusRow]:
@@ -228,6 +256,8 @@ def status_rows(store: Store) -> list[StatusRow]:
                 rows.append((name, "empty", {}))
             case Pending(last_notification=ln):
                 rows.append((name, "pending", _times(last_notification=ln)))
+            case DeviceWaiting(last_notification=ln):
+                rows.append((name, "device", _times(last_notification=ln, code_expiry=tok.expires)))
             case Active() if tok.expiry > t:
                 rows.append((name, "active", _times(obtained=tok.obtained, expiry=tok.expiry)))
             case Active():

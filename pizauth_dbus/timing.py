@@ -60,3 +60,16 @@ first ``show``. Tokens read later are resumed then."""
 KEYRING_RETRY = tunable_seconds("PIZAUTH_KEYRING_RETRY", 60.0)
 """While the keyring is unusable and work is left, try again this often (and at once when a
 new Secret Service appears or a collection changes)."""
+DEVICE_REQUEST_TIMEOUT = tunable_seconds("PIZAUTH_DEVICE_REQUEST_TIMEOUT", 20.0)
+"""Seconds ``show`` waits for the provider to issue a device code: less than the CLI's own
+30 s, so that a slow provider gets its own message rather than "not running"."""
+DEVICE_INTERVAL = tunable_seconds("PIZAUTH_DEVICE_INTERVAL", 5.0)
+"""Seconds between polls for a device code's token when the provider names no ``interval``
+(RFC 8628 section 3.2: 5 s)."""
+DEVICE_INTERVAL_MIN = min(1.0, DEVICE_INTERVAL)
+"""The shortest gap between two polls, whatever ``interval`` a provider names (0 would poll in
+a hot loop)."""
+DEVICE_SLOW_DOWN = 5.0
+"""Seconds added to the polling interval at every ``slow_down`` (RFC 8628 section 3.5)."""
+DEVICE_BACKOFF_MAX = 60.0
+"""After a transport failure the polling interval doubles (RFC 8628 section 3.5), up to this."""

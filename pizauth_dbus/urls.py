@@ -7,8 +7,9 @@ and the scheme's default port left out (``http://localhost/``, never ``http://lo
 We use ada-url, a WHATWG parser too, rather than approximating the standard by hand, so both
 programs print the same bytes.
 
-This module owns that normalisation, putting a listener's port into a redirect URI, and
-deciding whether a URL the browser was sent to is a redirect to the URI we expect.
+This module owns that normalisation, putting a listener's port into a redirect URI,
+deciding whether a URL the browser was sent to is a redirect to the URI we expect, and whether
+a URL a provider names (a device flow's verification page) is one a person can open.
 """
 
 from __future__ import annotations
@@ -66,3 +67,15 @@ def query_pairs(url: str, limit: int | None = None) -> list[tuple[str, str]]:
 def _pairs(search: str, limit: int | None = None) -> list[tuple[str, str]]:
     # application/x-www-form-urlencoded, as upstream reads queries: '+' is a space.
     return parse_qsl(search.removeprefix("?"), keep_blank_values=True, max_num_fields=limit)
+
+
+def is_web_url(uri: str) -> bool:
+    """Whether ``uri`` is an absolute http or https URL with a host and nothing unprintable:
+    what a provider may send a person to (the code is shown to them, the URL opened)."""
+    if not uri.isprintable() or any(c.isspace() for c in uri):
+        return False
+    try:
+        url = URL(uri)
+    except ValueError:
+        return False
+    return url.protocol in ("http:", "https:") and bool(url.hostname)

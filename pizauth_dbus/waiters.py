@@ -16,10 +16,11 @@ started, as ``show`` would, and the wait goes on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from pizauth_dbus.errors import PizauthError, UnknownAccountError, WaitEndedError
 from pizauth_dbus.state import Active, Empty, Entry, now
+from pizauth_dbus.tasks import Tasks
 
 
 class Waiters:
@@ -29,9 +30,14 @@ class Waiters:
         notifications included); called only while someone waits for that account.
     """
 
-    def __init__(self, restart: Callable[[str], None]) -> None:
+    def __init__(self, restart: Callable[[str], Awaitable[None]]) -> None:
         self._restart = restart
         self._waiting: dict[str, set[asyncio.Future[str]]] = {}
+        self._tasks = Tasks()
+
+    async def stop(self) -> None:
+        """Cancel authorisations being started for waiters (the server is stopping)."""
+        await self._tasks.stop()
 
     def __len__(self) -> int:
         return sum(len(f) for f in self._waiting.values())
@@ -88,7 +94,10 @@ class Waiters:
 
     def _restart_if_waiting(self, name: str) -> None:
         if name in self._waiting:
-            try:
-                self._restart(name)
-            except PizauthError as e:
-                self.fail(name, e)
+            self._tasks.spawn(self._restart_for(name), name=f"re-authorise {name}")
+
+    async def _restart_for(self, name: str) -> None:
+        try:
+            await self._restart(name)
+        except PizauthError as e:  # e.g. the provider issues no device code: say so
+            self.fail(name, e)

@@ -77,4 +77,4 @@ def test_readme_config_examples_parse() -> None:
     assert len(configs) >= 2
     for text in configs:
         (acct,) = parse(text).accounts.values()
-        assert acct.auth_uri.startswith("https://") and acct.scopes
+        assert (acct.device_auth_uri or acct.auth_uri).startswith("https://") and acct.scopes

@@ -2,7 +2,8 @@
 then a search of everything written to disk, every log, and every child's argv and environment.
 
 The secrets: both access tokens and both refresh tokens of a login and a refresh, the client
-secret, the PKCE verifier, and the HTTPS listener's private key. The config file is left out
+secret, the PKCE verifier, and the HTTPS listener's private key; for the device flow, the
+device code too. The config file is left out
 of the search: it holds the client secret because the person put it there.
 """
 
@@ -15,8 +16,9 @@ from harness.bus import PrivateBus
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import fake_account, in_log, lines, setting, show_token, wait_for
-from harness.server import ServerFactory
+from harness.server import PizauthServer, ServerFactory
 from harness.user import follow
+from tests.test_device_faults import device_account
 
 KEY_MARKERS = (b"PRIVATE KEY-----", b"BEGIN EC PRIVATE")
 
@@ -74,6 +76,16 @@ def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
         "client secret": client_secret,
         "PKCE verifier": verifier,
     }
+    places = _search(server, tmp_path, session_bus)
+    assert str(hooks) in places  # and what the hooks saw
+    assert _found(places, wanted) == []
+    # The search can find things: the hooks' record does hold what they were given.
+    assert b"PIZAUTH_ACCOUNT=acct" in places[str(hooks)]
+
+
+def _search(server: PizauthServer, tmp_path: Path, session_bus: PrivateBus) -> dict[str, bytes]:
+    """Every place a secret could have leaked to: the server's argv and environment, and every
+    file under the test's directories but the config."""
     pid = server.pid
     places: dict[str, bytes] = {
         "the server's argv": Path(f"/proc/{pid}/cmdline").read_bytes(),
@@ -84,7 +96,11 @@ def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
             if path.is_file() and path != server.config_path:
                 places[str(path)] = path.read_bytes()
     assert any("server" in p and p.endswith(".log") for p in places)  # the log was searched
-    assert str(hooks) in places  # and what the hooks saw
+    return places
+
+
+def _found(places: dict[str, bytes], wanted: dict[str, str]) -> list[tuple[str, str]]:
+    """(what, where) for every secret in ``wanted`` or private key found in ``places``."""
     found = [
         (what, where)
         for where, data in places.items()
@@ -96,6 +112,59 @@ def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
         for where, data in places.items()
         if any(marker in data for marker in KEY_MARKERS)
     ]
-    assert found == []
-    # The search can find things: the hooks' record does hold what they were given.
-    assert b"PIZAUTH_ACCOUNT=acct" in places[str(hooks)]
+    return found
+
+
+def test_no_device_code_or_token_of_the_device_flow_leaks(
+    servers: ServerFactory, fake_oauth: FakeOAuth, session_bus: PrivateBus, tmp_path: Path
+) -> None:
+    hooks = tmp_path / "hooks"
+    client_secret = secrets.token_urlsafe(24)
+    device_code = secrets.token_urlsafe(32)
+    config = (
+        'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+        + setting("auth_notify_cmd", _recorder(hooks))
+        + setting("token_event_cmd", _recorder(hooks))
+        + device_account(fake_oauth).replace('"fake-secret"', f'"{client_secret}"')
+    )
+    server = servers(config, flag="-vvvv")
+    fake_oauth.device_script = [
+        Reply(
+            json={
+                "device_code": device_code,
+                "user_code": "USER-CODE",
+                "verification_uri": f"{fake_oauth.url}/verify",
+                "expires_in": 600,
+                "interval": 1,
+            }
+        )
+    ]
+    first, second = _tokens(), _tokens()
+    fake_oauth.script = [Reply(400, {"error": "authorization_pending"})] + [
+        Reply(
+            json={
+                "access_token": t["access"],
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "refresh_token": t["refresh"],
+            }
+        )
+        for t in (first, second)
+    ]
+    assert server.cli("show", "acct").returncode == 1
+    wait_for(lambda: show_token(server) == first["access"], "the first token", timeout=20)
+    assert fake_oauth.token_fields(0)["device_code"] == device_code  # it was sent, though
+    assert server.cli("refresh", "acct").returncode == 0
+    wait_for(lambda: show_token(server) == second["access"], "the refreshed token")
+    wait_for(lambda: len([x for x in lines(hooks) if x.startswith("PIZAUTH_EVENT=")]) == 2, "hooks")
+    wanted = {
+        "device code": device_code,
+        "access token": first["access"],
+        "refreshed access token": second["access"],
+        "refresh token": first["refresh"],
+        "new refresh token": second["refresh"],
+        "client secret": client_secret,
+    }
+    places = _search(server, tmp_path, session_bus)
+    assert _found(places, wanted) == []
+    assert b"PIZAUTH_USER_CODE=USER-CODE" in places[str(hooks)]  # the search does find things

@@ -7,6 +7,7 @@
 //   ISSUER           issuer URL (default http://HOST:PORT)
 //   AT_TTL           access token lifetime in seconds (default 5)
 //   RT_TTL           refresh token lifetime in seconds (default 3600)
+//   DC_TTL           device code lifetime in seconds (default 600)
 //   HTTPS_REDIRECTS  comma-separated exact redirect URIs of the web client pizauth-https
 //                    (default https://localhost:8443/)
 //   ROTATE_RT        "1" makes every refresh rotate the refresh token (default: the library's
@@ -25,6 +26,7 @@ const PORT = Number(process.env.PORT || 9090);
 const ISSUER = process.env.ISSUER || `http://${HOST}:${PORT}`;
 const AT_TTL = Number(process.env.AT_TTL || 5);
 const RT_TTL = Number(process.env.RT_TTL || 3600);
+const DC_TTL = Number(process.env.DC_TTL || 600);
 const HTTPS_REDIRECTS = (process.env.HTTPS_REDIRECTS || 'https://localhost:8443/')
   .split(',')
   .map((uri) => uri.trim())
@@ -76,7 +78,7 @@ const configuration = {
     AccessToken: AT_TTL,
     RefreshToken: RT_TTL,
     AuthorizationCode: 60,
-    DeviceCode: 600,
+    DeviceCode: DC_TTL,
     Grant: 86400,
     Interaction: 3600,
     Session: 86400,
