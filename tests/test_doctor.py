@@ -277,3 +277,27 @@ def test_online_checks_the_endpoints_only_when_asked(
     code, doc = _doctor(env, "--online")
     (fail,) = _fails(doc)
     assert code == 1 and fail["area"] == "online" and closed in fail["text"]
+
+
+def test_device_flow_accounts_and_googles_refusal(
+    oidc: OidcProvider, installed: dict[str, str]
+) -> None:
+    _write_config(
+        installed, _config(oidc).replace("work", "x") + oidc.account_config("dev", device=True)
+    )
+    code, doc = _doctor(installed)
+    assert code == 0
+    assert any(c["text"] == "account dev: device flow" for c in doc["checks"]), doc
+    google = (
+        'account "gmail" {\n'
+        '    device_auth_uri = "https://oauth2.googleapis.com/device/code";\n'
+        '    token_uri = "https://oauth2.googleapis.com/token";\n'
+        '    client_id = "c";\n'
+        '    scopes = ["https://mail.google.com/"];\n'
+        "}\n"
+    )
+    _write_config(installed, _config(oidc) + google)
+    code, doc = _doctor(installed)
+    (fail,) = _fails(doc)
+    assert code == 1 and "account gmail: device flow with Google" in fail["text"]
+    assert "device_auth_uri" in fail["fix"]

@@ -14,11 +14,12 @@ from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
 from harness.bus import PrivateBus
-from harness.flows import authorise_account, gdbus, pending_url, wait_for_token
+from harness.flows import authorise_account, device_code, gdbus, pending_url, wait_for_token
 from harness.keyring import SCHEMA, GnomeKeyring
 from harness.lifecycle import in_log, status, wait_for
 from harness.oidc import OidcProvider
 from harness.server import PizauthServer, ServerFactory
+from harness.user import enter_user_code
 
 KEYRING = 'token_store = "keyring";\n'
 NOT_PERSISTED = "are kept in memory only, not in the keyring"
@@ -271,3 +272,20 @@ def test_a_keyring_that_appears_later_is_used_from_then_on(
         # Its arrival on the bus is the cue: no retry timer is that short.
         wait_for(lambda: _stored(late, "work", token), "the token stored once it appeared")
         assert in_log(server, "The keyring is usable again")
+
+
+def test_a_device_code_account_is_resumed_too(
+    oidc: OidcProvider, servers: ServerFactory, keyring: GnomeKeyring
+) -> None:
+    config = KEYRING + 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+    config += oidc.account_config("dev", device=True)
+    poll = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}
+    server = servers(config, extra_env=poll)
+    uri, code = device_code(server, "dev")
+    assert enter_user_code(uri, code).status == 200
+    token = wait_for_token(server, "dev")
+    wait_for(lambda: _stored(keyring, "dev", token), "the token stored")
+    assert server.cli("shutdown").returncode == 0
+    assert server.wait_exit() == 0
+    fresh = servers(config, extra_env=poll)
+    assert fresh.cli("show", "dev").stdout.decode().strip() == token

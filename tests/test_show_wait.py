@@ -12,12 +12,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlencode
 
-from harness.flows import authorise_account, gdbus, pending_url, url_query
+from harness.flows import authorise_account, device_code, gdbus, pending_url, url_query
 from harness.oidc import OidcProvider
 from harness.procs import wait_for
 from harness.server import PizauthServer, ServerFactory, run_cli
 from harness.texts import PENDING
-from harness.user import authorise, follow
+from harness.user import authorise, enter_user_code, follow
 
 WAIT = "60"
 """The CLI's wait in the tests that end sooner; every subprocess is bounded above it."""
@@ -169,3 +169,24 @@ def test_a_bad_wait_is_refused(oidc: OidcProvider, servers: ServerFactory) -> No
         )
     r = run_cli(server.env, "show", "acct", "-w")  # the value is required (no -vv after it)
     assert r.returncode == 1 and r.stderr.startswith(b"Usage:")
+
+
+def test_a_device_code_account_answers_once_the_code_is_entered(
+    oidc: OidcProvider, servers: ServerFactory
+) -> None:
+    head = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+    server = servers(
+        head + oidc.account_config("dev", device=True),
+        extra_env={"PIZAUTH_DEVICE_INTERVAL": "0.2"},
+    )
+    with ThreadPoolExecutor(1) as pool:
+        waiting = _in_background(pool, server, "show", "-w", WAIT, "dev")
+        wait_for(
+            lambda: "dev: Access token pending" in server.cli("status").stdout.decode(),
+            "the wait to ask for a code",
+        )
+        uri, code = device_code(server, "dev")  # the code the waiting call was given
+        assert enter_user_code(uri, code).status == 200
+        r = waiting.result(timeout=BOUND)
+    assert r.returncode == 0 and r.stderr == b"", r.stderr
+    assert oidc.introspect(r.stdout.decode().strip())["active"] is True
