@@ -28,7 +28,8 @@ from harness.server import BUS_NAME, PizauthServer  # noqa: E402
 from pizauth_dbus import dump  # noqa: E402
 from pizauth_dbus.config import parse  # noqa: E402
 
-BENCH_VENV = ROOT / ".venv-bench"
+BENCH_VENV = Path(os.environ.get("PIZAUTH_BENCH_VENV", ROOT / ".venv-bench"))
+"""Where the regular install goes; a soak can use its own while the table is measured."""
 PIP_TIMEOUT = 600.0
 """Seconds one pip run may take: the first one downloads every dependency."""
 SETTLE = 1.0

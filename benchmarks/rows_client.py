@@ -12,7 +12,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from benchenv import Rig, account_block, restore_tokens, round_robin, timed_run, wait_name
+from benchenv import SETTLE, Rig, account_block, restore_tokens, round_robin, timed_run, wait_name
 from config_parse import generate
 from rowtypes import Row
 
@@ -22,7 +22,7 @@ from pizauth_dbus import config
 
 SHOW_CONFIG = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + account_block("a0")
 
-PHASES = ("imports", "config", "listeners", "bus name")
+PHASES = ("checks", "config", "imports", "duties", "listeners", "bus name")
 _PHASE_LINE = re.compile(r"Start-up phases \(ms\): (.*)$", re.MULTILINE)
 
 
@@ -64,6 +64,7 @@ def activation_rows(rig: Rig, bin_dir: Path, rounds: int) -> list[Row]:
     warm: list[float] = []
     for _ in range(rounds + 1):
         first.append(timed_run(show, rig.env, check=False))
+        time.sleep(SETTLE)  # a warm server has finished starting (its listeners serve)
         warm.append(timed_run(show, rig.env, check=False))
         timed_run([pizauth, "shutdown"], rig.env)
         wait_name(rig.bus, owned=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import Account, load
@@ -29,7 +30,9 @@ from pizauth_dbus.state import (
     status_rows,
     to_wall,
 )
-from pizauth_dbus.tls import Certificate
+
+if TYPE_CHECKING:  # cryptography is imported only when there is an HTTPS listener
+    from pizauth_dbus.tls import Certificate
 
 log = logging.getLogger(__name__)
 
