@@ -43,7 +43,9 @@ class Plan:
 
 
 FULL = Plan(show=40, activation=15, load_rounds=7, load_calls=40, config=7, idle_window=60.0)
-QUICK = Plan(show=5, activation=2, load_rounds=1, load_calls=5, config=1, idle_window=3.0)
+QUICK = Plan(
+    show=5, activation=2, load_rounds=1, load_calls=5, config=1, idle_window=3.0, accounts=200
+)
 
 
 def machine() -> str:
