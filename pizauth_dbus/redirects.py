@@ -1,13 +1,14 @@
 """The redirect listeners: where the browser lands after the person authorises.
 
-aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. The sockets are bound at
-start, before the server takes its bus name; aiohttp (a third of a start-up) is imported in a
-worker thread and serves them moments later, so the first ``pizauth show`` of a session need not
-wait for it (a browser that connects meanwhile waits in the socket's backlog). This module owns
-the decision
+aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. This module owns the decision
 sequence upstream pizauth applies to a redirect (and its status codes), the limits on what a
 client may send, and the pages a person sees; what a redirect does to an account is left to the
 :class:`RedirectTarget` (:class:`~pizauth_dbus.authorisation.Authoriser`).
+
+The sockets are bound at start, before the server takes its bus name; aiohttp (a third of a
+start-up) is imported in a worker thread and serves them moments later, so that the first
+``pizauth show`` of a session need not wait for it. A browser that connects meanwhile waits in
+the socket's backlog.
 """
 
 from __future__ import annotations
@@ -260,11 +261,6 @@ class RedirectListeners:
             raise
         if self._bound:
             self._serving = asyncio.create_task(self._serve(), name="redirect listeners")
-
-    async def serving(self) -> None:
-        """Wait until the bound listeners answer requests (for the tests)."""
-        if self._serving is not None:
-            await asyncio.shield(self._serving)
 
     async def _bind(self, address: str, tls: ssl.SSLContext | None) -> int:
         host, _, port_text = address.rpartition(":")
