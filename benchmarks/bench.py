@@ -54,8 +54,9 @@ def machine() -> str:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
+    kernel = ".".join(platform.release().split(".")[:2])  # the version, not the build's name
     return (
-        f"{os.cpu_count()} cores, {cpu}, {platform.system()} {platform.release()}, "
+        f"{os.cpu_count()} cores, {cpu}, {platform.system()} {kernel}, "
         f"Python {platform.python_version()}"
     )
 

@@ -36,10 +36,16 @@ SERVER_IMPORTS = (
 notifications): the floor of their memory."""
 
 
-async def _load(address: str, clients: int, calls: int, dest: str, path: str, iface: str) -> None:
-    """``clients`` connections, each making ``calls`` calls one after another, all at once."""
-    buses = [await MessageBus(bus_address=address).connect() for _ in range(clients)]
+async def _load(
+    address: str, clients: int, calls: int, pid: int, dest: str, path: str, iface: str
+) -> tuple[float, float]:
+    """``clients`` connections, each making ``calls`` calls one after another, all at once.
+
+    :returns: the CPU seconds process ``pid`` spent and the wall seconds, from the first call to
+        the last reply (connecting and disconnecting, which may cost it too, are left out).
+    """
     member = "Show" if dest == BUS_NAME else "Echo"
+    buses: list[MessageBus] = []
 
     async def client(bus: MessageBus) -> None:
         for _ in range(calls):
@@ -58,7 +64,11 @@ async def _load(address: str, clients: int, calls: int, dest: str, path: str, if
 
     try:
         async with asyncio.timeout(READY_WAIT * 6):
+            for _ in range(clients):
+                buses.append(await MessageBus(bus_address=address).connect())
+            cpu, t = cpu_seconds(pid), time.perf_counter()
             await asyncio.gather(*(client(b) for b in buses))
+            return cpu_seconds(pid) - cpu, time.perf_counter() - t
     finally:
         for b in buses:
             b.disconnect()
@@ -84,12 +94,11 @@ def load_rows(rig: Rig, bin_dir: Path, clients: int, calls: int, rounds: int) ->
     per_call: dict[str, list[float]] = {k: [] for k in targets}
     wall: dict[str, list[float]] = {k: [] for k in targets}
     for i in range(rounds + 1):
-        for name, (pid, dest, path, iface) in targets.items():
-            cpu, t = cpu_seconds(pid), time.perf_counter()
-            asyncio.run(_load(rig.bus.address, clients, calls, dest, path, iface))
+        for name, target in targets.items():
+            cpu, elapsed = asyncio.run(_load(rig.bus.address, clients, calls, *target))
             if i:  # the first round warms both up
-                per_call[name].append((cpu_seconds(pid) - cpu) / (clients * calls))
-                wall[name].append(time.perf_counter() - t)
+                per_call[name].append(cpu / (clients * calls))
+                wall[name].append(elapsed)
     s, e = (statistics.median(per_call[k]) for k in ("show", "echo"))
     ws, we = (statistics.median(wall[k]) for k in ("show", "echo"))
     return [
