@@ -64,9 +64,10 @@ def bench_venv() -> Path:
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True, timeout=120)
     stamp = BENCH_VENV / ".pizauth-bench-deps"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    builder = "setuptools>=77"  # pyproject.toml's build requirement
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + builder.encode()).hexdigest()
     if not stamp.exists() or stamp.read_text() != want:
-        _pip("setuptools>=77", str(ROOT))
+        _pip(builder, str(ROOT))
         stamp.write_text(want)
     # Built with the venv's own setuptools: an isolated build would fetch one every run.
     _pip("--no-deps", "--force-reinstall", "--no-build-isolation", str(ROOT))
