@@ -26,13 +26,16 @@ INSTALLED = \
 	$(DATADIR)/applications/pizauth.desktop \
 	$(USERUNITDIR)/pizauth.service
 
-.PHONY: demo test lint install uninstall
+.PHONY: demo test bench lint install uninstall
 
 demo:
 	./scripts/demo.sh
 
 test:
 	./scripts/test.sh
+
+bench:
+	./scripts/bench.sh
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

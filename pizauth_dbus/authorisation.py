@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from pizauth_dbus import oauth
 from pizauth_dbus.events import Eventer, TokenEvent
@@ -22,6 +21,9 @@ from pizauth_dbus.signals import Signal
 from pizauth_dbus.state import Active, Empty, Entry, Pending, Store, expiry_after, now
 from pizauth_dbus.tasks import Tasks
 from pizauth_dbus.timing import NOTIFY_TIMEOUT
+
+if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made
+    import aiohttp
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Callable
 
 from pizauth_dbus import __version__
@@ -312,6 +313,7 @@ def _server(args: Args, pn: str) -> int:
     from pizauth_dbus.hardening import harden_process
     from pizauth_dbus.paths import config_path, ensure_runtime_dir
 
+    started = time.perf_counter()
     harden_process()  # before any secret is read
     try:
         ensure_runtime_dir()
@@ -323,6 +325,7 @@ def _server(args: Args, pn: str) -> int:
     if server_running():
         sys.stderr.write("pizauth authenticator already running\n")
         return 1
+    checked = time.perf_counter()
     try:
         path = config_path(args.config)
         from pizauth_dbus.config import load
@@ -331,9 +334,16 @@ def _server(args: Args, pn: str) -> int:
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")
         return 1
+    loaded = time.perf_counter()
     from pizauth_dbus.server import run
 
-    return run(config, os.path.abspath(path), "d" in args.flags, args.verbose)
+    # The first `show` of a session waits for all of start-up: its phases are logged (debug).
+    phases = {
+        "checks": checked - started,
+        "config": loaded - checked,
+        "imports": time.perf_counter() - loaded,
+    }
+    return run(config, os.path.abspath(path), "d" in args.flags, args.verbose, phases)
 
 
 _COMMAND_FUNCS = {

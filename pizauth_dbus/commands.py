@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from pizauth_dbus.authorisation import Authoriser
 from pizauth_dbus.config import Account, load
@@ -39,8 +40,10 @@ from pizauth_dbus.state import (
     status_rows,
     to_wall,
 )
-from pizauth_dbus.tls import Certificate
 from pizauth_dbus.waiters import Waiters
+
+if TYPE_CHECKING:  # cryptography is imported only when there is an HTTPS listener
+    from pizauth_dbus.tls import Certificate
 
 log = logging.getLogger(__name__)
 

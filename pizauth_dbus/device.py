@@ -22,9 +22,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import oauth, urls
 from pizauth_dbus.authorisation import Authoriser
@@ -34,6 +32,10 @@ from pizauth_dbus.events import Eventer, TokenEvent
 from pizauth_dbus.httpclient import ResponseTooLarge, post
 from pizauth_dbus.state import Active, DeviceWaiting, Empty, Entry, Store, expiry_after, now
 from pizauth_dbus.tasks import Tasks
+
+if TYPE_CHECKING:  # aiohttp is imported once the listeners are bound (see pizauth_dbus.server)
+    import aiohttp
+
 from pizauth_dbus.timing import (
     DEVICE_BACKOFF_MAX,
     DEVICE_INTERVAL,
@@ -130,6 +132,8 @@ async def request_device_code(session: aiohttp.ClientSession, account: Account) 
 
     :raises OAuthError: with what a person needs to know (the provider's error included).
     """
+    import aiohttp
+
     uri = account.device_auth_uri
     assert uri is not None
     form = [("client_id", account.client_id)]
@@ -166,6 +170,8 @@ async def poll_token(
     :raises OAuthError: permanent: the person refused (``access_denied``), the grant is unknown,
         or the answer is unusable.
     """
+    import aiohttp
+
     form = oauth.with_secret(
         account,
         [

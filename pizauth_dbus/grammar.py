@@ -9,7 +9,8 @@ the wrong kind gets a precise message (and several can be reported at once) inst
 syntax error upstream gives.
 
 pyparsing is imported only when the grammar is first built, so importing this module (or
-:mod:`pizauth_dbus.config`) stays cheap for the CLI.
+:mod:`pizauth_dbus.config`) stays cheap for the CLI; a valid file in the usual forms is read by
+the statement regexes alone (:func:`_scan`), so that a server start need not import it at all.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ _FAST_SETTING = re.compile(
     rf"{GAP};"
 )
 _FAST_HEADER = re.compile(rf"{GAP}(?P<a>account){GAP}(?P<n>{STRING}){GAP}\{{")
+_FAST_CLOSE = re.compile(rf"{GAP}\}}")
+_FAST_END = re.compile(rf"{GAP}\Z")
 # ==== Syntax tree ====
 
 
@@ -117,7 +120,10 @@ def _fast_header(_s: str, _loc: int, t: pp.ParseResults) -> tuple[int, str, int]
 
 
 def _fast_setting(_s: str, _loc: int, t: pp.ParseResults) -> Setting:
-    m: re.Match[str] = t[0]
+    return _setting_of(t[0])
+
+
+def _setting_of(m: re.Match[str]) -> Setting:
     key, key_pos = m.group("k"), m.start("k")
     if (raw := m.group("s")) is not None:
         return Setting(key, key_pos, "string", m.start("s"), unescape(raw))
@@ -212,6 +218,36 @@ def _read(_s: str, _loc: int, t: pp.ParseResults) -> None:
     _complete.get().append(t[0])
 
 
+def _scan(text: str) -> list[Node] | None:
+    """The whole document by the statement regexes alone, without pyparsing; None as soon as
+    something does not match them (an error, or a rarer form), for the grammar to decide.
+
+    The same statements in the same order as :func:`_document`: at the top level a header is
+    tried before a setting, as ``account`` may also be an option's name. For a typical file
+    this is several times faster than even the grammar's shortcuts, whose per-statement
+    bookkeeping (skipping, results objects) dominated parsing.
+    """
+    nodes: list[Node] = []
+    pos = 0
+    while True:
+        if head := _FAST_HEADER.match(text, pos):
+            pos = head.end()
+            settings = []
+            while m := _FAST_SETTING.match(text, pos):
+                settings.append(_setting_of(m))
+                pos = m.end()
+            if not (close := _FAST_CLOSE.match(text, pos)):
+                return None
+            pos = close.end()
+            name = unescape(head.group("n"))
+            nodes.append(AccountBlock(name, head.start("a"), head.start("n"), tuple(settings)))
+        elif m := _FAST_SETTING.match(text, pos):
+            nodes.append(_setting_of(m))
+            pos = m.end()
+        else:
+            return nodes if _FAST_END.match(text, pos) else None
+
+
 def parse_document(text: str, *, fast: bool = True) -> tuple[list[Node], list[Diagnostic]]:
     """Parse ``text`` into top-level nodes, or explain why it is not valid syntax.
 
@@ -220,6 +256,8 @@ def parse_document(text: str, *, fast: bool = True) -> tuple[list[Node], list[Di
         an error, parsing resumes at the next line that starts an account block, which is
         always at the top level, so later reports are not echoes of earlier ones.
     """
+    if fast and (scanned := _scan(text)) is not None:
+        return scanned, []
     import pyparsing as pp
 
     document = _document(fast)

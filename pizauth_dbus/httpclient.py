@@ -10,10 +10,12 @@ inflated here with zlib, stopping at the limit.
 from __future__ import annotations
 
 import zlib
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from pizauth_dbus.timing import HTTP_TIMEOUT
+
+if TYPE_CHECKING:  # imported with the first session: a server start need not wait for it
+    import aiohttp
 
 MAX_RESPONSE_BYTES = 1 << 20
 """A token endpoint's answer is a few kilobytes; 1 MiB (after decompression) is plenty."""
@@ -48,6 +50,8 @@ class HttpClient:
 
 def new_session() -> aiohttp.ClientSession:
     """A session whose bodies arrive as sent (see the module docstring)."""
+    import aiohttp
+
     return aiohttp.ClientSession(auto_decompress=False)
 
 
@@ -62,6 +66,8 @@ async def post(
     :raises ResponseTooLarge: when the body is over the limit, compressed or not.
     :raises aiohttp.ClientError, TimeoutError, OSError: as aiohttp raises them.
     """
+    import aiohttp
+
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
     # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client
     # follows that many and gives up at the next one.
@@ -88,6 +94,8 @@ def _inflate(raw: bytes, encoding: str, status: int) -> bytes:
     :raises ResponseTooLarge: when it would inflate past the limit.
     :raises aiohttp.ClientPayloadError: for an encoding we did not offer, or corrupt data.
     """
+    import aiohttp
+
     if encoding in ("", "identity"):
         return raw
     if encoding in ("gzip", "x-gzip"):

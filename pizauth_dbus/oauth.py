@@ -12,14 +12,15 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
 from pizauth_dbus.config import Account
 from pizauth_dbus.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
+
+if TYPE_CHECKING:  # imported by the requests, so that building a URL needs no aiohttp
+    import aiohttp
 
 STATE_BYTES = 32
 """Random bytes in the ``state`` parameter (43 characters once encoded), as upstream 1.1."""
@@ -209,6 +210,8 @@ async def exchange_code(
 
     :raises OAuthError: with the message a person sees in ``error_notify_cmd`` and the log.
     """
+    import aiohttp
+
     form = with_secret(
         account,
         [
@@ -243,6 +246,8 @@ async def refresh_token(
     :raises OAuthError: ``transient`` for network trouble, timeouts and HTTP 408, 429, 500, 502,
         503 and 504; permanent for every other failure.
     """
+    import aiohttp
+
     form = with_secret(
         account,
         [

@@ -4,21 +4,30 @@ aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. This module own
 sequence upstream pizauth applies to a redirect (and its status codes), the limits on what a
 client may send, and the pages a person sees; what a redirect does to an account is left to the
 :class:`RedirectTarget` (:class:`~pizauth_dbus.authorisation.Authoriser`).
+
+The sockets are bound at start, before the server takes its bus name; aiohttp (a third of a
+start-up) is imported in a worker thread and serves them moments later, so that the first
+``pizauth show`` of a session need not wait for it. A browser that connects meanwhile waits in
+the socket's backlog.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import html
+import importlib
 import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from aiohttp import web
-from aiohttp.web_protocol import RequestHandler
+if TYPE_CHECKING:
+    from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
 
 from pizauth_dbus.state import Entry, Pending, Store
 from pizauth_dbus.timing import CONNECTION_TIMEOUT, LISTENER_SHUTDOWN_TIMEOUT
@@ -62,6 +71,8 @@ class Page:
     next_step: str = ""
 
     def response(self) -> web.Response:
+        from aiohttp import web
+
         # The URL carried a code: never cache the page or leak the URL as a referrer.
         headers = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
         if not self.title:
@@ -177,29 +188,37 @@ def _drop(handler: RequestHandler, transport: asyncio.BaseTransport) -> None:
     handler.force_close()
 
 
-class _BoundedServer(web.Server):
-    """aiohttp's low-level server, keeping at most :data:`MAX_CONNECTIONS` connections open.
+@functools.cache
+def _bounded_server() -> type[web.Server]:
+    """The class of aiohttp's low-level server that keeps at most :data:`MAX_CONNECTIONS`
+    connections open (made on first use, so that importing this module imports no aiohttp).
 
     A connection beyond that closes the oldest: a real browser connects and sends its redirect
     at once, so it is never the oldest for long, while a flood of idle connections can neither
     starve it nor pile up memory and descriptors.
     """
+    from aiohttp import web
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._open: dict[RequestHandler, asyncio.Transport] = {}  # oldest first
+    class BoundedServer(web.Server):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._open: dict[RequestHandler, asyncio.Transport] = {}  # oldest first
 
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
-        self._open[handler] = transport
-        while len(self._open) > MAX_CONNECTIONS:
-            oldest = next(iter(self._open))
-            log.debug("Closing the oldest of %d redirect connections", MAX_CONNECTIONS)
-            _drop(oldest, self._open.pop(oldest))
+        def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+            super().connection_made(handler, transport)
+            self._open[handler] = transport
+            while len(self._open) > MAX_CONNECTIONS:
+                oldest = next(iter(self._open))
+                log.debug("Closing the oldest of %d redirect connections", MAX_CONNECTIONS)
+                _drop(oldest, self._open.pop(oldest))
 
-    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
-        self._open.pop(handler, None)
-        super().connection_lost(handler, exc)
+        def connection_lost(
+            self, handler: RequestHandler, exc: BaseException | None = None
+        ) -> None:
+            self._open.pop(handler, None)
+            super().connection_lost(handler, exc)
+
+    return BoundedServer
 
 
 class RedirectListeners:
@@ -208,6 +227,8 @@ class RedirectListeners:
     def __init__(self, target: RedirectTarget) -> None:
         self._target = target
         self._servers: list[tuple[asyncio.Server, web.Server]] = []
+        self._bound: list[tuple[socket.socket, ssl.SSLContext | None]] = []
+        self._serving: asyncio.Task[None] | None = None
         self.http_port: int | None = None
         self.https_port: int | None = None
 
@@ -225,25 +246,53 @@ class RedirectListeners:
         return handle
 
     async def start(self, http: str | None, https: str | None, tls: ssl.SSLContext | None) -> None:
-        """Bind the listeners (``host:port`` strings, ``None`` for off).
+        """Bind the listeners (``host:port`` strings, ``None`` for off); they serve soon after.
 
         :raises OSError: when an address cannot be bound.
         """
-        if http is not None:
-            self.http_port = await self._bind(http, None)
-        if https is not None:
-            assert tls is not None
-            self.https_port = await self._bind(https, tls)
+        try:
+            if http is not None:
+                self.http_port = await self._bind(http, None)
+            if https is not None:
+                assert tls is not None
+                self.https_port = await self._bind(https, tls)
+        except BaseException:
+            self._close_bound()
+            raise
+        if self._bound:
+            self._serving = asyncio.create_task(self._serve(), name="redirect listeners")
 
     async def _bind(self, address: str, tls: ssl.SSLContext | None) -> int:
-        loop = asyncio.get_running_loop()
         host, _, port_text = address.rpartition(":")
         host = host.strip("[]") or "127.0.0.1"
         try:
             port = int(port_text)
         except ValueError:
             raise OSError(f"invalid listen address '{address}'") from None
-        web_server = _BoundedServer(
+        sock = await _bound_socket(asyncio.get_running_loop(), host, port)
+        self._bound.append((sock, tls))
+        bound: int = sock.getsockname()[1]
+        return bound
+
+    async def _serve(self) -> None:
+        # In a thread: imported in the event loop, aiohttp would hold up the first bus calls.
+        try:
+            await asyncio.to_thread(importlib.import_module, "aiohttp.web")
+            while self._bound:
+                sock, tls = self._bound[0]
+                await self._listen(sock, tls)
+                self._bound.pop(0)
+        except Exception as e:  # a task's failure would otherwise go unseen
+            log.error("Cannot serve redirects: %s", e)
+
+    def _close_bound(self) -> None:
+        for sock, _ in self._bound:
+            sock.close()
+        self._bound = []
+
+    async def _listen(self, sock: socket.socket, tls: ssl.SSLContext | None) -> None:
+        loop = asyncio.get_running_loop()
+        web_server = _bounded_server()(
             self._handler("https" if tls else "http"),
             access_log=None,
             max_line_size=MAX_REQUEST_BYTES,
@@ -255,23 +304,22 @@ class RedirectListeners:
             loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
             return handler
 
-        sock = await _bound_socket(loop, host, port)
-        try:
-            server = await loop.create_server(
-                protocol,
-                sock=sock,
-                ssl=tls,
-                ssl_handshake_timeout=CONNECTION_TIMEOUT if tls else None,
-            )
-        except BaseException:
-            sock.close()
-            raise
+        server = await loop.create_server(
+            protocol,
+            sock=sock,
+            ssl=tls,
+            ssl_handshake_timeout=CONNECTION_TIMEOUT if tls else None,
+        )
         self._servers.append((server, web_server))
-        bound: int = sock.getsockname()[1]
-        return bound
 
     async def stop(self) -> None:
         """Close both listeners and every connection they have open."""
+        if self._serving is not None:
+            self._serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._serving
+            self._serving = None
+        self._close_bound()
         servers, self._servers = self._servers, []
         for server, web_server in servers:
             server.close()

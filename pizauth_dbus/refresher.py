@@ -15,8 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from pizauth_dbus import oauth
 from pizauth_dbus.events import Eventer, TokenEvent
@@ -24,6 +23,9 @@ from pizauth_dbus.hooks import HookError, run_hook
 from pizauth_dbus.state import Active, Empty, Entry, Store, expiry_after, now
 from pizauth_dbus.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import MAX_WAIT, MIN_REFRESH_GAP, TRANSIENT_TIMEOUT
+
+if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,9 @@ class Refresher:
         while True:
             self._wake.clear()
             t = now()
-            next_at = t + MAX_WAIT
+            # With no token to refresh there is nothing to wake for (as upstream): a new token,
+            # a finished refresh or a reload wakes the loop, and an idle laptop stays asleep.
+            next_at: float | None = None
             for name, entry in self._store:
                 due = refresh_due_at(entry)
                 if due is None:
@@ -92,8 +96,8 @@ class Refresher:
                 if due <= t:
                     self.refresh_now(name)
                 else:
-                    next_at = min(next_at, due)
-            await wait_woken(self._wake, max(0.0, next_at - now()))
+                    next_at = min(t + MAX_WAIT, due if next_at is None else min(next_at, due))
+            await wait_woken(self._wake, None if next_at is None else max(0.0, next_at - now()))
 
     def refresh_now(self, name: str) -> bool:
         """Start a refresh of ``name`` unless it is not Active or one is already under way.

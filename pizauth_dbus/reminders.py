@@ -47,11 +47,12 @@ class Reminders:
         """Look again at once (an account became Pending, the config changed, ...)."""
         self._wake.set()
 
-    def _due(self) -> tuple[list[tuple[str, Pending | DeviceWaiting]], float]:
-        """Mark due accounts as announced now; return them and when the next one falls due."""
+    def _due(self) -> tuple[list[tuple[str, Pending | DeviceWaiting]], float | None]:
+        """Mark due accounts as announced now; return them and when the next one falls due
+        (None when no account is waiting: only a new request can change that, and it wakes us)."""
         t = now()
         interval = self._store.config.auth_notify_interval
-        next_at = t + MAX_WAIT
+        next_at: float | None = None
         due: list[tuple[str, Pending | DeviceWaiting]] = []
         for name, entry in self._store:
             tok = entry.token
@@ -60,9 +61,10 @@ class Reminders:
             if tok.last_notification is None or tok.last_notification + interval <= t:
                 self._store.annotate(name, entry.version, replace(tok, last_notification=t))
                 due.append((name, tok))
-                next_at = min(next_at, t + interval)
+                at = t + interval
             else:
-                next_at = min(next_at, tok.last_notification + interval)
+                at = tok.last_notification + interval
+            next_at = min(t + MAX_WAIT, at if next_at is None else min(next_at, at))
         return due, next_at
 
     async def _run(self) -> None:
@@ -82,4 +84,4 @@ class Reminders:
                 await run_logged(
                     "auth_notify_cmd", self._store.config.auth_notify_cmd, env, NOTIFY_TIMEOUT
                 )
-            await wait_woken(self._wake, max(0.0, next_at - now()))
+            await wait_woken(self._wake, None if next_at is None else max(0.0, next_at - now()))

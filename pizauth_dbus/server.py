@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from dbus_fast import Message, MessageType, NameFlag, RequestNameReply
@@ -129,15 +130,34 @@ async def _name_has_owner(bus: MessageBus) -> bool:
     )
 
 
-async def serve(config: Config, config_path: str) -> int:
+class _Phases:
+    """How long each phase of start-up took, logged once the name is owned (debug level)."""
+
+    def __init__(self, earlier: dict[str, float] | None) -> None:
+        self.seconds = dict(earlier or {})
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        mark = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + mark - self._mark
+        self._mark = mark
+
+    def log(self) -> None:
+        laps = ", ".join(f"{k} {v * 1000:.1f}" for k, v in self.seconds.items())
+        log.debug("Start-up phases (ms): %s", laps)
+
+
+async def serve(config: Config, config_path: str, phases: dict[str, float] | None = None) -> int:
     """Build the duties, connect them, and run until told to stop.
 
     Every duty is made here and every listener of every signal is connected here, so this
     function is the map of who tells whom what.
 
+    :param phases: seconds the start-up phases before this one took, by name.
     :returns: the exit code.
     :raises AlreadyRunningError: when another server owns the bus name.
     """
+    clock = _Phases(phases)
     from pizauth_dbus.authorisation import Authoriser
     from pizauth_dbus.bus import Manager
     from pizauth_dbus.commands import Commands
@@ -151,6 +171,7 @@ async def serve(config: Config, config_path: str) -> int:
     from pizauth_dbus.secretservice import SecretService
     from pizauth_dbus.state import Active, DeviceWaiting, Entry, Pending, Store
 
+    clock.lap("imports")
     address = export_session_bus_address()
     if address is None:
         log.error("Cannot connect to the session bus: %s", session_bus_address()[1])
@@ -163,6 +184,7 @@ async def serve(config: Config, config_path: str) -> int:
     try:
         if await _name_has_owner(bus):
             raise AlreadyRunningError()
+        clock.lap("bus name")
         http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
@@ -231,6 +253,7 @@ async def serve(config: Config, config_path: str) -> int:
         background = Tasks()  # startup_cmd, and reloads on SIGHUP
         # Early, so that a SIGTERM while starting still ends in an orderly stop.
         _install_signal_handlers(commands, background)
+        clock.lap("duties")
         try:
             await listeners.start(
                 config.http_listen,
@@ -241,6 +264,7 @@ async def serve(config: Config, config_path: str) -> int:
             log.error("Cannot start the redirect listeners: %s", e)
             await stop_duties()
             return 1
+        clock.lap("listeners")
         events.start()
         refresher.start()
         reminders.start()
@@ -260,6 +284,8 @@ async def serve(config: Config, config_path: str) -> int:
             await stop_duties()
             raise AlreadyRunningError()
         desktop.adopt()  # only now: before, another server's notifications may be recorded
+        clock.lap("bus name")
+        clock.log()
         log.info(
             "Listening for redirects on HTTP port %s, HTTPS port %s",
             listeners.http_port or "none",
@@ -302,8 +328,17 @@ def _install_signal_handlers(commands: Commands, tasks: Tasks) -> None:
         loop.add_signal_handler(sig, commands.shutdown)
 
 
-def run(config: Config, config_path: str, foreground: bool, verbosity: int) -> int:
-    """Everything ``pizauth server`` does after the config has been read and checked."""
+def run(
+    config: Config,
+    config_path: str,
+    foreground: bool,
+    verbosity: int,
+    phases: dict[str, float] | None = None,
+) -> int:
+    """Everything ``pizauth server`` does after the config has been read and checked.
+
+    :param phases: seconds each start-up phase so far took, by name, for the debug log.
+    """
     try:
         setup_logging(verbosity, to_syslog=not foreground)
     except OSError as e:
@@ -320,7 +355,7 @@ def run(config: Config, config_path: str, foreground: bool, verbosity: int) -> i
             print(f"Cannot daemonise: {e}", file=sys.stderr)
             return 1
     try:
-        return asyncio.run(serve(config, config_path))
+        return asyncio.run(serve(config, config_path, phases))
     except AlreadyRunningError as e:
         print(e, file=sys.stderr)
         return 1

@@ -40,7 +40,8 @@ class Tasks:
 
 
 async def wait_woken(event: asyncio.Event, timeout: float | None) -> None:
-    """Wait until ``event`` is set or ``timeout`` seconds (None: no limit) have passed.
+    """Wait until ``event`` is set or ``timeout`` seconds have passed, whichever comes first
+    (only for ``event`` when ``timeout`` is None).
 
     ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11, ``wait_for`` can
     swallow a cancellation that arrives just as the event is set, and the duty then never

@@ -42,3 +42,29 @@ def test_show_and_refresh_import_nothing_heavy(oidc: OidcProvider, servers: Serv
         assert "jeepney" in mods and "pizauth_dbus.client" in mods
         heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
         assert heavy == [], (args, heavy)
+
+
+def test_the_server_answers_before_importing_aiohttp_cryptography_or_pyparsing() -> None:
+    # The first `pizauth show` of a session waits for the whole server start-up: reading a
+    # valid config, the duties and the bus interface import none of them (aiohttp follows in a
+    # thread once the listeners are bound; cryptography only with an HTTPS listener or for
+    # dump and restore; pyparsing only to explain a syntax error).
+    config = HEAD + 'account "a" {\n    auth_uri = "http://a/";\n    token_uri = "http://a/";\n'
+    config += '    client_id = "c";\n    scopes = ["x", "y"];\n}\n'
+    code = (
+        "import sys\n"
+        "import pizauth_dbus.server, pizauth_dbus.bus, pizauth_dbus.commands\n"
+        "from pizauth_dbus.config import parse\n"
+        "assert parse(sys.argv[1]).accounts\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, config],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    loaded = set(r.stdout.split())
+    assert "dbus_fast" in loaded
+    assert loaded.isdisjoint({"aiohttp", "cryptography", "pyparsing"}), sorted(loaded)
