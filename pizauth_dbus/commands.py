@@ -113,6 +113,13 @@ class Commands:
                 self._refresher.refresh_now(name)
                 raise TokenExpiredError(EXPIRED_INITIATED)
 
+    def usable_token(self, name: str) -> str | None:
+        """The account's access token if :meth:`show` would return it now, else None (an
+        unknown account included): the bus's synchronous fast path."""
+        entry = self.store.find(name)
+        tok = entry.token if entry is not None else None
+        return tok.access_token if isinstance(tok, Active) and tok.expiry > now() else None
+
     async def wait_for_token(self, name: str, timeout: float) -> str:
         """The account's token as soon as there is one, waiting up to ``timeout`` seconds.
 

@@ -277,6 +277,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         except TimeoutError:
             log.warning("The keyring has not answered yet; its tokens are resumed when it does")
         bus.export(OBJECT_PATH, manager)
+        bus.add_message_handler(manager.answer_show_at_once)
         desktop.start()  # before the name: queued calls may need notifying
         reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
         if reply != RequestNameReply.PRIMARY_OWNER:

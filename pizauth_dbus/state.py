@@ -164,6 +164,10 @@ class Store:
         except KeyError:
             raise UnknownAccountError(name) from None
 
+    def find(self, name: str) -> Entry | None:
+        """The account's entry, or None when there is no such account."""
+        return self._entries.get(name)
+
     def current(self, name: str, version: int) -> Entry | None:
         """The entry if its version is still ``version``, else ``None`` (the world moved on)."""
         entry = self._entries.get(name)

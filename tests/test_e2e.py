@@ -64,3 +64,28 @@ def test_no_bus_at_all(pizauth_env: dict[str, str], tmp_path: object) -> None:
     env = {**pizauth_env, "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-such-socket"}
     r = run_cli(env, "show", "acct")
     assert (r.returncode, r.stdout, r.stderr) == (1, b"", NOT_RUNNING)
+
+
+def test_show_answers_the_same_with_or_without_the_interface_named(
+    oidc: OidcProvider, servers: ServerFactory, session_bus: PrivateBus
+) -> None:
+    # A usable token is answered by the bus connection's fast path, the rest by the method;
+    # callers must not be able to tell (D-Bus allows a call to leave the interface out).
+    from jeepney import DBusAddress, MessageType, new_method_call
+    from jeepney.io.blocking import open_dbus_connection
+
+    server = servers(_config(oidc, "acct"))
+    token, _ = authorise_account(server, "acct")
+    with open_dbus_connection(bus=session_bus.address) as conn:
+        for interface in ("org.pizauth.Manager", None):
+            addr = DBusAddress("/org/pizauth", "org.pizauth", interface)
+            for account, expected in (("acct", (token,)), ("nope", None)):
+                reply = conn.send_and_get_reply(
+                    new_method_call(addr, "Show", "s", (account,)), timeout=10
+                )
+                if expected is None:
+                    assert reply.header.message_type == MessageType.error
+                    assert reply.body == ("No account 'nope'",)
+                else:
+                    assert reply.header.message_type == MessageType.method_return
+                    assert reply.body == expected
