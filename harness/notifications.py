@@ -91,7 +91,7 @@ class _Service(ServiceInterface):
     ) -> DBusUInt32:
         if self._owner.die_on_notify:
             self._owner._die()
-        return self._owner._notify(
+        nid = self._owner._notify(
             Sent(
                 id=0,
                 replaces_id=replaces_id,
@@ -105,6 +105,11 @@ class _Service(ServiceInterface):
                 at=time.monotonic(),
             )
         )
+        if (action := self._owner.click_at_once) is not None:
+            # Queued behind this call's reply: the two reach the client back to back, often
+            # in one read, before the client has even seen the id the reply carries.
+            asyncio.get_running_loop().call_soon(self.ActionInvoked, nid, action)
+        return nid
 
     @dbus_method()
     def CloseNotification(self, id: DBusUInt32) -> None:
@@ -158,6 +163,9 @@ class FakeNotifications(Service):
         self._bus: MessageBus | None = None
         self._service: _Service | None = None
         self.die_on_notify = False
+        self.click_at_once: str | None = None
+        """An action to invoke the moment a notification is sent (a person quicker than the
+        client's own bookkeeping: the signal arrives right behind the Notify reply)."""
         """When set, the next ``Notify`` drops the connection instead of answering, as a
         service that crashes mid-call (the bus then answers the caller with an error)."""
 

@@ -33,6 +33,7 @@ positionally, with ``actions`` opening with ``("default", "")`` when body clicks
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -53,6 +54,9 @@ NOTIFICATIONS = "org.freedesktop.Notifications"
 NOTIFICATIONS_PATH = "/org/freedesktop/Notifications"
 
 SHOWN_UNTIL_USER_ACTS = {"Notification Daemon"}
+SIGNAL_DEFER_TURNS = 10
+"""Turns of the loop a signal about a not yet known notification waits for its send to finish
+(one is enough; the rest are a margin); then it is dispatched, and ignored if still unknown."""
 """Servers (``GetServerInformation`` names) that keep a notification on screen after
 ``CloseNotification`` until it expires: GNOME's stand-alone notification-daemon."""
 
@@ -164,9 +168,28 @@ class Backend(DBusDesktopNotifier):
             ("notification_replied", self._on_reply),
         ):
             if hasattr(iface, f"on_{signal}"):
-                getattr(iface, f"on_{signal}")(handler)
-                self._subscribed.append((signal, handler))
+                deferred = self._once_known(handler)
+                getattr(iface, f"on_{signal}")(deferred)
+                self._subscribed.append((signal, deferred))
         return iface
+
+    def _once_known(self, handler: Callable[..., None]) -> Callable[..., None]:
+        """``handler`` for a signal about a notification, delivered once its id is known.
+
+        A click can follow the Notify reply so closely that both arrive in one read: the
+        signal is then dispatched before the send that awaits the reply has stored the id,
+        and desktop-notifier would drop it as someone else's notification. So a signal about
+        an id not (yet) known waits a few turns of the loop, which is all the send needs.
+        """
+        known = self._platform_to_interface_notification_identifier
+
+        def deliver(nid: int, *args: Any, turns: int = 0) -> None:
+            if nid in known or turns >= SIGNAL_DEFER_TURNS:
+                handler(nid, *args)
+                return
+            asyncio.get_running_loop().call_soon(lambda: deliver(nid, *args, turns=turns + 1))
+
+        return deliver
 
     async def show(self, notification: Notification, extras: Extras) -> int:
         """Send ``notification`` with ``extras``; returns the service's id for it.

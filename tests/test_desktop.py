@@ -110,8 +110,12 @@ def test_reminders_respect_the_interval_and_replace_each_other(
     time.sleep(0.5)  # room for an extra reminder, if the server sent them too often
     sent = notifications.sent
     first = sent[0]
-    for earlier, later in itertools.pairwise(sent):
-        assert later.at - earlier.at >= interval - 0.05, [x.at for x in sent]
+    # Arrival times at the service: the first send also makes the client's proxy for the
+    # service, so it may arrive late and the gap after it look short; from the second on,
+    # every send takes the same path, and a too-short interval shows there.
+    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(sent)]
+    assert gaps[0] >= interval - 0.25 and all(g >= interval - 0.05 for g in gaps[1:]), gaps
+    for later in sent[1:]:
         # Replaced, not stacked: each reminder names the notification it replaces.
         assert (later.replaces_id, later.id) == (first.id, first.id)
     assert notifications.shown == {first.id}

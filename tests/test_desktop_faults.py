@@ -195,3 +195,17 @@ def test_a_service_dying_mid_call_costs_one_warning_and_no_traceback(
     assert log.count(FAILED) == 1 and "Traceback" not in log, log
     assert follow(url).status == 200
     wait_for_token(s, "acct")
+
+
+def test_a_click_right_behind_the_notify_reply_is_not_lost(
+    servers: ServerFactory,
+    notifications: FakeNotifications,
+    fake_oauth: FakeOAuth,
+    browser: Path,
+) -> None:
+    # The action signal can arrive in the same read as the reply that tells the client the
+    # notification's id; it must still open the browser, every time.
+    notifications.click_at_once = "authorise"
+    s = start(servers, config(fake_oauth, *(f"a{i}" for i in range(5))), browser)
+    urls = [pending_url(s, f"a{i}") for i in range(5)]
+    assert wait_until(lambda: sorted(opened(browser)) == sorted(urls), WAIT), opened(browser)
