@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from harness.bus import PrivateBus  # noqa: E402
+from harness.dbus_daemon import PrivateBus  # noqa: E402
 from harness.procs import wait_until  # noqa: E402
 from harness.server import BUS_NAME, PizauthServer  # noqa: E402
-from pizauth_dbus import dump  # noqa: E402
-from pizauth_dbus.config import parse  # noqa: E402
+from pizauth_dbus.config.loader import parse  # noqa: E402
+from pizauth_dbus.server import dump  # noqa: E402
 
 BENCH_VENV = Path(os.environ.get("PIZAUTH_BENCH_VENV", ROOT / ".venv-bench"))
 """Where the regular install goes; a soak can use its own while the table is measured."""

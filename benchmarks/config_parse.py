@@ -2,7 +2,7 @@
 
 Not a test: run it by hand, ``.venv/bin/python benchmarks/config_parse.py [accounts...]``.
 For each size it generates one config with that many accounts, writes the same data as TOML,
-and times :func:`pizauth_dbus.config.parse` (grammar and every check) against
+and times :func:`pizauth_dbus.config.loader.parse` (grammar and every check) against
 :func:`tomllib.loads` (parsing only) in the same run, taking the best of several rounds so that
 both see the same machine state. The target is a ratio of at most 3 (``bench.py`` has the
 same row, measured by medians).
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pizauth_dbus import config
+from pizauth_dbus.config import loader as config
 
 TARGET_RATIO = 3.0
 

@@ -18,7 +18,7 @@ from rowtypes import Row
 
 from harness.flows import GDBUS_CALL
 from harness.server import BUS_NAME
-from pizauth_dbus import config
+from pizauth_dbus.config import loader as config
 
 SHOW_CONFIG = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + account_block("a0")
 

@@ -26,8 +26,8 @@ from rowtypes import Row
 from harness.flows import authorise_account
 from harness.oidc import OidcProvider
 from harness.server import PizauthServer
-from pizauth_dbus import dump
-from pizauth_dbus.config import parse
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.server import dump
 
 AT_TTL = 60
 """Seconds the provider's access tokens live."""

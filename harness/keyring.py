@@ -17,7 +17,7 @@ from typing import Any, Self
 from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
-from harness.bus import name_has_owner
+from harness.dbus_daemon import name_has_owner
 from harness.procs import wait_for
 from harness.service import Service
 

@@ -21,7 +21,7 @@ from harness.procs import WAIT as WAIT
 from harness.procs import wait_for as wait_for
 from harness.server import PizauthServer
 from harness.user import follow
-from pizauth_dbus.dump import DumpedAccount, decode
+from pizauth_dbus.server.dump import DumpedAccount, decode
 
 T = TypeVar("T")
 

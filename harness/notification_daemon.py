@@ -19,7 +19,7 @@ import subprocess
 from pathlib import Path
 from typing import Self
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.procs import popen_in_group, read_text, stop_group, wait_until
 from harness.service import Service
 from harness.xvfb import Box, Window, Xvfb, dark_lines

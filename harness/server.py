@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
-from harness.bus import name_owner_pid
+from harness.dbus_daemon import name_owner_pid
 from harness.procs import popen_in_group, read_text, stop_group, wait_until
 from harness.service import Service
 
@@ -208,7 +208,7 @@ def cli_with(flag: str) -> list[str]:
     For ``-vv``, ``server -d -c <path> -vv`` logs at info level; client commands ignore it.
     """
     code = (
-        "import sys; from pizauth_dbus.cli import main; "
+        "import sys; from pizauth_dbus.cli.pizauth import main; "
         f"sys.exit(main(['pizauth', *sys.argv[1:], {flag!r}]))"
     )
     return [sys.executable, "-c", code]

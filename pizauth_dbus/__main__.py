@@ -2,6 +2,6 @@
 
 import sys
 
-from pizauth_dbus.cli import main
+from pizauth_dbus.cli.pizauth import main
 
 sys.exit(main())

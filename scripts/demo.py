@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.oidc import OidcProvider
 from harness.server import PizauthServer
 from harness.user import authorise

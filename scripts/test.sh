@@ -48,7 +48,7 @@ lowest() {
 		.venv-lowest/bin/pip list --disable-pip-version-check 2>/dev/null |
 		grep -iE "^($(cut -d= -f1 "$constraints" | paste -sd'|')) " &&
 		.venv-lowest/bin/pytest -q -p no:cacheprovider tests/test_e2e.py tests/test_dbus_api.py \
-			tests/test_desktop.py tests/test_lifecycle_faults.py tests/test_keyring.py
+			tests/test_desktop.py tests/test_oauth_faults.py tests/test_keyring.py
 }
 check "lowest dependency versions" lowest
 

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
+from harness.desktop import recording_browser
 from harness.fakeoauth import FakeOAuth
 from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcFactory, OidcProvider
 from harness.server import ServerFactory
-from tests.desktop import recording_browser
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -142,5 +142,5 @@ def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Path:
-    """A ``$BROWSER`` that records the URLs it is given (``tests.desktop.opened`` reads them)."""
+    """A ``$BROWSER`` that records the URLs it is given (``harness.desktop.opened`` reads them)."""
     return recording_browser(tmp_path)

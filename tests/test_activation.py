@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from harness import texts
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.flows import authorise_account, gdbus
 from harness.oidc import OidcProvider
 from harness.procs import wait_until

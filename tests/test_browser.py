@@ -32,7 +32,7 @@ from harness.oidc import HTTPS_CLIENT_ID, OidcFactory, OidcProvider
 from harness.procs import free_port
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD
-from pizauth_dbus.redirects import NO_MATCH, SUCCESS
+from pizauth_dbus.server.redirects import NO_MATCH, SUCCESS
 
 pytestmark = pytest.mark.timeout(60)
 

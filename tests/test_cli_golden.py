@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import authorise_account, pending_url
 from harness.oidc import OidcProvider
@@ -15,9 +15,9 @@ from harness.procs import wait_until
 from harness.server import ServerFactory, run_cli
 from harness.texts import HEAD, PENDING
 from pizauth_dbus import __version__
-from pizauth_dbus import dump as dumpmod
-from pizauth_dbus.config import parse
-from pizauth_dbus.output import rfc2822, status_line
+from pizauth_dbus.cli.output import rfc2822, status_line
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.server import dump as dumpmod
 
 TIME = r"[A-Z][a-z]{2}, \d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}"
 

@@ -14,7 +14,7 @@ HEAVY = ("asyncio", "aiohttp", "dbus_fast", "pyparsing", "cryptography", "deskto
 
 def imported_modules(env: dict[str, str], *args: str) -> tuple[set[str], str]:
     """Run the CLI with ``-X importtime`` and return every module it imported."""
-    code = "import sys\nfrom pizauth_dbus.cli import main\nsys.exit(main(sys.argv[1:]))"
+    code = "import sys\nfrom pizauth_dbus.cli.pizauth import main\nsys.exit(main(sys.argv[1:]))"
     r = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", code, "pizauth", *args],
         env=env,
@@ -39,7 +39,7 @@ def test_show_and_refresh_import_nothing_heavy(oidc: OidcProvider, servers: Serv
         mods, stderr = imported_modules(server.env, *args)
         # The call really reached the server: it answered with the pending URL.
         assert "Access token unavailable until authorised with URL" in stderr, stderr
-        assert "jeepney" in mods and "pizauth_dbus.client" in mods
+        assert "jeepney" in mods and "pizauth_dbus.cli.client" in mods
         heavy = sorted(m for m in mods if m.split(".")[0] in HEAVY)
         assert heavy == [], (args, heavy)
 
@@ -53,8 +53,9 @@ def test_the_server_answers_before_importing_aiohttp_cryptography_or_pyparsing()
     config += '    client_id = "c";\n    scopes = ["x", "y"];\n}\n'
     code = (
         "import sys\n"
-        "import pizauth_dbus.server, pizauth_dbus.bus, pizauth_dbus.commands\n"
-        "from pizauth_dbus.config import parse\n"
+        "import pizauth_dbus.server.process, pizauth_dbus.server.manager\n"
+        "import pizauth_dbus.server.commands\n"
+        "from pizauth_dbus.config.loader import parse\n"
         "assert parse(sys.argv[1]).accounts\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.server import run_cli
-from pizauth_dbus.cli import USAGE, UsageError, parse_args
+from pizauth_dbus.cli.pizauth import USAGE, UsageError, parse_args
 
 USAGE_BYTES = USAGE.format(pn="pizauth").encode()
 
@@ -119,7 +119,7 @@ def test_program_name_in_usage_follows_argv0(pizauth_env: dict[str, str]) -> Non
     import contextlib
     import io
 
-    from pizauth_dbus.cli import main
+    from pizauth_dbus.cli.pizauth import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err):

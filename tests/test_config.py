@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from pizauth_dbus import config, oauth
-from pizauth_dbus.config import Config, parse
+from pizauth_dbus.config import loader as config
+from pizauth_dbus.config.loader import Config, parse
 from pizauth_dbus.errors import ConfigError
+from pizauth_dbus.oauth import protocol as oauth
 
 ENDPOINTS = 'auth_uri = "http://a.com"; client_id = "b"; token_uri = "http://f.com";'
 MINIMAL = f'account "x" {{ {ENDPOINTS} }}'

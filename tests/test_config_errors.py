@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pizauth_dbus import diagnostics, grammar
-from pizauth_dbus.config import ConfigParseError, parse
+from pizauth_dbus.config import diagnostics, grammar
+from pizauth_dbus.config.loader import ConfigParseError, parse
 from pizauth_dbus.errors import ConfigError
 
 ENDPOINTS = 'auth_uri = "http://a.com"; client_id = "b"; token_uri = "http://f.com";'

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pizauth_dbus.config import ConfigParseError, load, parse
+from pizauth_dbus.config.loader import ConfigParseError, load, parse
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.paths import config_path
 

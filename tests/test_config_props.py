@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pizauth_dbus import config, diagnostics, grammar, lexicon, options
-from pizauth_dbus.config import Account, Config, ConfigParseError, parse
+from pizauth_dbus.config import diagnostics, grammar, lexicon, options
+from pizauth_dbus.config import loader as config
+from pizauth_dbus.config.loader import Account, Config, ConfigParseError, parse
 from pizauth_dbus.errors import ConfigError
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])

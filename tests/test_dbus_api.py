@@ -21,8 +21,8 @@ from harness.oidc import OidcProvider
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD
-from pizauth_dbus import dump as dumpmod
-from pizauth_dbus.config import parse
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.server import dump as dumpmod
 
 MAN_PAGE = Path(__file__).resolve().parent.parent / "man" / "org.pizauth.5"
 DEST = ["--dest", "org.pizauth", "--object-path", "/org/pizauth"]

@@ -19,15 +19,15 @@ from pathlib import Path
 import pytest
 from desktop_notifier import Icon
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
+from harness.desktop import WAIT, config, opened, start
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url, wait_for_token
 from harness.notifications import FakeNotifications
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.user import follow
-from pizauth_dbus.desktop_text import ERROR_ICON, PROMPT_ICON
-from tests.desktop import WAIT, config, opened, start
+from pizauth_dbus.server.desktop.text import ERROR_ICON, PROMPT_ICON
 
 
 @pytest.fixture

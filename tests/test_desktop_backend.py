@@ -1,4 +1,4 @@
-"""The adapter to desktop-notifier (``pizauth_dbus/desktop_backend.py``): what it relies on.
+"""The adapter to desktop-notifier (``pizauth_dbus/server/desktop/backend.py``): what it relies on.
 
 The adapter reaches past desktop-notifier's public API; these tests fail loudly, naming what
 changed, when a desktop-notifier release no longer has or does what it relies on. They run the
@@ -21,13 +21,13 @@ from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Icon, Notification
 from desktop_notifier.backends import dbus as dn_dbus
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.notifications import FakeNotifications
-from pizauth_dbus.desktop_backend import Backend, Extras
+from pizauth_dbus.server.desktop.backend import Backend, Extras
 
 WAIT = 10.0
 
-CHANGED = "desktop-notifier {} changed what pizauth_dbus/desktop_backend.py relies on: {}"
+CHANGED = "desktop-notifier {} changed what pizauth_dbus/server/desktop/backend.py relies on: {}"
 
 
 def changed(what: str) -> str:

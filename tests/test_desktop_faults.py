@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
+from harness.desktop import WAIT, config, kill, opened, start
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url, wait_for_token
 from harness.notifications import NAME, FakeNotifications
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.user import follow
-from tests.desktop import WAIT, config, kill, opened, start
 
 FAILED = "Desktop notification failed"
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from harness.browser import ARTEFACTS
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
+from harness.desktop import WAIT, config, kill, opened, start
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url, wait_for_token
 from harness.lifecycle import wait_for
@@ -32,7 +33,6 @@ from harness.server import ServerFactory
 from harness.texts import HEAD
 from harness.user import authorise, follow
 from harness.xvfb import Xvfb
-from tests.desktop import WAIT, config, kill, opened, start
 
 SERVER_EXPIRY = 5.0
 """notification-daemon's own expiry for a notification that does not ask to stay (measured)."""

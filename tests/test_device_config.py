@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from pizauth_dbus import device, dump, oauth
-from pizauth_dbus.config import SECURITY_FIELDS, parse
+from pizauth_dbus.cli.output import status_line
+from pizauth_dbus.config.loader import SECURITY_FIELDS, parse
 from pizauth_dbus.errors import ConfigError
-from pizauth_dbus.output import status_line
+from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.server import device_flow as device
+from pizauth_dbus.server import dump
 
 DEVICE = 'device_auth_uri = "https://login.example/devicecode"; token_uri = "https://t.example";'
 

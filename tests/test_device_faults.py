@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from harness.desktop import WAIT, opened, start
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import device_code, wait_for_token
 from harness.lifecycle import in_log, lines, recorder, setting, status, wait_for
@@ -20,7 +21,6 @@ from harness.oidc import conf_string
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD, PENDING
-from tests.desktop import WAIT, opened, start
 from tests.test_dbus_api import Monitor
 
 FAST = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}

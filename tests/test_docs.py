@@ -61,7 +61,7 @@ def test_demo_prints_a_live_token_without_a_display(pizauth_env: dict[str, str])
 
 
 def test_readme_config_examples_parse() -> None:
-    from pizauth_dbus.config import parse
+    from pizauth_dbus.config.loader import parse
 
     blocks: list[str] = []
     block: list[str] | None = None  # the lines of the fenced block we are in, if any

@@ -18,7 +18,7 @@ import pytest
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
-from harness.bus import PrivateBus, name_has_owner
+from harness.dbus_daemon import PrivateBus, name_has_owner
 from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcProvider

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from harness import texts
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.flows import authorise_account, gdbus, pending_url, url_query
 from harness.oidc import OidcProvider
 from harness.server import ServerFactory, run_cli

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url
 from harness.lifecycle import (
@@ -37,9 +37,9 @@ from harness.lifecycle import (
 from harness.server import PizauthServer, ServerFactory, pizauth_command
 from harness.texts import BOTH, HEAD
 from harness.user import follow
-from pizauth_dbus.dump import decode
 from pizauth_dbus.errors import RestoreError
-from pizauth_dbus.redirects import MAX_CONNECTIONS, MAX_REQUEST_BYTES
+from pizauth_dbus.server.dump import decode
+from pizauth_dbus.server.redirects import MAX_CONNECTIONS, MAX_REQUEST_BYTES
 
 NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
 """Run a command as the same user but with no capabilities (no CAP_SYS_PTRACE)."""

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.bus import PrivateBus
 from harness.certs import self_signed_server_context
+from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.oidc import (
     CLIENT_ID,

@@ -4,7 +4,7 @@ still alive, and no state changed.
 Surfaces: the config parser; both redirect listeners fed raw bytes over TCP and over TLS;
 restore input; the arguments of every D-Bus method. Each runs ``PIZAUTH_FUZZ_EXAMPLES`` inputs
 (default 100, so the suite stays quick); set it to 10000 or more for the long run, e.g.
-``PIZAUTH_FUZZ_EXAMPLES=10000 ./scripts/test.sh tests/test_fuzz.py``.
+``PIZAUTH_FUZZ_EXAMPLES=10000 ./scripts/test.sh tests/test_inputs_fuzz.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from harness.fakeoauth import FakeOAuth
 from harness.lifecycle import fake_account, info, login_with_fake, show_token, status
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import BOTH
-from pizauth_dbus.config import parse
+from pizauth_dbus.config.loader import parse
 from pizauth_dbus.errors import ConfigError
 
 EXAMPLES = int(os.environ.get("PIZAUTH_FUZZ_EXAMPLES", "100"))

@@ -13,7 +13,7 @@ from pathlib import Path
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.flows import authorise_account, device_code, gdbus, pending_url, wait_for_token
 from harness.keyring import SCHEMA, GnomeKeyring
 from harness.lifecycle import in_log, status, wait_for

@@ -1,4 +1,4 @@
-"""Unit tests for the pure parts of :mod:`pizauth_dbus.oauth`: the authorisation URL, PKCE,
+"""Unit tests for the pure parts of :mod:`pizauth_dbus.oauth.protocol`: the authorisation URL, PKCE,
 redirect URIs, and reading token responses."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from pizauth_dbus.config import Account
-from pizauth_dbus.oauth import (
+from pizauth_dbus.config.loader import Account
+from pizauth_dbus.oauth.protocol import (
     MISSING,
     TokenResponse,
     auth_url,

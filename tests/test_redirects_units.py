@@ -1,5 +1,5 @@
 """Unit tests for the redirect listener's pure parts: redirect matching and the decision
-sequence, against a real :class:`~pizauth_dbus.state.Store`."""
+sequence, against a real :class:`~pizauth_dbus.server.state.Store`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from pizauth_dbus.config import parse
-from pizauth_dbus.redirects import NO_CODE, NO_MATCH, SUCCESS, decide
-from pizauth_dbus.state import Entry, Pending, Store
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.server.redirects import NO_CODE, NO_MATCH, SUCCESS, decide
+from pizauth_dbus.server.state import Entry, Pending, Store
 from pizauth_dbus.urls import redirect_matches
 
 EXPECTED = "http://localhost:8080/cb?tenant=x"

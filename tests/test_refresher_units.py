@@ -8,10 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-from pizauth_dbus import oauth, redirects, refresher, timing
-from pizauth_dbus.config import Account, parse
-from pizauth_dbus.refresher import refresh_due_at
-from pizauth_dbus.state import (
+from pizauth_dbus import timing
+from pizauth_dbus.config.loader import Account, parse
+from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.server import redirects, refresher
+from pizauth_dbus.server.refresher import refresh_due_at
+from pizauth_dbus.server.state import (
     CLOCK_MAX,
     Active,
     Empty,

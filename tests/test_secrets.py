@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import fake_account, in_log, lines, setting, show_token, wait_for

@@ -15,8 +15,8 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusBool, DBusObjectPath, DBusSignature, DBusStr
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property
 
-from harness.bus import PrivateBus
-from pizauth_dbus.secretservice import (
+from harness.dbus_daemon import PrivateBus
+from pizauth_dbus.server.secretservice import (
     _DH_PRIME,
     DH_ALGORITHM,
     SERVICE,

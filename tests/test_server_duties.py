@@ -18,13 +18,13 @@ import pytest
 
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.oidc import conf_string
-from pizauth_dbus.authorisation import Authoriser
-from pizauth_dbus.config import parse
-from pizauth_dbus.events import Eventer, TokenEvent
-from pizauth_dbus.httpclient import new_session
-from pizauth_dbus.refresher import TRANSIENT_CHECK_EVERY, Refresher
-from pizauth_dbus.reminders import Reminders
-from pizauth_dbus.state import Active, Empty, Pending, Store, now
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.oauth.httpclient import new_session
+from pizauth_dbus.server.authorisation import Authoriser
+from pizauth_dbus.server.events import Eventer, TokenEvent
+from pizauth_dbus.server.refresher import TRANSIENT_CHECK_EVERY, Refresher
+from pizauth_dbus.server.reminders import Reminders
+from pizauth_dbus.server.state import Active, Empty, Pending, Store, now
 
 WAIT = 10.0
 """Seconds any one awaited outcome may take."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.bus import PrivateBus, name_owner_pid
+from harness.dbus_daemon import PrivateBus, name_owner_pid
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url
 from harness.lifecycle import fake_account, in_log, info, run, setting, wait_for

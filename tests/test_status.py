@@ -21,10 +21,10 @@ from harness.lifecycle import (
 )
 from harness.server import ServerFactory
 from harness.texts import HEAD
-from pizauth_dbus.commands import EXPIRED_INITIATED, EXPIRED_REFRESHING
-from pizauth_dbus.config import parse
-from pizauth_dbus.output import status_line
-from pizauth_dbus.state import Active, Store, now, status_rows
+from pizauth_dbus.cli.output import status_line
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.server.commands import EXPIRED_INITIATED, EXPIRED_REFRESHING
+from pizauth_dbus.server.state import Active, Store, now, status_rows
 
 TIME = r"[A-Z][a-z]{2}, [1-9]\d? [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}"
 """RFC 2822 as upstream prints it: the day of the month is not zero-padded."""

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness import texts
-from harness.bus import PrivateBus
+from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth
 from harness.flows import authorise_account, pending_url, url_query
 from harness.lifecycle import fake_account, in_log, login_with_fake, setting, show_token, wait_for

@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv if argv is None else argv)
     pn = os.path.basename(argv[0]) if argv else "pizauth-dbus"
     if len(argv) >= 2 and argv[1] == "doctor":
-        from pizauth_dbus import doctor
+        from pizauth_dbus.doctor import checklist as doctor
 
         return doctor.main(pn, argv[2:])
     if len(argv) != 2 or argv[1] not in ("install", "uninstall"):

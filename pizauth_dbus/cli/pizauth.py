@@ -1,6 +1,6 @@
 """``pizauth``: argument handling, output and exit codes, exactly as upstream pizauth's.
 
-Every command but ``server`` is a short-lived D-Bus client (:mod:`pizauth_dbus.client`). This
+Every command but ``server`` is a short-lived D-Bus client (:mod:`pizauth_dbus.cli.client`). This
 module must stay light: ``pizauth show`` runs on every mail check, so server-side modules
 (asyncio, dbus-fast, aiohttp, pyparsing, cryptography) are imported only inside ``server``.
 Exit codes: 0 on success, 1 on every failure, as upstream.
@@ -181,7 +181,7 @@ MAX_WAIT_SECONDS = 2**32 - 1
 
 
 def _show(args: Args, pn: str) -> int:
-    from pizauth_dbus.client import CallError, call
+    from pizauth_dbus.cli.client import CallError, call
 
     try:
         if "w" in args.values:
@@ -199,7 +199,7 @@ def _show(args: Args, pn: str) -> int:
 
 
 def _call_failed(e: Exception, hide_url: bool = False) -> int:
-    from pizauth_dbus.client import CallError
+    from pizauth_dbus.cli.client import CallError
 
     assert isinstance(e, CallError)
     if e.name == ERROR_PREFIX + "AuthorisationPending" and hide_url:
@@ -220,7 +220,7 @@ def _explain_failed_activation() -> None:
     from pizauth_dbus.paths import config_path
 
     try:
-        from pizauth_dbus.config import load
+        from pizauth_dbus.config.loader import load
 
         load(config_path(None))
     except ConfigError as err:
@@ -236,7 +236,7 @@ def _simple(
     method: str, signature: str | None = None, auto_start: bool = True
 ) -> Callable[[Args, str], int]:
     def run(args: Args, pn: str) -> int:
-        from pizauth_dbus.client import CallError, call
+        from pizauth_dbus.cli.client import CallError, call
 
         try:
             call(method, signature, *args.free, auto_start=auto_start)
@@ -248,7 +248,7 @@ def _simple(
 
 
 def _dump(args: Args, pn: str) -> int:
-    from pizauth_dbus.client import CallError, call
+    from pizauth_dbus.cli.client import CallError, call
 
     try:
         (data,) = call("Dump", auto_start=False)
@@ -260,7 +260,7 @@ def _dump(args: Args, pn: str) -> int:
 
 
 def _restore(args: Args, pn: str) -> int:
-    from pizauth_dbus.client import CallError, call
+    from pizauth_dbus.cli.client import CallError, call
 
     data = sys.stdin.buffer.read()  # all of it before contacting the server, as upstream
     try:
@@ -271,8 +271,8 @@ def _restore(args: Args, pn: str) -> int:
 
 
 def _status(args: Args, pn: str) -> int:
-    from pizauth_dbus.client import CallError, call
-    from pizauth_dbus.output import format_status
+    from pizauth_dbus.cli.client import CallError, call
+    from pizauth_dbus.cli.output import format_status
 
     try:
         (rows,) = call("Status", auto_start=False)
@@ -284,9 +284,9 @@ def _status(args: Args, pn: str) -> int:
 
 def _info(args: Args, pn: str) -> int:
     """Mostly client-side, as upstream: the paths, and the server's answer if one runs."""
-    from pizauth_dbus.client import CallError, call
+    from pizauth_dbus.cli.client import CallError, call
+    from pizauth_dbus.cli.output import format_info
     from pizauth_dbus.errors import ConfigError
-    from pizauth_dbus.output import format_info
     from pizauth_dbus.paths import config_path, ensure_runtime_dir
 
     try:
@@ -308,10 +308,10 @@ def _info(args: Args, pn: str) -> int:
 
 
 def _server(args: Args, pn: str) -> int:
-    from pizauth_dbus.client import server_running
+    from pizauth_dbus.cli.client import server_running
     from pizauth_dbus.errors import ConfigError
-    from pizauth_dbus.hardening import harden_process
     from pizauth_dbus.paths import config_path, ensure_runtime_dir
+    from pizauth_dbus.server.hardening import harden_process
 
     started = time.perf_counter()
     harden_process()  # before any secret is read
@@ -328,14 +328,14 @@ def _server(args: Args, pn: str) -> int:
     checked = time.perf_counter()
     try:
         path = config_path(args.config)
-        from pizauth_dbus.config import load
+        from pizauth_dbus.config.loader import load
 
         config = load(path)
     except ConfigError as e:
         sys.stderr.write(f"{e}\n")
         return 1
     loaded = time.perf_counter()
-    from pizauth_dbus.server import run
+    from pizauth_dbus.server.process import run
 
     # The first `show` of a session waits for all of start-up: its phases are logged (debug).
     phases = {

@@ -1,7 +1,8 @@
 """Validation of a parsed pizauth.conf: every check on every option, with upstream's messages
 where upstream has the check, collecting all sound diagnostics rather than stopping at the first.
 
-The options are listed in :mod:`pizauth_dbus.options`; the result is :mod:`pizauth_dbus.model`'s.
+The options are listed in :mod:`pizauth_dbus.config.options`; the result is
+:mod:`pizauth_dbus.config.model`'s.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
-from pizauth_dbus import grammar, lexicon
-from pizauth_dbus.diagnostics import Diagnostic, line_col
-from pizauth_dbus.grammar import AccountBlock, Setting
-from pizauth_dbus.lexicon import TIME_MAX
-from pizauth_dbus.model import (
+from pizauth_dbus.config import grammar, lexicon
+from pizauth_dbus.config.diagnostics import Diagnostic, line_col
+from pizauth_dbus.config.grammar import AccountBlock, Setting
+from pizauth_dbus.config.lexicon import TIME_MAX
+from pizauth_dbus.config.model import (
     LISTEN_DEFAULT,
     REDIRECT_URI_DEFAULT,
     REFRESH_AT_LEAST_DEFAULT,
@@ -25,7 +26,7 @@ from pizauth_dbus.model import (
     Account,
     Config,
 )
-from pizauth_dbus.options import (
+from pizauth_dbus.config.options import (
     ACCOUNT_OPTIONS,
     BOOL,
     CHOICES,

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from pizauth_dbus.lexicon import ACCOUNT_LINE, BARE, GAP, STRING
+from pizauth_dbus.config.lexicon import ACCOUNT_LINE, BARE, GAP, STRING
 
 _RUST_WHITESPACE = (
     "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
@@ -147,7 +147,8 @@ _WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 
 def _last_word(before: str) -> str | None:
-    """The option name (:data:`~pizauth_dbus.lexicon.NAME`) that ``before`` ends with, if any.
+    """The option name (:data:`~pizauth_dbus.config.lexicon.NAME`) that ``before`` ends with, if
+    any.
 
     Found by walking back from the end, so the cost is the word's length: searching for
     ``NAME$`` would retry at every offset of a long string and take quadratic time.

@@ -1,15 +1,16 @@
 """The pizauth.conf grammar: text to a small syntax tree, or syntax errors.
 
 This module owns the pyparsing grammar of upstream's configuration language (built on the
-tokens of :mod:`pizauth_dbus.lexicon`), the syntax tree it produces (:class:`Setting`,
-:class:`AccountBlock`) and error recovery; :mod:`pizauth_dbus.diagnostics` words the errors.
-Which options exist and what their values mean is :mod:`pizauth_dbus.config`'s business: the
+tokens of :mod:`pizauth_dbus.config.lexicon`), the syntax tree it produces (:class:`Setting`,
+:class:`AccountBlock`) and error recovery; :mod:`pizauth_dbus.config.diagnostics` words the errors.
+Which options exist and what their values mean is :mod:`pizauth_dbus.config.loader`'s business: the
 grammar accepts any option name and any value shape, so that a misspelt option or a value of
 the wrong kind gets a precise message (and several can be reported at once) instead of the bare
 syntax error upstream gives.
 
 pyparsing is imported only when the grammar is first built, so importing this module (or
-:mod:`pizauth_dbus.config`) stays cheap for the CLI; a valid file in the usual forms is read by
+:mod:`pizauth_dbus.config.loader`) stays cheap for the CLI; a valid file in the usual forms is read
+by
 the statement regexes alone (:func:`_scan`), so that a server start need not import it at all.
 """
 
@@ -21,8 +22,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from pizauth_dbus.diagnostics import Diagnostic, explain
-from pizauth_dbus.lexicon import ACCOUNT_LINE, BARE, GAP, NAME, STRING, unescape
+from pizauth_dbus.config.diagnostics import Diagnostic, explain
+from pizauth_dbus.config.lexicon import ACCOUNT_LINE, BARE, GAP, NAME, STRING, unescape
 
 if TYPE_CHECKING:
     import pyparsing as pp

@@ -1,9 +1,10 @@
 """The pizauth.conf entry point: :func:`parse` a text or :func:`load` a file into a
 :class:`Config`, or get a :class:`ConfigParseError` that shows every problem.
 
-The data model lives in :mod:`pizauth_dbus.model` and is re-exported here, the checks in
-:mod:`pizauth_dbus.checker`, the grammar in :mod:`pizauth_dbus.grammar` and positioned messages
-in :mod:`pizauth_dbus.diagnostics`; pyparsing is imported only when :func:`parse` first runs,
+The data model lives in :mod:`pizauth_dbus.config.model` and is re-exported here, the checks in
+:mod:`pizauth_dbus.config.checker`, the grammar in :mod:`pizauth_dbus.config.grammar` and
+positioned messages
+in :mod:`pizauth_dbus.config.diagnostics`; pyparsing is imported only when :func:`parse` first runs,
 so the CLI may import this cheaply.
 """
 
@@ -11,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pizauth_dbus import grammar
-from pizauth_dbus.checker import Checker
-from pizauth_dbus.diagnostics import Diagnostic
-from pizauth_dbus.errors import ConfigError
-from pizauth_dbus.model import (
+from pizauth_dbus.config import grammar
+from pizauth_dbus.config.checker import Checker
+from pizauth_dbus.config.diagnostics import Diagnostic
+from pizauth_dbus.config.model import (
     AUTH_NOTIFY_INTERVAL_DEFAULT,
     LISTEN_DEFAULT,
     REDIRECT_URI_DEFAULT,
@@ -27,6 +27,7 @@ from pizauth_dbus.model import (
     Account,
     Config,
 )
+from pizauth_dbus.errors import ConfigError
 
 __all__ = [
     "AUTH_NOTIFY_INTERVAL_DEFAULT",

@@ -1,8 +1,8 @@
 """The typed configuration the rest of the program reads: :class:`Config`, :class:`Account`,
 the upstream defaults and which account fields a token is bound to.
 
-Only data lives here; :mod:`pizauth_dbus.checker` builds these values from a parsed file and
-:mod:`pizauth_dbus.config` is the entry point (``parse``/``load``) that re-exports them.
+Only data lives here; :mod:`pizauth_dbus.config.checker` builds these values from a parsed file and
+:mod:`pizauth_dbus.config.loader` is the entry point (``parse``/``load``) that re-exports them.
 """
 
 from __future__ import annotations

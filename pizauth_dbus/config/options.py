@@ -1,7 +1,7 @@
 """What each pizauth.conf option is: its kind of value, where it may stand, and the words for
 options that were renamed, removed or misplaced, and for URIs that cannot be used.
 
-Data and small pure checks that :mod:`pizauth_dbus.config` applies to a parsed file; the
+Data and small pure checks that :mod:`pizauth_dbus.config.loader` applies to a parsed file; the
 messages are upstream's where upstream has the check.
 """
 
@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from pizauth_dbus import lexicon
-from pizauth_dbus.grammar import Setting
+from pizauth_dbus.config import lexicon
+from pizauth_dbus.config.grammar import Setting
 
 # Value types: what each option accepts, and how to say so in a message.
 STR, TIME, LISTEN, URI, LIST, MAP = "string", "time", "listen", "uri", "list", "map"

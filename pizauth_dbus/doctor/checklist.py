@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 
-from pizauth_dbus.doctor_checks import (
+from pizauth_dbus.doctor.checks import (
     Check,
     Context,
     bus_checks,
@@ -22,7 +22,7 @@ from pizauth_dbus.doctor_checks import (
     server_checks,
     this_program,
 )
-from pizauth_dbus.doctor_desktop import desktop_checks, keyring_checks
+from pizauth_dbus.doctor.desktop import desktop_checks, keyring_checks
 
 USAGE = "Usage: {pn} doctor [-c <config-path>] [--json] [--online]\n"
 

@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 
 from pizauth_dbus import BUS_NAME
 from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
-from pizauth_dbus.doctor_bus import (
+from pizauth_dbus.config.model import Account, Config
+from pizauth_dbus.doctor.probe import (
     Bus,
     Unanswered,
     find_service_file,
     find_user_unit,
 )
-from pizauth_dbus.model import Account, Config
 
 Verdict = Literal["ok", "fail", "note"]
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -207,7 +207,7 @@ def activation_checks(ctx: Context, this_program: str, *, needed: bool) -> list[
 
 
 def config_checks(ctx: Context, explicit: str | None) -> list[Check]:
-    from pizauth_dbus.config import load
+    from pizauth_dbus.config.loader import load
     from pizauth_dbus.errors import ConfigError
     from pizauth_dbus.paths import config_path
 

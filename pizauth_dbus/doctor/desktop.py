@@ -1,14 +1,14 @@
 """The desktop's part of ``pizauth-dbus doctor``: the notification service, the desktop entry,
 the keyring, and the pitfall of notifying twice. Verdicts as in
-:mod:`pizauth_dbus.doctor_checks`; what a server or an SSH session legitimately lacks is a note.
+:mod:`pizauth_dbus.doctor.checks`; what a server or an SSH session legitimately lacks is a note.
 """
 
 from __future__ import annotations
 
 import os
 
-from pizauth_dbus.doctor_bus import Bus, Unanswered, find_data_file
-from pizauth_dbus.doctor_checks import Check, Context, Verdict
+from pizauth_dbus.doctor.checks import Check, Context, Verdict
+from pizauth_dbus.doctor.probe import Bus, Unanswered, find_data_file
 
 NOTIFICATIONS = "org.freedesktop.Notifications"
 SECRETS = "org.freedesktop.secrets"

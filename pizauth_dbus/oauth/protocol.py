@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
-from pizauth_dbus.config import Account
-from pizauth_dbus.httpclient import ResponseTooLarge, post
+from pizauth_dbus.config.loader import Account
+from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
 if TYPE_CHECKING:  # imported by the requests, so that building a URL needs no aiohttp

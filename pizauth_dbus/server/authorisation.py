@@ -5,7 +5,7 @@ the listener's redirect URI), what a redirect does to it (a provider's error emp
 account; a code is exchanged), the code exchange itself and its de-duplication, and reporting
 failures (the log, ``error_notify_cmd`` and :attr:`Authoriser.auth_failed`, which the desktop
 notifications listen to). The redirect listeners call it through
-:class:`~pizauth_dbus.redirects.RedirectTarget`.
+:class:`~pizauth_dbus.server.redirects.RedirectTarget`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pizauth_dbus import oauth
-from pizauth_dbus.events import Eventer, TokenEvent
-from pizauth_dbus.hooks import run_logged
-from pizauth_dbus.signals import Signal
-from pizauth_dbus.state import Active, Empty, Entry, Pending, Store, expiry_after, now
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.server.events import Eventer, TokenEvent
+from pizauth_dbus.server.hooks import run_logged
+from pizauth_dbus.server.signals import Signal
+from pizauth_dbus.server.state import Active, Empty, Entry, Pending, Store, expiry_after, now
+from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import NOTIFY_TIMEOUT
 
 if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made

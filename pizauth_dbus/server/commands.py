@@ -14,20 +14,20 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pizauth_dbus.authorisation import Authoriser
-from pizauth_dbus.config import Account, load
-from pizauth_dbus.device import DeviceFlow
+from pizauth_dbus.config.loader import Account, load
 from pizauth_dbus.errors import (
     AuthorisationPendingError,
     DeviceCodePendingError,
     TokenExpiredError,
     WaitEndedError,
 )
-from pizauth_dbus.events import Eventer, TokenEvent
-from pizauth_dbus.redirects import RedirectListeners
-from pizauth_dbus.refresher import Refresher
-from pizauth_dbus.reminders import Reminders
-from pizauth_dbus.state import (
+from pizauth_dbus.server.authorisation import Authoriser
+from pizauth_dbus.server.device_flow import DeviceFlow
+from pizauth_dbus.server.events import Eventer, TokenEvent
+from pizauth_dbus.server.redirects import RedirectListeners
+from pizauth_dbus.server.refresher import Refresher
+from pizauth_dbus.server.reminders import Reminders
+from pizauth_dbus.server.state import (
     Active,
     DeviceWaiting,
     Empty,
@@ -40,10 +40,10 @@ from pizauth_dbus.state import (
     status_rows,
     to_wall,
 )
-from pizauth_dbus.waiters import Waiters
+from pizauth_dbus.server.waiters import Waiters
 
 if TYPE_CHECKING:  # cryptography is imported only when there is an HTTPS listener
-    from pizauth_dbus.tls import Certificate
+    from pizauth_dbus.server.tls import Certificate
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class Commands:
 
     def dump(self) -> bytes:
         """Every account's token (Active ones; Pending counts as none), in the dump envelope."""
-        from pizauth_dbus.dump import DumpedToken, encode
+        from pizauth_dbus.server.dump import DumpedToken, encode
 
         accounts: list[tuple[Account, DumpedToken | None]] = []
         for _, entry in self.store:
@@ -216,7 +216,7 @@ class Commands:
 
         :raises RestoreError:
         """
-        from pizauth_dbus.dump import decode
+        from pizauth_dbus.server.dump import decode
 
         dumped = decode(data)
         for name, entry in self.store:

@@ -1,6 +1,6 @@
 """The device authorization grant (RFC 8628): device codes, and polling for the token.
 
-This module owns an account's :class:`~pizauth_dbus.state.DeviceWaiting` state, for accounts
+This module owns an account's :class:`~pizauth_dbus.server.state.DeviceWaiting` state, for accounts
 with ``device_auth_uri``: asking the provider for a device code (the client id, the secret as
 the other token requests send it, the scopes), then polling the token endpoint until the person
 has entered the code on any device. It polls at the provider's ``interval`` (5 s when it names
@@ -24,16 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pizauth_dbus import oauth, urls
-from pizauth_dbus.authorisation import Authoriser
-from pizauth_dbus.config import Account
+from pizauth_dbus import urls
+from pizauth_dbus.config.loader import Account
 from pizauth_dbus.errors import DeviceAuthorisationError
-from pizauth_dbus.events import Eventer, TokenEvent
-from pizauth_dbus.httpclient import ResponseTooLarge, post
-from pizauth_dbus.state import Active, DeviceWaiting, Empty, Entry, Store, expiry_after, now
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
+from pizauth_dbus.server.authorisation import Authoriser
+from pizauth_dbus.server.events import Eventer, TokenEvent
+from pizauth_dbus.server.state import Active, DeviceWaiting, Empty, Entry, Store, expiry_after, now
+from pizauth_dbus.server.tasks import Tasks
 
-if TYPE_CHECKING:  # aiohttp is imported once the listeners are bound (see pizauth_dbus.server)
+# aiohttp is imported once the listeners are bound (see pizauth_dbus.server.process)
+if TYPE_CHECKING:
     import aiohttp
 
 from pizauth_dbus.timing import (

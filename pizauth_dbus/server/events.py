@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable
 from enum import Enum
 
-from pizauth_dbus.hooks import run_logged
-from pizauth_dbus.signals import Signal
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.server.hooks import run_logged
+from pizauth_dbus.server.signals import Signal
+from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)

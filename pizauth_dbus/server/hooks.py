@@ -51,7 +51,7 @@ async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None
     except OSError as e:
         raise HookError(f"Couldn't execute '{cmd}': {os_error_text(e)}") from None
     try:
-        # asyncio.timeout, not wait_for: see pizauth_dbus.tasks.wait_woken.
+        # asyncio.timeout, not wait_for: see pizauth_dbus.server.tasks.wait_woken.
         async with asyncio.timeout(timeout):
             code = await proc.wait()
     except TimeoutError:

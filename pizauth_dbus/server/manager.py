@@ -1,6 +1,6 @@
 """The ``org.pizauth.Manager`` D-Bus interface on ``/org/pizauth``.
 
-A thin skin over :class:`~pizauth_dbus.commands.Commands`: each method translates a
+A thin skin over :class:`~pizauth_dbus.server.commands.Commands`: each method translates a
 :class:`~pizauth_dbus.errors.PizauthError` into a named D-Bus error (``org.pizauth.Error.*``) and
 nothing else leaves the process: an unexpected exception becomes dbus-fast's generic error,
 which carries no traceback.
@@ -17,10 +17,10 @@ from dbus_fast.annotations import DBusBytes, DBusInt64, DBusSignature, DBusStr, 
 from dbus_fast.service import ServiceInterface, dbus_method, dbus_property, dbus_signal
 
 from pizauth_dbus import INTERFACE, OBJECT_PATH, __version__
-from pizauth_dbus.commands import Commands
 from pizauth_dbus.errors import PizauthError
-from pizauth_dbus.events import TokenEvent
-from pizauth_dbus.state import Entry
+from pizauth_dbus.server.commands import Commands
+from pizauth_dbus.server.events import TokenEvent
+from pizauth_dbus.server.state import Entry
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ This duty owns what is stored and when. One item per account in the default coll
 by its attributes (the schema and the account name, never a secret), labelled for people; its
 secret is a small JSON document with the tokens, their times and a digest of the account's
 security-relevant configuration, so that a token is never resumed into an account whose
-client, endpoints or scopes have changed. The protocol is :mod:`pizauth_dbus.secretservice`'s.
+client, endpoints or scopes have changed. The protocol is
+:mod:`pizauth_dbus.server.secretservice`'s.
 
 It listens to the store. A new or refreshed token is written; a token that stops being Active
 (revoked, a permanent refresh failure), an account whose security configuration changed and an
@@ -26,11 +27,11 @@ import logging
 import time
 from typing import Literal
 
-from pizauth_dbus.config import Config
+from pizauth_dbus.config.loader import Config
 from pizauth_dbus.errors import UnknownAccountError
-from pizauth_dbus.secretservice import KeyringError, SecretService
-from pizauth_dbus.state import Active, Entry, Store, from_wall, now, to_wall
-from pizauth_dbus.tasks import Tasks, wait_woken
+from pizauth_dbus.server.secretservice import KeyringError, SecretService
+from pizauth_dbus.server.state import Active, Entry, Store, from_wall, now, to_wall
+from pizauth_dbus.server.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import KEYRING_RETRY
 
 log = logging.getLogger(__name__)

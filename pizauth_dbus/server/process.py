@@ -27,15 +27,15 @@ from dbus_fast.aio import MessageBus
 
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
 from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
-from pizauth_dbus.config import Config
+from pizauth_dbus.config.loader import Config
 from pizauth_dbus.errors import AlreadyRunningError
-from pizauth_dbus.hooks import run_logged
-from pizauth_dbus.httpclient import HttpClient
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.oauth.httpclient import HttpClient
+from pizauth_dbus.server.hooks import run_logged
+from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import KEYRING_CALL_TIMEOUT, KEYRING_START_WAIT
 
 if TYPE_CHECKING:
-    from pizauth_dbus.commands import Commands
+    from pizauth_dbus.server.commands import Commands
 
 log = logging.getLogger("pizauth")
 
@@ -158,18 +158,18 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     :raises AlreadyRunningError: when another server owns the bus name.
     """
     clock = _Phases(phases)
-    from pizauth_dbus.authorisation import Authoriser
-    from pizauth_dbus.bus import Manager
-    from pizauth_dbus.commands import Commands
-    from pizauth_dbus.desktop import Desktop
-    from pizauth_dbus.device import DeviceFlow
-    from pizauth_dbus.events import Eventer
-    from pizauth_dbus.persistence import Persistence
-    from pizauth_dbus.redirects import RedirectListeners
-    from pizauth_dbus.refresher import Refresher
-    from pizauth_dbus.reminders import Reminders
-    from pizauth_dbus.secretservice import SecretService
-    from pizauth_dbus.state import Active, DeviceWaiting, Entry, Pending, Store
+    from pizauth_dbus.server.authorisation import Authoriser
+    from pizauth_dbus.server.commands import Commands
+    from pizauth_dbus.server.desktop.notifications import Desktop
+    from pizauth_dbus.server.device_flow import DeviceFlow
+    from pizauth_dbus.server.events import Eventer
+    from pizauth_dbus.server.manager import Manager
+    from pizauth_dbus.server.persistence import Persistence
+    from pizauth_dbus.server.redirects import RedirectListeners
+    from pizauth_dbus.server.refresher import Refresher
+    from pizauth_dbus.server.reminders import Reminders
+    from pizauth_dbus.server.secretservice import SecretService
+    from pizauth_dbus.server.state import Active, DeviceWaiting, Entry, Pending, Store
 
     clock.lap("imports")
     address = export_session_bus_address()
@@ -199,7 +199,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         device = DeviceFlow(store, events, http.session, authoriser)
         certificate = None
         if config.https_listen is not None:
-            from pizauth_dbus.tls import make_certificate
+            from pizauth_dbus.server.tls import make_certificate
 
             certificate = make_certificate()
         commands = Commands(

@@ -3,7 +3,7 @@
 aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. This module owns the decision
 sequence upstream pizauth applies to a redirect (and its status codes), the limits on what a
 client may send, and the pages a person sees; what a redirect does to an account is left to the
-:class:`RedirectTarget` (:class:`~pizauth_dbus.authorisation.Authoriser`).
+:class:`RedirectTarget` (:class:`~pizauth_dbus.server.authorisation.Authoriser`).
 
 The sockets are bound at start, before the server takes its bus name; aiohttp (a third of a
 start-up) is imported in a worker thread and serves them moments later, so that the first
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.web_protocol import RequestHandler
 
-from pizauth_dbus.state import Entry, Pending, Store
+from pizauth_dbus.server.state import Entry, Pending, Store
 from pizauth_dbus.timing import CONNECTION_TIMEOUT, LISTENER_SHUTDOWN_TIMEOUT
 from pizauth_dbus.urls import query_pairs, redirect_matches
 

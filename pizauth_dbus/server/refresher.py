@@ -17,11 +17,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from pizauth_dbus import oauth
-from pizauth_dbus.events import Eventer, TokenEvent
-from pizauth_dbus.hooks import HookError, run_hook
-from pizauth_dbus.state import Active, Empty, Entry, Store, expiry_after, now
-from pizauth_dbus.tasks import Tasks, wait_woken
+from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.server.events import Eventer, TokenEvent
+from pizauth_dbus.server.hooks import HookError, run_hook
+from pizauth_dbus.server.state import Active, Empty, Entry, Store, expiry_after, now
+from pizauth_dbus.server.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import MAX_WAIT, MIN_REFRESH_GAP, TRANSIENT_TIMEOUT
 
 if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made

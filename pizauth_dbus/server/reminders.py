@@ -15,10 +15,10 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from pizauth_dbus.hooks import run_logged
-from pizauth_dbus.signals import Signal
-from pizauth_dbus.state import DeviceWaiting, Pending, Store, now
-from pizauth_dbus.tasks import Tasks, wait_woken
+from pizauth_dbus.server.hooks import run_logged
+from pizauth_dbus.server.signals import Signal
+from pizauth_dbus.server.state import DeviceWaiting, Pending, Store, now
+from pizauth_dbus.server.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import MAX_WAIT, NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)

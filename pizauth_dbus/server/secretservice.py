@@ -2,7 +2,7 @@
 
 It owns the protocol only: opening a session (Diffie-Hellman with AES-128-CBC, or ``plain``
 when the service offers nothing better), finding, reading, writing and deleting items in the
-default collection. What is stored, and when, is :mod:`pizauth_dbus.persistence`'s business.
+default collection. What is stored, and when, is :mod:`pizauth_dbus.server.persistence`'s business.
 
 Why not a library: SecretStorage and keyring are blocking (they would stall the server's loop
 or need a thread per call), and neither runs on the dbus-fast connection the server already

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import count
 
-from pizauth_dbus.config import Account, Config
+from pizauth_dbus.config.loader import Account, Config
 from pizauth_dbus.errors import UnknownAccountError
-from pizauth_dbus.signals import Signal
+from pizauth_dbus.server.signals import Signal
 
 _BOOT_CLOCK = getattr(time, "CLOCK_BOOTTIME", None)
 
@@ -96,7 +96,7 @@ class Active:
 @dataclass(frozen=True)
 class DeviceWaiting:
     """A device code was issued (RFC 8628); waiting for the person to enter ``user_code`` at
-    ``verification_uri``, while :mod:`pizauth_dbus.device` polls the token endpoint.
+    ``verification_uri``, while :mod:`pizauth_dbus.server.device_flow` polls the token endpoint.
 
     ``device_code`` is a secret, like a token: it goes to the token endpoint and nowhere else.
     ``expires`` is when the provider forgets the code (boot clock).

@@ -19,8 +19,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from pizauth_dbus.errors import PizauthError, UnknownAccountError, WaitEndedError
-from pizauth_dbus.state import Active, Empty, Entry, now
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.server.state import Active, Empty, Entry, now
+from pizauth_dbus.server.tasks import Tasks
 
 
 class Waiters:

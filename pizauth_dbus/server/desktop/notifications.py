@@ -1,11 +1,12 @@
 """Native desktop notifications: which account needs authorising, one click to sign in.
 
 This module decides what the server shows through the desktop's notification service
-(``org.freedesktop.Notifications``), and when; :mod:`pizauth_dbus.desktop_backend` does the
+(``org.freedesktop.Notifications``), and when; :mod:`pizauth_dbus.server.desktop.backend` does the
 talking, and is the only module that knows desktop-notifier's internals:
 
 - a prompt per Pending account at every announcement of the
-  :class:`~pizauth_dbus.reminders.Reminders` (so no more often than ``auth_notify_interval``),
+  :class:`~pizauth_dbus.server.reminders.Reminders` (so no more often than
+  ``auth_notify_interval``),
   each reminder replacing the account's last prompt instead of stacking. Its "Authorise" button
   and its body click open the sign-in page in the browser. The service is asked to keep it until
   it is handled (no expiry, and ``resident`` so that a click does not remove it either), because
@@ -15,7 +16,7 @@ talking, and is the only module that knows desktop-notifier's internals:
 - an error notification when an authorisation fails: the provider's message once, and what to do
   next; nothing to click;
 - prompts that a killed server left on screen are withdrawn by the next server on the same bus
-  (:mod:`pizauth_dbus.desktop_record`), so one account never has two prompts that look live;
+  (:mod:`pizauth_dbus.server.desktop.record`), so one account never has two prompts that look live;
 - without a notification service, or with one that misbehaves, the server stays quiet and well:
   one warning per failure, never a traceback, sends paused with a growing back-off, and no bus
   connection opened per attempt.
@@ -41,10 +42,12 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Notification
 
-from pizauth_dbus.browser import open_url
-from pizauth_dbus.desktop_backend import NOTIFICATIONS, Backend, Extras
-from pizauth_dbus.desktop_record import Record
-from pizauth_dbus.desktop_text import (
+from pizauth_dbus.errors import UnknownAccountError
+from pizauth_dbus.paths import runtime_dir
+from pizauth_dbus.server.desktop.backend import NOTIFICATIONS, Backend, Extras
+from pizauth_dbus.server.desktop.browser import open_url
+from pizauth_dbus.server.desktop.record import Record
+from pizauth_dbus.server.desktop.text import (
     APP_NAME,
     AUTHORISE_ACTION,
     AUTHORISE_LABEL,
@@ -56,10 +59,8 @@ from pizauth_dbus.desktop_text import (
     error_text,
     prompt_text,
 )
-from pizauth_dbus.errors import UnknownAccountError
-from pizauth_dbus.paths import runtime_dir
-from pizauth_dbus.state import DeviceWaiting, Empty, Entry, Store, now, waiting_url
-from pizauth_dbus.tasks import Tasks
+from pizauth_dbus.server.state import DeviceWaiting, Empty, Entry, Store, now, waiting_url
+from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import (
     NOTIFICATION_BACKOFF_FIRST,
     NOTIFICATION_BACKOFF_MAX,

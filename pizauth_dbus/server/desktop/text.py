@@ -1,6 +1,7 @@
 """What pizauth's desktop notifications say and look like: texts, icons, labels and hints.
 
-Kept apart from the policy in :mod:`pizauth_dbus.desktop` (what is shown when) so that the
+Kept apart from the policy in :mod:`pizauth_dbus.server.desktop.notifications` (what is shown when)
+so that the
 wording can be read, and reviewed, in one place. User-facing text: British spelling, account
 names quoted.
 """
@@ -12,7 +13,7 @@ import shlex
 from dbus_fast import Variant
 from desktop_notifier import Icon
 
-from pizauth_dbus.desktop_backend import Extras
+from pizauth_dbus.server.desktop.backend import Extras
 
 APP_NAME = "pizauth"
 """The application name servers show; the same as the desktop entry's ``Name``."""
@@ -40,8 +41,8 @@ PROMPT_EXTRAS = Extras(
     default_label=OPEN_LABEL,
 )
 """``resident``: servers honouring it keep the prompt after a click, so that a person who
-closed the browser can click again; :mod:`pizauth_dbus.desktop` withdraws it once the token
-arrives."""
+closed the browser can click again; :mod:`pizauth_dbus.server.desktop.notifications` withdraws
+it once the token arrives."""
 ERROR_EXTRAS = Extras(hints={"desktop-entry": Variant("s", DESKTOP_ENTRY)})
 
 
