@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from pizauth_dbus.config import loader as config
-from pizauth_dbus.config.loader import Config, parse
+from pizauth_dbus.config import model
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.oauth import protocol as oauth
 
@@ -53,7 +54,7 @@ def test_valid_config() -> None:
     assert c.auth_notify_cmd == "g"
     assert c.auth_notify_interval == 88 * 60
     assert c.http_listen == "127.0.0.1:56789"
-    assert c.https_listen == config.LISTEN_DEFAULT
+    assert c.https_listen == model.LISTEN_DEFAULT
     assert c.transient_error_if_cmd == "k"
     assert c.token_event_cmd == "q"
     assert c.startup_cmd is None
@@ -75,13 +76,13 @@ def test_defaults() -> None:
     c = parse(MINIMAL)
     assert c == Config(accounts=c.accounts)
     assert (c.http_listen, c.https_listen) == ("127.0.0.1:0", "127.0.0.1:0")
-    assert c.auth_notify_interval == config.AUTH_NOTIFY_INTERVAL_DEFAULT == 15 * 60
+    assert c.auth_notify_interval == model.AUTH_NOTIFY_INTERVAL_DEFAULT == 15 * 60
     act = c.accounts["x"]
-    assert act == config.Account("x", "http://a.com", "http://f.com", "b")
-    assert act.redirect_uri == config.REDIRECT_URI_DEFAULT == "http://localhost/"
-    assert act.refresh_at_least == config.REFRESH_AT_LEAST_DEFAULT == 90 * 60
-    assert act.refresh_before_expiry == config.REFRESH_BEFORE_EXPIRY_DEFAULT == 90
-    assert act.refresh_retry == config.REFRESH_RETRY_DEFAULT == 40
+    assert act == model.Account("x", "http://a.com", "http://f.com", "b")
+    assert act.redirect_uri == model.REDIRECT_URI_DEFAULT == "http://localhost/"
+    assert act.refresh_at_least == model.REFRESH_AT_LEAST_DEFAULT == 90 * 60
+    assert act.refresh_before_expiry == model.REFRESH_BEFORE_EXPIRY_DEFAULT == 90
+    assert act.refresh_retry == model.REFRESH_RETRY_DEFAULT == 40
     assert c.warnings == ()
 
 
@@ -446,7 +447,7 @@ def test_login_hint_is_forwarded() -> None:
     assert "deprecated" in c.warnings[0]
 
 
-@pytest.mark.parametrize("key", config.RESERVED_AUTH_URI_KEYS)
+@pytest.mark.parametrize("key", model.RESERVED_AUTH_URI_KEYS)
 def test_reserved_auth_uri_fields_keys(key: str) -> None:
     text = f'account "x" {{\n  {ENDPOINTS}\n  auth_uri_fields = {{ "a": "b", "{key}": "e" }};\n}}'
     msg = error_of(text)
@@ -525,16 +526,16 @@ def test_block_comments_and_hash_comments_do_not_exist() -> None:
 
 def test_desktop_notifications_is_a_pizauth_dbus_addition() -> None:
     acct = 'account "a" { auth_uri = "http://x/a"; token_uri = "http://x/t"; client_id = "c"; }\n'
-    assert config.parse(acct).desktop_notifications is True
-    assert config.parse("desktop_notifications = false;\n" + acct).desktop_notifications is False
-    assert config.parse("desktop_notifications = true;\n" + acct).desktop_notifications is True
+    assert parse(acct).desktop_notifications is True
+    assert parse("desktop_notifications = false;\n" + acct).desktop_notifications is False
+    assert parse("desktop_notifications = true;\n" + acct).desktop_notifications is True
     for bad, says in (
         ('"no"', "must be true or false, not a string"),
         ("off", "must be true or false, not the bare word off"),
         ("1s", "must be true or false, not the time 1s"),
     ):
         with pytest.raises(ConfigError) as e:
-            config.parse(f"desktop_notifications = {bad};\n" + acct)
+            parse(f"desktop_notifications = {bad};\n" + acct)
         assert "Line 1, column 25:" in str(e.value) and says in str(e.value)
     with pytest.raises(ConfigError, match="'desktop_notifications' is a global option"):
-        config.parse('account "a" { desktop_notifications = false; }')
+        parse('account "a" { desktop_notifications = false; }')

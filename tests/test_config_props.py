@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pizauth_dbus.config import diagnostics, grammar, lexicon, options
-from pizauth_dbus.config import loader as config
-from pizauth_dbus.config.loader import Account, Config, ConfigParseError, parse
+from pizauth_dbus.config import diagnostics, grammar, lexicon, model, options
+from pizauth_dbus.config.loader import ConfigParseError, parse
+from pizauth_dbus.config.model import Account, Config
 from pizauth_dbus.errors import ConfigError
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -195,7 +195,7 @@ def models(draw: st.DrawFn) -> Model:
             kw["scopes"] = tuple(scopes)
             fields.append(("scopes", "[" + ", ".join(quote(s) for s in scopes) + "]"))
         pairs: list[tuple[str, str]] = []
-        keys = st.text(max_size=8).filter(lambda k: k not in config.RESERVED_AUTH_URI_KEYS)
+        keys = st.text(max_size=8).filter(lambda k: k not in model.RESERVED_AUTH_URI_KEYS)
         if draw(st.booleans()):
             pairs = draw(st.lists(st.tuples(keys, st.text(max_size=8)), max_size=4))
             body = ", ".join(f"{quote(k)}: {quote(v)}" for k, v in pairs)
@@ -206,9 +206,9 @@ def models(draw: st.DrawFn) -> Model:
             pairs.append(("login_hint", hint))
         kw["auth_uri_fields"] = tuple(pairs)
         for opt, default in (
-            ("refresh_at_least", config.REFRESH_AT_LEAST_DEFAULT),
-            ("refresh_before_expiry", config.REFRESH_BEFORE_EXPIRY_DEFAULT),
-            ("refresh_retry", config.REFRESH_RETRY_DEFAULT),
+            ("refresh_at_least", model.REFRESH_AT_LEAST_DEFAULT),
+            ("refresh_before_expiry", model.REFRESH_BEFORE_EXPIRY_DEFAULT),
+            ("refresh_retry", model.REFRESH_RETRY_DEFAULT),
         ):
             if draw(st.booleans()):
                 text, secs = draw(times())

@@ -12,7 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pizauth_dbus.cli.output import status_line
-from pizauth_dbus.config.loader import SECURITY_FIELDS, parse
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.config.model import SECURITY_FIELDS
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.server import device_flow as device

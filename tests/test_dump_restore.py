@@ -12,7 +12,7 @@ from harness.flows import authorise_account, pending_url
 from harness.oidc import OidcProvider
 from harness.server import ServerFactory
 from harness.texts import HEAD
-from pizauth_dbus.config.loader import SECURITY_FIELDS, Account
+from pizauth_dbus.config.model import SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
 from pizauth_dbus.server import dump as dumpmod
 

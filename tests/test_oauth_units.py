@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from pizauth_dbus.config.loader import Account
+from pizauth_dbus.config.model import Account
 from pizauth_dbus.oauth.protocol import (
     MISSING,
     TokenResponse,

@@ -9,7 +9,8 @@ from dataclasses import replace
 import pytest
 
 from pizauth_dbus import timing
-from pizauth_dbus.config.loader import Account, parse
+from pizauth_dbus.config.loader import parse
+from pizauth_dbus.config.model import Account
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.server import redirects, refresher
 from pizauth_dbus.server.refresher import refresh_due_at

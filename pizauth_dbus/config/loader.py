@@ -1,11 +1,11 @@
 """The pizauth.conf entry point: :func:`parse` a text or :func:`load` a file into a
 :class:`Config`, or get a :class:`ConfigParseError` that shows every problem.
 
-The data model lives in :mod:`pizauth_dbus.config.model` and is re-exported here, the checks in
-:mod:`pizauth_dbus.config.checker`, the grammar in :mod:`pizauth_dbus.config.grammar` and
-positioned messages
-in :mod:`pizauth_dbus.config.diagnostics`; pyparsing is imported only when :func:`parse` first runs,
-so the CLI may import this cheaply.
+The data model lives in :mod:`pizauth_dbus.config.model` (and is imported from there: nothing
+is re-exported here), the checks in :mod:`pizauth_dbus.config.checker`, the scanner that reads a
+file in :mod:`pizauth_dbus.config.scanner`, and positioned messages in
+:mod:`pizauth_dbus.config.diagnostics`. pyparsing is imported only when the scanner stops at
+something it cannot read, to explain the error, so the CLI may import this cheaply.
 """
 
 from __future__ import annotations
@@ -15,35 +15,8 @@ from collections.abc import Sequence
 from pizauth_dbus.config import grammar
 from pizauth_dbus.config.checker import Checker
 from pizauth_dbus.config.diagnostics import Diagnostic
-from pizauth_dbus.config.model import (
-    AUTH_NOTIFY_INTERVAL_DEFAULT,
-    LISTEN_DEFAULT,
-    REDIRECT_URI_DEFAULT,
-    REFRESH_AT_LEAST_DEFAULT,
-    REFRESH_BEFORE_EXPIRY_DEFAULT,
-    REFRESH_RETRY_DEFAULT,
-    RESERVED_AUTH_URI_KEYS,
-    SECURITY_FIELDS,
-    Account,
-    Config,
-)
+from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import ConfigError
-
-__all__ = [
-    "AUTH_NOTIFY_INTERVAL_DEFAULT",
-    "LISTEN_DEFAULT",
-    "REDIRECT_URI_DEFAULT",
-    "REFRESH_AT_LEAST_DEFAULT",
-    "REFRESH_BEFORE_EXPIRY_DEFAULT",
-    "REFRESH_RETRY_DEFAULT",
-    "RESERVED_AUTH_URI_KEYS",
-    "SECURITY_FIELDS",
-    "Account",
-    "Config",
-    "ConfigParseError",
-    "load",
-    "parse",
-]
 
 
 class ConfigParseError(ConfigError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
-from pizauth_dbus.config.loader import Account
+from pizauth_dbus.config.model import Account
 from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 

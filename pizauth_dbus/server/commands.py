@@ -14,7 +14,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pizauth_dbus.config.loader import Account, load
+from pizauth_dbus.config.loader import load
+from pizauth_dbus.config.model import Account
 from pizauth_dbus.errors import (
     AuthorisationPendingError,
     DeviceCodePendingError,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
-from pizauth_dbus.config.loader import Account
+from pizauth_dbus.config.model import Account
 from pizauth_dbus.errors import DeviceAuthorisationError
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post

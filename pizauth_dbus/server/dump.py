@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-from pizauth_dbus.config.loader import SECURITY_FIELDS, Account
-from pizauth_dbus.config.model import ADDED_SECURITY_FIELDS
+from pizauth_dbus.config.model import ADDED_SECURITY_FIELDS, SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
 
 NONCE_BYTES = 12

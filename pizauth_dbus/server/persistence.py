@@ -27,7 +27,7 @@ import logging
 import time
 from typing import Literal
 
-from pizauth_dbus.config.loader import Config
+from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.server.secretservice import KeyringError, SecretService
 from pizauth_dbus.server.state import Active, Entry, Store, from_wall, now, to_wall

@@ -27,7 +27,7 @@ from dbus_fast.aio import MessageBus
 
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
 from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
-from pizauth_dbus.config.loader import Config
+from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import AlreadyRunningError
 from pizauth_dbus.oauth.httpclient import HttpClient
 from pizauth_dbus.server.hooks import run_logged

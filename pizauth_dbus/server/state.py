@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import count
 
-from pizauth_dbus.config.loader import Account, Config
+from pizauth_dbus.config.model import Account, Config
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.server.signals import Signal
 
