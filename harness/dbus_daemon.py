@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import open_dbus_connection
 
+from harness.dbus_call import BUS_DAEMON, CallError, call_ok
 from harness.procs import popen_in_group, read_text, stop_group
 from harness.service import Service
 
@@ -36,6 +36,10 @@ CALL_TIMEOUT = 5.0
 
 SERVICE_START_TIMEOUT_MS = 10_000
 """How long the bus waits for an activated service to own its name (the brief's 10 s)."""
+
+SOCKET_DIR_MAX = 60
+"""The longest base directory that leaves room, below the ~108 bytes of a Unix socket path,
+for the bus's own ``pzbus-XXXXXXXX/s/dbus-XXXXXXXXXX`` (or ``.../run/bus``)."""
 
 _CONFIG_TEMPLATE = """\
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -73,17 +77,12 @@ def _call(
     :returns: the unique name of the connection used, and the reply's body.
     :raises RuntimeError: on an error reply.
     """
-    dbus = DBusAddress(
-        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
-    )
     with open_dbus_connection(bus=address) as conn:
-        reply = conn.send_and_get_reply(
-            new_method_call(dbus, method, signature, body), timeout=timeout
-        )
-        own_name: str = conn.unique_name
-    if reply.header.message_type == MessageType.error:
-        raise RuntimeError(f"{method} failed on {address}: {reply.body}")
-    return own_name, reply.body
+        try:
+            answer = call_ok(conn, BUS_DAEMON, method, signature, body, timeout=timeout)
+        except CallError as e:
+            raise RuntimeError(f"{method} failed on {address}: {e.body}") from None
+        return conn.unique_name, answer
 
 
 def name_has_owner(address: str, name: str) -> bool:
@@ -105,14 +104,18 @@ class PrivateBus(Service):
     """A running private ``dbus-daemon``; also a context manager that stops it on exit.
 
     :param env: the daemon's whole environment (activated services inherit it).
-    :param base_dir: where to create the daemon's directory; a short temporary directory by
-        default. The directory and everything in it are removed by :meth:`stop`.
+    :param base_dir: where to create the daemon's directory; by default the temporary
+        directory, or ``/tmp`` when that is too long for a socket path (a process whose
+        ``TMPDIR`` is a test's ``tmp_path``). The directory and everything in it are removed by
+        :meth:`stop`.
     :param user_bus: listen at :attr:`runtime_dir`/``bus``, as a systemd user session's bus does.
     """
 
     def __init__(
         self, env: Mapping[str, str], *, base_dir: Path | None = None, user_bus: bool = False
     ) -> None:
+        if base_dir is None and len(tempfile.gettempdir()) > SOCKET_DIR_MAX:
+            base_dir = Path("/tmp")
         self.dir = Path(tempfile.mkdtemp(prefix="pzbus-", dir=base_dir))
         self.socket_dir = self.dir / "s"
         self.data_dir = self.dir / "share"

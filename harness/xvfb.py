@@ -16,6 +16,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import gettempdir
 from typing import Self
 
 from harness.procs import popen_in_group, read_text, stop_group, wait_until
@@ -75,7 +76,8 @@ class Xvfb(Service):
                     "-nolisten",
                     "tcp",
                 ],
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                # TMPDIR marks it as the test run's (scripts/test.sh looks for leftovers so).
+                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": gettempdir()},
                 log_path=self.log_path,
                 pass_fds=(write_fd,),
             )
