@@ -12,12 +12,10 @@ Queries go through jeepney's blocking client: no subprocess, no event loop.
 from __future__ import annotations
 
 import os
-import select
 import shlex
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -25,7 +23,7 @@ from typing import Any, Self
 from jeepney.io.blocking import open_dbus_connection
 
 from harness.dbus_call import BUS_DAEMON, CallError, call_ok
-from harness.procs import popen_in_group, read_text, stop_group
+from harness.procs import popen_ready, read_text, stop_group
 from harness.service import Service
 
 START_TIMEOUT = 10.0
@@ -147,47 +145,24 @@ class PrivateBus(Service):
 
         :raises RuntimeError: when it exits or stays silent; the message holds its output.
         """
-        read_fd, write_fd = os.pipe()
         try:
-            self._proc = popen_in_group(
-                [
+            self._proc, self.address = popen_ready(
+                lambda fd: [
                     "dbus-daemon",
                     f"--config-file={self.config_path}",
                     "--nofork",
                     "--nopidfile",
-                    f"--print-address={write_fd}",
+                    f"--print-address={fd}",
                 ],
+                what="dbus-daemon address",
                 env=self._env,
                 log_path=self.log_path,
-                pass_fds=(write_fd,),
+                timeout=START_TIMEOUT,
             )
-            os.close(write_fd)
-            write_fd = -1
-            self.address = self._read_address(read_fd)
         except BaseException:
-            if write_fd >= 0:
-                os.close(write_fd)
             self.stop()
             raise
-        finally:
-            os.close(read_fd)
         return self
-
-    def _read_address(self, fd: int) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        data = b""
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(f"dbus-daemon printed no address:\n{self.log()}")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:  # the daemon closed its end, most likely by exiting
-                raise RuntimeError(f"dbus-daemon exited before printing its address:\n{self.log()}")
-            data += chunk
-        return data.split(b"\n", 1)[0].decode().strip()
 
     @property
     def pid(self) -> int:

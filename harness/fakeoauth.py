@@ -26,12 +26,14 @@ import gc
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode
 
 from aiohttp import web
 
+from harness.oidc import conf_string
 from harness.service import Service
 
 START_TIMEOUT = 10.0
@@ -153,6 +155,42 @@ class FakeOAuth(Service):
     @property
     def device_uri(self) -> str:
         return f"{self.url}/device"
+
+    def account_config(
+        self,
+        name: str = "acct",
+        *,
+        extra: str = "",
+        client_id: str = "fake-client",
+        client_secret: str | None = "fake-secret",
+        scopes: Sequence[str] | None = None,
+        device: bool = False,
+    ) -> str:
+        """A pizauth.conf ``account`` block using this endpoint.
+
+        ``extra`` is put in as it is before the closing brace (each setting ending in ``;`` and
+        a newline), e.g. ``"refresh_retry = 0s;\\n"``. With ``device``, the account signs in
+        with the device flow (``device_auth_uri``, no ``auth_uri``). ``scopes`` default to
+        ``mail``, and ``offline_access`` too for the device flow.
+        """
+        if scopes is None:
+            scopes = ("mail", "offline_access") if device else ("mail",)
+        start = (
+            f"device_auth_uri = {conf_string(self.device_uri)}"
+            if device
+            else f"auth_uri = {conf_string(self.auth_uri)}"
+        )
+        lines = [
+            f"account {conf_string(name)} {{",
+            f"    {start};",
+            f"    token_uri = {conf_string(self.token_uri)};",
+            f"    client_id = {conf_string(client_id)};",
+        ]
+        if client_secret is not None:
+            lines.append(f"    client_secret = {conf_string(client_secret)};")
+        if scopes:
+            lines.append(f"    scopes = [{', '.join(conf_string(s) for s in scopes)}];")
+        return "\n".join(lines) + "\n" + extra + "}\n"
 
     def hops(self, status: int, count: int) -> str:
         """A token URI that redirects ``count`` times with ``status`` before ``/token``."""

@@ -24,6 +24,7 @@ from harness.notifications import FakeNotifications
 from harness.oidc import OidcProvider
 from harness.procs import free_port
 from harness.server import ServerFactory
+from harness.texts import HEAD
 
 DOCTOR = [str(Path(sys.executable).with_name("pizauth-dbus")), "doctor"]
 TOOL_TIMEOUT = 60
@@ -70,9 +71,7 @@ def _fails(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _config(oidc: OidcProvider, head: str = "") -> str:
-    return (
-        head + 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + oidc.account_config("work")
-    )
+    return head + HEAD + oidc.account_config("work")
 
 
 def _write_config(env: dict[str, str], text: str) -> None:

@@ -15,7 +15,7 @@ NOT_RUNNING = texts.NOT_RUNNING.encode()
 
 
 def _config(oidc: OidcProvider, *accounts: str) -> str:
-    head = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\nrefresh_before_expiry = 10s;\n'
+    head = texts.HEAD + "refresh_before_expiry = 10s;\n"
     return head + "".join(oidc.account_config(a) for a in accounts)
 
 

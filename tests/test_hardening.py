@@ -26,7 +26,6 @@ from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     info,
     login_with_fake,
@@ -47,7 +46,7 @@ NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
 
 def _server(env: dict[str, str], tmp_path: Path, fake: FakeOAuth) -> PizauthServer:
     config = Path(env["XDG_CONFIG_HOME"]) / "pizauth.conf"
-    config.write_text(HEAD + fake_account(fake))
+    config.write_text(HEAD + fake.account_config())
     # Core files allowed as far as the shell can allow them, written (if at all) into the
     # test's own directory: the server must turn them off itself.
     shell = 'cd "$0" && ulimit -c unlimited && exec "$@"'
@@ -128,7 +127,7 @@ def test_a_flood_of_idle_connections_starves_nothing_and_piles_up_nothing(
     """Idle connections cost a descriptor each, and a finished TLS handshake some 280 KB;
     held by the thousand they once ran the server out of descriptors and memory, and a real
     browser's redirect then timed out. Each listener now keeps at most MAX_CONNECTIONS."""
-    server = servers(BOTH + fake_account(fake_oauth))
+    server = servers(BOTH + fake_oauth.account_config())
     ports = info(server)
     http, https = int(ports["http_port"]), int(ports["https_port"])
     fds, rss = _fds(server.pid), _rss_kib(server.pid)
@@ -152,7 +151,7 @@ def test_a_flood_of_idle_connections_starves_nothing_and_piles_up_nothing(
 def test_a_redirect_with_thousands_of_parameters_is_refused(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     url = pending_url(server, "acct")
     state = parse_qs(urlsplit(url).query)["state"][0]
     redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
@@ -188,7 +187,7 @@ def test_the_documented_backup_recipe_survives_a_crash_at_any_moment(
     recipe = _documented_recipe()
     backup = Path(pizauth_env["HOME"]) / ".cache" / "pizauth.dump"
     backup.parent.mkdir()
-    config = HEAD + setting("token_event_cmd", recipe) + fake_account(fake_oauth)
+    config = HEAD + setting("token_event_cmd", recipe) + fake_oauth.account_config()
     server = servers(config)
     login_with_fake(server)
     wait_for(lambda: _restorable(backup), "the first backup")

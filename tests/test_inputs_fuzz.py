@@ -24,7 +24,7 @@ from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
 from harness.dbus_call import MANAGER, call
 from harness.fakeoauth import FakeOAuth
-from harness.lifecycle import fake_account, info, login_with_fake, show_token, status
+from harness.lifecycle import info, login_with_fake, show_token, status
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import BOTH
 from pizauth_dbus.config.loader import parse
@@ -60,7 +60,7 @@ class Target:
 
 @pytest.fixture
 def target(servers: ServerFactory, fake_oauth: FakeOAuth) -> Target:
-    config = BOTH + fake_account(fake_oauth, "acct") + fake_account(fake_oauth, "wait")
+    config = BOTH + fake_oauth.account_config("acct") + fake_oauth.account_config("wait")
     return Target(servers(config))
 
 

@@ -16,7 +16,6 @@ import pytest
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -56,7 +55,7 @@ class Setup:
         self.fake = fake
         self.events = tmp_path / "events"
         self.errors = tmp_path / "errors"
-        block = fake_account(fake, extra=account)
+        block = fake.account_config(extra=account)
         if token_uri is not None:
             block = block.replace(fake.token_uri, token_uri)
         self.server: PizauthServer = servers(

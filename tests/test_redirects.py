@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     info,
     lines,
@@ -23,6 +22,7 @@ from harness.lifecycle import (
     wait_for,
 )
 from harness.server import PizauthServer, ServerFactory
+from harness.texts import BOTH, HEAD
 from harness.user import follow
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
@@ -37,9 +37,9 @@ class Raw:
     def __init__(self, servers: ServerFactory, fake: FakeOAuth, tmp_path: Path) -> None:
         self.errors = tmp_path / "errors"
         self.server: PizauthServer = servers(
-            'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
+            BOTH
             + setting("error_notify_cmd", recorder(self.errors, "PIZAUTH_ACCOUNT", "PIZAUTH_MSG"))
-            + fake_account(fake),
+            + fake.account_config(),
             extra_env={"PIZAUTH_REDIRECT_TIMEOUT": str(DEADLINE)},
         )
         ports = info(self.server)
@@ -195,7 +195,7 @@ def test_authorisation_errors_are_logged_without_error_notify_cmd(
 ) -> None:
     # Default verbosity (errors only): the failure must still reach the log.
     server = servers(
-        'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + fake_account(fake_oauth),
+        HEAD + fake_oauth.account_config(),
         flag=None,
     )
     fake_oauth.auth_error = "access_denied"

@@ -12,7 +12,6 @@ from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
     WAIT,
-    fake_account,
     in_log,
     info,
     lines,
@@ -33,7 +32,9 @@ from harness.user import follow
 def _config(fake: FakeOAuth, events: Path, accounts: dict[str, str], listen: str) -> str:
     head = f"http_listen = {listen};\nhttps_listen = none;\n"
     hook = setting("token_event_cmd", recorder(events, "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT"))
-    return head + hook + "".join(fake_account(fake, n, extra) for n, extra in accounts.items())
+    return (
+        head + hook + "".join(fake.account_config(n, extra=extra) for n, extra in accounts.items())
+    )
 
 
 def test_reload_keeps_drops_and_creates_accounts(
@@ -109,7 +110,7 @@ def test_a_broken_config_changes_nothing(
     assert server.cli("status").stdout == before
 
     # And once the file is fixed, SIGHUP reloads it.
-    server.write_config(good + fake_account(fake_oauth, "c"))
+    server.write_config(good + fake_oauth.account_config("c"))
     os.kill(server.pid, signal.SIGHUP)
     wait_for(lambda: "c" in status(server), "account c after SIGHUP")
     assert show_token(server, "a") == token
@@ -147,7 +148,7 @@ def test_show_answers_while_a_reload_is_still_reading_the_config(
 ) -> None:
     """The config is read and parsed off the server's loop: here the file is a FIFO nobody
     writes to yet, so the reload waits in its worker thread while ``show`` is answered."""
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     token = login_with_fake(server)
     text = server.config_path.read_text()
     server.config_path.unlink()
@@ -184,7 +185,7 @@ def test_a_pathological_config_is_refused_at_once(
     """A 160,000-character string before a syntax error took the old error reporter 39 s (a
     quadratic search for the word before the error), during which the server answered
     nothing. Now the reload answers within the CLI's ordinary time limit."""
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     token = login_with_fake(server)
     server.write_config(HEAD + 'startup_cmd = "' + "a" * 160_000 + '" "b";\n')
     r = server.cli("reload")

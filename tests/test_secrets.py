@@ -15,10 +15,10 @@ from pathlib import Path
 from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
-from harness.lifecycle import fake_account, in_log, lines, setting, show_token, wait_for
+from harness.lifecycle import in_log, lines, setting, show_token, wait_for
 from harness.server import PizauthServer, ServerFactory
+from harness.texts import BOTH, HEAD
 from harness.user import follow
-from tests.test_device_faults import device_account
 
 KEY_MARKERS = (b"PRIVATE KEY-----", b"BEGIN EC PRIVATE")
 
@@ -38,11 +38,11 @@ def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
     hooks = tmp_path / "hooks"
     client_secret = secrets.token_urlsafe(24)
     config = (
-        'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
+        BOTH
         + setting("auth_notify_cmd", _recorder(hooks))
         + setting("token_event_cmd", _recorder(hooks))
         + setting("error_notify_cmd", _recorder(hooks))
-        + fake_account(fake_oauth).replace('"fake-secret"', f'"{client_secret}"')
+        + fake_oauth.account_config().replace('"fake-secret"', f'"{client_secret}"')
     )
     server = servers(config, flag="-vvvv")
     first, second = _tokens(), _tokens()
@@ -122,10 +122,10 @@ def test_no_device_code_or_token_of_the_device_flow_leaks(
     client_secret = secrets.token_urlsafe(24)
     device_code = secrets.token_urlsafe(32)
     config = (
-        'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+        HEAD
         + setting("auth_notify_cmd", _recorder(hooks))
         + setting("token_event_cmd", _recorder(hooks))
-        + device_account(fake_oauth).replace('"fake-secret"', f'"{client_secret}"')
+        + fake_oauth.account_config(device=True).replace('"fake-secret"', f'"{client_secret}"')
     )
     server = servers(config, flag="-vvvv")
     fake_oauth.device_script = [

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from harness.fakeoauth import FakeOAuth, Reply
-from harness.oidc import conf_string
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.oauth.httpclient import new_session
 from pizauth_dbus.server.authorisation import Authoriser
@@ -31,14 +30,7 @@ WAIT = 10.0
 
 
 def _config(fake: FakeOAuth, extra: str = "") -> str:
-    return (
-        f'{extra}account "acct" {{\n'
-        f"  auth_uri = {conf_string(fake.auth_uri)};\n"
-        f"  token_uri = {conf_string(fake.token_uri)};\n"
-        '  client_id = "c";\n'
-        "  refresh_retry = 0s;\n"
-        "}\n"
-    )
+    return extra + fake.account_config(extra="refresh_retry = 0s;\n")
 
 
 @dataclass

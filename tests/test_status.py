@@ -10,7 +10,6 @@ from pathlib import Path
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -53,9 +52,11 @@ def test_status_and_show_in_every_state(
     server = servers(
         HEAD
         + setting("auth_notify_cmd", notify)
-        + "".join(fake_account(fake_oauth, n) for n in ("active", "blocker", "empty", "waiting"))
-        + fake_account(fake_oauth, "unannounced")
-        + fake_account(fake_oauth, "expired", "refresh_before_expiry = 0s;\nrefresh_retry = 1h;\n")
+        + "".join(fake_oauth.account_config(n) for n in ("active", "blocker", "empty", "waiting"))
+        + fake_oauth.account_config("unannounced")
+        + fake_oauth.account_config(
+            "expired", extra="refresh_before_expiry = 0s;\nrefresh_retry = 1h;\n"
+        )
     )
     login_with_fake(server, "active")
     t_active = time.time()
