@@ -26,10 +26,20 @@ MANAGER = DBusAddress("/org/pizauth", bus_name="org.pizauth", interface="org.piz
 """The pizauth server's interface."""
 
 
+class CallError(RuntimeError):
+    """An error reply to a call that had to succeed."""
+
+    def __init__(self, method: str, error: str, body: tuple[Any, ...]) -> None:
+        super().__init__(f"{method} failed: {error} {body}")
+        self.error = error
+        self.body = body
+
+
 @dataclass(frozen=True)
 class Reply:
     """What a call was answered with."""
 
+    method: str
     error: str
     """The error's D-Bus name, "" for a method return."""
     body: tuple[Any, ...]
@@ -38,14 +48,14 @@ class Reply:
     def ok(self) -> bool:
         return not self.error
 
+    def result(self) -> tuple[Any, ...]:
+        """The body of a method return.
 
-class CallError(RuntimeError):
-    """An error reply to a call that had to succeed."""
-
-    def __init__(self, method: str, reply: Reply) -> None:
-        super().__init__(f"{method} failed: {reply.error} {reply.body}")
-        self.error = reply.error
-        self.body = reply.body
+        :raises CallError: for an error reply, with its name.
+        """
+        if self.error:
+            raise CallError(self.method, self.error, self.body)
+        return self.body
 
 
 def call(
@@ -58,7 +68,8 @@ def call(
     timeout: float = CALL_TIMEOUT,
     activate: bool = False,
 ) -> Reply:
-    """Call ``method`` at ``address`` and wait (bounded) for the reply, error or not.
+    """Call ``method`` at ``address`` and wait (bounded) for the reply, error or not
+    (``call(...).result()`` for a call that must succeed).
 
     :param bus: a connection, or a bus address to open a connection of its own to.
     :param activate: let the bus start the destination by activation if it is not running.
@@ -71,26 +82,7 @@ def call(
     if not activate:
         msg.header.flags |= MessageFlag.no_auto_start
     reply = bus.send_and_get_reply(msg, timeout=timeout)
+    error = ""
     if reply.header.message_type == MessageType.error:
-        return Reply(str(reply.header.fields.get(HeaderFields.error_name, "")), tuple(reply.body))
-    return Reply("", tuple(reply.body))
-
-
-def call_ok(
-    bus: DBusConnection | str,
-    address: DBusAddress,
-    method: str,
-    signature: str = "",
-    body: tuple[Any, ...] = (),
-    *,
-    timeout: float = CALL_TIMEOUT,
-    activate: bool = False,
-) -> tuple[Any, ...]:
-    """:func:`call`, for a call that must succeed: the reply's body.
-
-    :raises CallError: on an error reply, with its name.
-    """
-    reply = call(bus, address, method, signature, body, timeout=timeout, activate=activate)
-    if not reply.ok:
-        raise CallError(method, reply)
-    return reply.body
+        error = str(reply.header.fields.get(HeaderFields.error_name, ""))
+    return Reply(method, error, tuple(reply.body))

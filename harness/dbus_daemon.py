@@ -22,7 +22,7 @@ from typing import Any, Self
 
 from jeepney.io.blocking import open_dbus_connection
 
-from harness.dbus_call import BUS_DAEMON, CallError, call_ok
+from harness.dbus_call import BUS_DAEMON, CallError, call
 from harness.procs import popen_ready, read_text, stop_group
 from harness.service import Service
 
@@ -77,7 +77,7 @@ def _call(
     """
     with open_dbus_connection(bus=address) as conn:
         try:
-            answer = call_ok(conn, BUS_DAEMON, method, signature, body, timeout=timeout)
+            answer = call(conn, BUS_DAEMON, method, signature, body, timeout=timeout).result()
         except CallError as e:
             raise RuntimeError(f"{method} failed on {address}: {e.body}") from None
         return conn.unique_name, answer

@@ -33,8 +33,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from harness.oidc import conf_string
 from harness.service import Service
+from harness.texts import account_block
 
 START_TIMEOUT = 10.0
 """Seconds to wait for the server thread to bind its port."""
@@ -175,22 +175,10 @@ class FakeOAuth(Service):
         """
         if scopes is None:
             scopes = ("mail", "offline_access") if device else ("mail",)
-        start = (
-            f"device_auth_uri = {conf_string(self.device_uri)}"
-            if device
-            else f"auth_uri = {conf_string(self.auth_uri)}"
+        start = ("device_auth_uri", self.device_uri) if device else ("auth_uri", self.auth_uri)
+        return account_block(
+            name, start, self.token_uri, client_id, client_secret, scopes, tail=extra
         )
-        lines = [
-            f"account {conf_string(name)} {{",
-            f"    {start};",
-            f"    token_uri = {conf_string(self.token_uri)};",
-            f"    client_id = {conf_string(client_id)};",
-        ]
-        if client_secret is not None:
-            lines.append(f"    client_secret = {conf_string(client_secret)};")
-        if scopes:
-            lines.append(f"    scopes = [{', '.join(conf_string(s) for s in scopes)}];")
-        return "\n".join(lines) + "\n" + extra + "}\n"
 
     def hops(self, status: int, count: int) -> str:
         """A token URI that redirects ``count`` times with ``status`` before ``/token``."""

@@ -81,7 +81,7 @@ def wait_for_token(server: PizauthServer, account: str, timeout: float = TOKEN_W
         try:
             last[:] = [call(server.bus_address, MANAGER, "Show", "s", (account,), activate=True)]
         except (OSError, TimeoutError) as e:  # no bus (yet, or any more): as show's failure
-            last[:] = [Reply(type(e).__name__, (str(e),))]
+            last[:] = [Reply("Show", type(e).__name__, (str(e),))]
         return last[0].ok
 
     if not wait_until(token, timeout, interval=0.1):

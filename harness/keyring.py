@@ -17,7 +17,7 @@ from typing import Any, Self
 from jeepney import DBusAddress
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
-from harness.dbus_call import CallError, call_ok
+from harness.dbus_call import CallError, call
 from harness.dbus_daemon import name_has_owner
 from harness.procs import wait_for
 from harness.service import Service
@@ -98,7 +98,7 @@ class GnomeKeyring(Service):
         sig: str = "",
         body: tuple[Any, ...] = (),
     ) -> tuple[Any, ...]:
-        return call_ok(conn, addr, method, sig, body)
+        return call(conn, addr, method, sig, body).result()
 
     def _connect(self) -> DBusConnection:
         return open_dbus_connection(bus=self.env["DBUS_SESSION_BUS_ADDRESS"])

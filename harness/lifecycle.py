@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness.flows import pending_url, wait_for_token
-from harness.oidc import conf_string
 from harness.procs import WAIT as WAIT
 from harness.procs import wait_for as wait_for
 from harness.server import PizauthServer
+from harness.texts import conf_string
 from harness.user import follow
 from pizauth_dbus.server.dump import DumpedAccount, decode
 
