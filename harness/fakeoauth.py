@@ -39,8 +39,10 @@ from harness.texts import account_block
 START_TIMEOUT = 10.0
 """Seconds to wait for the server thread to bind its port."""
 
-SHUTDOWN_TIMEOUT = 1.0
-"""Seconds in-flight requests (e.g. a scripted delay) get at :meth:`FakeOAuth.stop`."""
+SHUTDOWN_TIMEOUT = 0.1
+"""Seconds in-flight requests get at :meth:`FakeOAuth.stop`: enough for an answer on its way;
+a request still sleeping on a scripted delay is cancelled rather than waited for (no test
+waits for the fake's teardown)."""
 
 
 @dataclass
@@ -57,6 +59,18 @@ class Reply:
     delay: float = 0.0
     """Seconds to wait before answering (to provoke client timeouts)."""
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def bearer(access_token: str, refresh_token: str | None = None, expires_in: int = 3600) -> Reply:
+    """A scripted successful token answer."""
+    body: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return Reply(json=body)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import secrets
 from pathlib import Path
 
 from harness.dbus_daemon import PrivateBus
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, Reply, bearer
 from harness.flows import pending_url
 from harness.lifecycle import in_log, lines, setting, show_token, wait_for
 from harness.server import PizauthServer, ServerFactory
@@ -46,17 +46,7 @@ def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
     )
     server = servers(config, flag="-vvvv")
     first, second = _tokens(), _tokens()
-    for t in (first, second):
-        fake_oauth.script.append(
-            Reply(
-                json={
-                    "access_token": t["access"],
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                    "refresh_token": t["refresh"],
-                }
-            )
-        )
+    fake_oauth.script.extend(bearer(t["access"], t["refresh"]) for t in (first, second))
     assert follow(pending_url(server, "acct")).status == 200
     wait_for(lambda: show_token(server) == first["access"], "the first token")
     assert server.cli("refresh", "acct").returncode == 0
@@ -141,15 +131,7 @@ def test_no_device_code_or_token_of_the_device_flow_leaks(
     ]
     first, second = _tokens(), _tokens()
     fake_oauth.script = [Reply(400, {"error": "authorization_pending"})] + [
-        Reply(
-            json={
-                "access_token": t["access"],
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "refresh_token": t["refresh"],
-            }
-        )
-        for t in (first, second)
+        bearer(t["access"], t["refresh"]) for t in (first, second)
     ]
     assert server.cli("show", "acct").returncode == 1
     wait_for(lambda: show_token(server) == first["access"], "the first token", timeout=20)
