@@ -15,10 +15,13 @@ source scripts/setup.sh
 
 # -- Checks ----------------------------------------------------------------------------------------
 
-# pytest runs each suite on this many workers (pytest-xdist). The tests mostly wait, on servers
-# starting and on the timers they test, so more workers than cores keep the cores busy; on 2
-# cores 4 workers were the fastest (2: slower, 6: no faster, the cores are then the limit).
+# pytest runs each suite on this many workers (pytest-xdist), which steal work from each other
+# as they run dry (the tests' lengths differ a lot). The tests mostly wait, on servers starting
+# and on the timers they test, so more workers than cores keep the cores busy; on 2 cores, 4
+# were the fastest (the whole suite: 2 workers 186 s, 4 113 s, 6 126 s; then the cores are
+# the limit).
 workers=${PIZAUTH_TEST_WORKERS:-$(($(nproc) * 2))}
+xdist=(-n "$workers" --dist worksteal)
 
 # What the tests start lives under this run's own directory (pytest's temporary trees, private
 # buses, browser profiles), and every process they start carries it in its environment: so the
@@ -29,7 +32,7 @@ trap 'rm -rf "$run_dir"' EXIT
 export TMPDIR=$run_dir
 
 failed=()
-timings=()
+timings=("$(printf '%6d s  %-6s  %s' "$SECONDS" ok "set-up (packages, virtualenvs, npm)")")
 check() {
 	local name=$1 start=$SECONDS status=ok
 	shift
@@ -44,12 +47,12 @@ check() {
 check ruff "$venv/bin/ruff" check .
 check ruff-format "$venv/bin/ruff" format --check .
 check mypy "$venv/bin/mypy"
-check "pytest (Python $main_version)" "$venv/bin/pytest" -n "$workers" \
+check "pytest (Python $main_version)" "$venv/bin/pytest" "${xdist[@]}" \
 	--basetemp="$run_dir/py$main_version" -ra "$@"
 # The same suite on every other CPython 3.11+ the machine has, so that a break on a newer
 # Python shows up here rather than on a user's machine.
 for version in "${other_pythons[@]}"; do
-	check "pytest (Python $version)" ".venv-$version/bin/pytest" -n "$workers" \
+	check "pytest (Python $version)" ".venv-$version/bin/pytest" "${xdist[@]}" \
 		--basetemp="$run_dir/py$version" -ra "$@"
 done
 
@@ -67,7 +70,7 @@ lowest() {
 	make_venv .venv-lowest python3 -c "$constraints" &&
 		.venv-lowest/bin/pip list --disable-pip-version-check 2>/dev/null |
 		grep -iE "^($(cut -d= -f1 "$constraints" | paste -sd'|')) " &&
-		.venv-lowest/bin/pytest -q -p no:cacheprovider -n "$workers" --basetemp="$run_dir/lowest" \
+		.venv-lowest/bin/pytest -q -p no:cacheprovider "${xdist[@]}" --basetemp="$run_dir/lowest" \
 			tests/test_e2e.py tests/test_dbus_api.py tests/test_desktop.py \
 			tests/test_oauth_faults.py tests/test_keyring.py
 }
