@@ -45,6 +45,12 @@ a request still sleeping on a scripted delay is cancelled rather than waited for
 waits for the fake's teardown)."""
 
 
+HOLD_LIMIT = 60.0
+"""Seconds a held answer waits at most for its release: longer than any test."""
+HOLD_POLL = 0.01
+"""Seconds between two looks at a held answer's event."""
+
+
 @dataclass
 class Reply:
     """One scripted answer from the token endpoint."""
@@ -59,6 +65,10 @@ class Reply:
     delay: float = 0.0
     """Seconds to wait before answering (to provoke client timeouts)."""
     headers: dict[str, str] = field(default_factory=dict)
+    hold: threading.Event | None = None
+    """When set, the answer waits until the test sets this event (at most :data:`HOLD_LIMIT`
+    seconds): a request the test keeps in flight while it does something else, however long
+    that takes on a busy machine, and not a moment longer."""
 
 
 def bearer(access_token: str, refresh_token: str | None = None, expires_in: int = 3600) -> Reply:
@@ -81,7 +91,12 @@ class AuthorizeRequest:
 
 
 async def _answer_later(reply: Reply) -> web.StreamResponse:
-    """``reply``, after its delay."""
+    """``reply``, once released (:attr:`Reply.hold`) and after its delay."""
+    if reply.hold is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_LIMIT
+        while not reply.hold.is_set() and loop.time() < deadline:
+            await asyncio.sleep(HOLD_POLL)
     if reply.delay:
         await asyncio.sleep(reply.delay)
     return _answer(reply)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, bearer
 from harness.flows import pending_url
 from harness.lifecycle import (
     in_log,
@@ -171,20 +173,12 @@ def test_a_repeated_redirect_is_exchanged_once(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
-    fake_oauth.script.append(
-        Reply(
-            json={
-                "access_token": "t",
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "refresh_token": "r",
-            },
-            delay=0.5,
-        )
-    )
+    both = threading.Event()  # the exchange is answered once both redirects have come
+    fake_oauth.script.append(replace(bearer("t", "r"), hold=both))
     state, host = raw.pending()
     for _ in range(2):  # e.g. the person reloads the page
         assert raw.get(f"/?code=abc&state={state}", host=host)[0] == 200
+    both.set()
     assert wait_for(lambda: show_token(raw.server), "the token") == "t"
     assert len(fake_oauth.seen) == 1
     assert in_log(raw.server, "Ignoring a repeated redirect for acct")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
+from dataclasses import replace
 from pathlib import Path
 
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, bearer
 from harness.flows import pending_url
 from harness.lifecycle import (
     WAIT,
@@ -123,19 +125,17 @@ def test_reload_discards_an_exchange_for_a_changed_account(
     events = tmp_path / "events"
     config = _config(fake_oauth, events, {"changed": "", "same": ""}, '"127.0.0.1:0"')
     server = servers(config)
-    slow = {
-        "access_token": "slow",
-        "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": "r",
-    }
-    fake_oauth.script.extend([Reply(json=slow, delay=1.0), Reply(json=slow, delay=1.0)])
+    # Both exchanges are answered only once the reload is done.
+    reloaded = threading.Event()
+    slow = bearer("slow", "r")
+    fake_oauth.script.extend([replace(slow, hold=reloaded), replace(slow, hold=reloaded)])
     for name in ("changed", "same"):
         assert follow(pending_url(server, name)).status == 200
     wait_for(lambda: len(fake_oauth.seen) == 2, "both exchanges under way")
 
     server.write_config(config.replace('"fake-client";', '"other-client";', 1))
     assert server.cli("reload").returncode == 0
+    reloaded.set()
     wait_for(lambda: in_log(server, "Discarding a token for changed"), "the discarded token")
     assert wait_for(lambda: show_token(server, "same"), "the unchanged account's token") == "slow"
     assert status(server)["changed"] == "No access token"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,9 +157,11 @@ async def test_a_redirect_that_arrives_twice_is_exchanged_once(
     assert entry.token == pending and pending.redirect_uri == "http://localhost:8080/"
     # Still exchanging when the second redirect comes.
     token = {"access_token": "at", "token_type": "Bearer", "expires_in": 60}
-    fake_oauth.script.append(Reply(json=token, delay=0.3))
+    both = threading.Event()  # the exchange is answered once both codes have come
+    fake_oauth.script.append(Reply(json=token, hold=both))
     duties.authoriser.code_received("acct", entry, "code")
     duties.authoriser.code_received("acct", entry, "code")
+    both.set()
     await duties.until(lambda: duties.seen, "the new token")
     assert duties.seen == [("acct", TokenEvent.NEW)]
     assert len(fake_oauth.seen) == 1

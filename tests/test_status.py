@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -91,9 +92,11 @@ def test_status_and_show_in_every_state(
     wait_for(lambda: "unannounced" in lines(told), "the late announcement")
 
     # show on an expired token starts a refresh; asked again meanwhile, it says it is running.
-    fake_oauth.script.append(Reply(503, delay=0.5))
+    asked = threading.Event()  # the refresh is answered once both shows have asked
+    fake_oauth.script.append(Reply(503, hold=asked))
     assert show(server, "expired") == (1, "", f"ERROR - {EXPIRED_INITIATED}\n")
     assert show(server, "expired") == (1, "", f"ERROR - {EXPIRED_REFRESHING}\n")
+    asked.set()
     assert show(server, "active") == (0, "at-1\n", "")
 
 
