@@ -36,13 +36,18 @@ per connection costs a real client nothing."""
 LISTENER_SHUTDOWN_TIMEOUT = 1.0
 """Seconds in-flight redirect requests get when the server stops (answers are immediate)."""
 MAX_WAIT = 37.0
-"""The refresher and the reminders wake at least this often (seconds), so that a suspend or a
-clock jump is noticed promptly. A prime, as upstream chose it, so the wake-ups don't fall into
-step with other periodic jobs."""
+"""While an account is Active or Pending, the refresher and the reminders wake at least this
+often (seconds), so that a suspend or a clock jump is noticed promptly; with nothing to watch
+they sleep until woken. A prime, as upstream chose it, so the wake-ups don't fall into step
+with other periodic jobs."""
 MIN_REFRESH_GAP = 5.0
 """A token is never refreshed sooner than this after it was obtained (nor sooner than half its
 lifetime), unless it lives less than this: however short-lived a provider's tokens and whatever
 ``refresh_before_expiry`` says, refreshes cannot follow each other in a hot loop."""
+BUS_CALL_TIMEOUT = 10.0
+"""Seconds the server waits for any one answer on its bus connection (the bus daemon, the
+keyring, the notification service) unless the caller chooses less: a peer that owns a name but
+never reads must not stall the duty that asked."""
 NOTIFICATION_OP_TIMEOUT = 10.0
 """Seconds one exchange with the notification service may take: a hung service must not
 stall the desktop notifications' queue behind it forever."""

@@ -15,14 +15,10 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pizauth_dbus import BUS_NAME
+from pizauth_dbus.blocking_calls import BusError
 from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
-from pizauth_dbus.doctor.probe import (
-    Bus,
-    Unanswered,
-    find_service_file,
-    find_user_unit,
-)
+from pizauth_dbus.doctor.probe import Bus, find_service_file, find_user_unit
 
 Verdict = Literal["ok", "fail", "note"]
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -90,7 +86,7 @@ def server_checks(ctx: Context, this_program: str) -> list[Check]:
     if pid is not None:
         try:
             props = bus.server_properties()
-        except Unanswered as e:
+        except BusError as e:
             why = "does not answer" if e.name is None else "is not a pizauth-dbus server"
             return [
                 Check(

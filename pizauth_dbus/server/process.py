@@ -22,7 +22,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from dbus_fast import Message, MessageType, NameFlag, RequestNameReply
+from dbus_fast import NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
@@ -30,6 +30,8 @@ from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
 from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import AlreadyRunningError
 from pizauth_dbus.oauth.httpclient import HttpClient
+from pizauth_dbus.server import buscall
+from pizauth_dbus.server.buscall import BusCallError
 from pizauth_dbus.server.hooks import run_logged
 from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import KEYRING_CALL_TIMEOUT, KEYRING_START_WAIT
@@ -113,21 +115,11 @@ def detach() -> None:
 
 
 async def _name_has_owner(bus: MessageBus) -> bool:
-    reply = await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="NameHasOwner",
-            signature="s",
-            body=[BUS_NAME],
-        )
-    )
-    return (
-        reply is not None
-        and reply.message_type == MessageType.METHOD_RETURN
-        and bool(reply.body[0])
-    )
+    try:
+        (owned,) = await buscall.call_daemon(bus, "NameHasOwner", "s", [BUS_NAME])
+    except BusCallError:
+        return False
+    return bool(owned)
 
 
 class _Phases:

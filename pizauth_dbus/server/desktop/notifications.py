@@ -37,13 +37,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Notification
 
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.paths import runtime_dir
+from pizauth_dbus.server import buscall
+from pizauth_dbus.server.buscall import BusCallError
 from pizauth_dbus.server.desktop.backend import NOTIFICATIONS, Backend, Extras
 from pizauth_dbus.server.desktop.browser import open_url
 from pizauth_dbus.server.desktop.record import Record
@@ -249,32 +250,21 @@ class Desktop:
 
     async def _name_owner(self) -> str | None:
         """The unique bus name of the notification service, or None when none runs."""
-        reply = await self._ask_bus("GetNameOwner", "s", [NOTIFICATIONS])
-        if reply.message_type == MessageType.ERROR:
+        try:
+            owner = await self._bus_call("GetNameOwner", "s", [NOTIFICATIONS])
+        except BusCallError as e:
+            if e.name is None:
+                raise
             return None  # NameHasNoOwner
-        return str(reply.body[0])
+        return str(owner)
 
     async def _bus_call(self, member: str, signature: str, body: list[Any]) -> Any:
-        reply = await self._ask_bus(member, signature, body)
-        if reply.message_type != MessageType.METHOD_RETURN:
-            raise RuntimeError(f"{member} failed")
-        return reply.body[0]
-
-    async def _ask_bus(self, member: str, signature: str, body: list[Any]) -> Message:
-        """Call ``member`` of the bus itself over the server's connection."""
-        reply = await self._bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member=member,
-                signature=signature,
-                body=body,
+        """Call ``member`` of the bus itself over the server's connection; its first value."""
+        return (
+            await buscall.call_daemon(
+                self._bus, member, signature, body, timeout=NOTIFICATION_OP_TIMEOUT
             )
-        )
-        if reply is None:
-            raise RuntimeError(f"{member} got no reply")
-        return reply
+        )[0]
 
     def _save(self) -> None:
         if self._record is not None:
