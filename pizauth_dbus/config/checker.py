@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
-from pizauth_dbus.config import grammar, lexicon
+from pizauth_dbus.config import lexicon, scanner
 from pizauth_dbus.config.diagnostics import Diagnostic, line_col
-from pizauth_dbus.config.grammar import AccountBlock, Setting
 from pizauth_dbus.config.lexicon import TIME_MAX
 from pizauth_dbus.config.model import (
     LISTEN_DEFAULT,
@@ -46,6 +45,7 @@ from pizauth_dbus.config.options import (
     uri_problem,
     wrong_kind,
 )
+from pizauth_dbus.config.scanner import AccountBlock, Setting
 
 Value = str | int | None | tuple[str, ...] | tuple[tuple[str, str], ...]
 T = TypeVar("T")
@@ -81,7 +81,7 @@ class Checker:
     def line(self, pos: int) -> int:
         return line_col(self.text, pos)[0]
 
-    def run(self, nodes: Sequence[grammar.Node], *, whole_file: bool = True) -> Config | None:
+    def run(self, nodes: Sequence[scanner.Node], *, whole_file: bool = True) -> Config | None:
         top = _Scope(GLOBAL_OPTIONS)
         blocks: list[tuple[AccountBlock, _Scope]] = []
         for node in nodes:  # in file order, so the first error is the one upstream reports

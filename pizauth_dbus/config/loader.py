@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pizauth_dbus.config import grammar
+from pizauth_dbus.config import scanner
 from pizauth_dbus.config.checker import Checker
 from pizauth_dbus.config.diagnostics import Diagnostic
 from pizauth_dbus.config.model import Config
@@ -34,7 +34,7 @@ def parse(text: str) -> Config:
 
     :raises ConfigError: with the complete, printable message (line, column, source, caret).
     """
-    nodes, syntax_errors = grammar.parse_document(text)
+    nodes, syntax_errors = scanner.read(text)
     checker = Checker(text)
     # After a syntax error only the items read before it are checked, one by one: checks that
     # need the whole file ("at least one account", listeners) would be guesses.

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pizauth_dbus.config import lexicon
-from pizauth_dbus.config.grammar import Setting
+from pizauth_dbus.config.scanner import Setting
 
 # Value types: what each option accepts, and how to say so in a message.
 STR, TIME, LISTEN, URI, LIST, MAP = "string", "time", "listen", "uri", "list", "map"
