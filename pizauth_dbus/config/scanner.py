@@ -1,14 +1,15 @@
 """Reading pizauth.conf: its text to a small syntax tree, by one regular expression per
 statement.
 
-This module owns the syntax tree (:class:`Setting`, :class:`AccountBlock`) and the reader that
-every valid file goes through (:func:`read`). The scanner accepts the whole of upstream's
+This module owns the syntax tree (:class:`Setting`, :class:`AccountBlock`) and the scanner that
+every valid file is read by (:func:`scan`). The scanner accepts the whole of upstream's
 language; when it meets something it cannot read, that is a syntax error, and only then is
 pyparsing asked to explain it, starting at the statement where the scan stopped
-(:func:`pizauth_dbus.config.grammar.explain`): so a valid file never imports pyparsing, and a
-broken one still gets a precise message. Which options exist and what their values mean is
-:mod:`pizauth_dbus.config.checker`'s business: the tree holds any option name and any value
-shape, so that a misspelt option or a value of the wrong kind gets a message of its own.
+(:func:`pizauth_dbus.config.loader.read_tree` joins the two): so a valid file never imports
+pyparsing, and a broken one still gets a precise message. Which options exist and what their
+values mean is :mod:`pizauth_dbus.config.checker`'s business: the tree holds any option name
+and any value shape, so that a misspelt option or a value of the wrong kind gets a message of
+its own.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pizauth_dbus.config.diagnostics import Diagnostic
 from pizauth_dbus.config.lexicon import BARE, GAP, NAME, STRING, unescape
 
 # ==== Syntax tree ====
@@ -126,19 +126,3 @@ def scan(text: str) -> tuple[list[Node], int | None]:
             return nodes, None
         else:
             return nodes, start
-
-
-def read(text: str) -> tuple[list[Node], list[Diagnostic]]:
-    """Read ``text`` into top-level nodes, or explain why it is not valid syntax.
-
-    :returns: all the nodes and no diagnostics; or, when there are syntax errors, the nodes
-        complete before the first one and the errors (see
-        :func:`~pizauth_dbus.config.grammar.explain`).
-    """
-    nodes, stopped = scan(text)
-    if stopped is None:
-        return nodes, []
-    from pizauth_dbus.config import grammar
-
-    more, errors = grammar.explain(text, stopped)
-    return [*nodes, *more], errors
