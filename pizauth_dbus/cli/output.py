@@ -1,8 +1,7 @@
 """What ``pizauth status`` and ``pizauth info`` print, from the server's structured answers.
 
 Client side and light (no asyncio, no server modules), and pure: :mod:`pizauth_dbus.cli.pizauth`
-asks
-the server and prints. The texts are upstream's, because completions and scripts read them.
+asks the server and prints. The texts are upstream's, because completions and scripts read them.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What each pizauth.conf option is: its kind of value, where it may stand, and the words for
 options that were renamed, removed or misplaced, and for URIs that cannot be used.
 
-Data and small pure checks that :mod:`pizauth_dbus.config.loader` applies to a parsed file; the
-messages are upstream's where upstream has the check.
+Data and small pure checks that :mod:`pizauth_dbus.config.checker` applies to a parsed file;
+the messages are upstream's where upstream has the check.
 """
 
 from __future__ import annotations

@@ -9,15 +9,24 @@ that into their own words (the keyring's, the notifications') at their boundary.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, NamedTuple
 
 from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from pizauth_dbus.timing import BUS_CALL_TIMEOUT
 
-DAEMON = "org.freedesktop.DBus"
-DAEMON_PATH = "/org/freedesktop/DBus"
+
+class Target(NamedTuple):
+    """Whom a call goes to: a bus name, an object path on it, and an interface."""
+
+    destination: str
+    path: str
+    interface: str
+
+
+DAEMON = Target("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+"""The bus daemon itself."""
 GONE = ("org.freedesktop.DBus.Error.ServiceUnknown", "org.freedesktop.DBus.Error.NameHasNoOwner")
 """Error names that mean: nobody owns the name being called."""
 
@@ -38,24 +47,22 @@ class BusCallError(Exception):
 
 async def call(
     bus: MessageBus,
-    destination: str,
-    path: str,
-    interface: str,
+    target: Target,
     member: str,
     signature: str = "",
     body: Any = (),
     *,
     timeout: float = BUS_CALL_TIMEOUT,
 ) -> list[Any]:
-    """Call ``member`` and return the reply's body.
+    """Call ``member`` of ``target`` and return the reply's body.
 
     :raises BusCallError: for an error reply (its name and first string), no reply, or no reply
         within ``timeout`` seconds.
     """
     message = Message(
-        destination=destination,
-        path=path,
-        interface=interface,
+        destination=target.destination,
+        path=target.path,
+        interface=target.interface,
         member=member,
         signature=signature,
         body=list(body),
@@ -73,21 +80,9 @@ async def call(
     return list(reply.body)
 
 
-async def call_daemon(
-    bus: MessageBus,
-    member: str,
-    signature: str = "",
-    body: Any = (),
-    *,
-    timeout: float = BUS_CALL_TIMEOUT,
-) -> list[Any]:
-    """Call ``member`` of the bus daemon itself (``org.freedesktop.DBus``)."""
-    return await call(bus, DAEMON, DAEMON_PATH, DAEMON, member, signature, body, timeout=timeout)
-
-
 async def add_match(bus: MessageBus, rule: str, *, timeout: float = BUS_CALL_TIMEOUT) -> None:
     """Subscribe the connection to the signals ``rule`` matches.
 
     :raises BusCallError: if the bus refuses the rule or does not answer.
     """
-    await call_daemon(bus, "AddMatch", "s", [rule], timeout=timeout)
+    await call(bus, DAEMON, "AddMatch", "s", [rule], timeout=timeout)

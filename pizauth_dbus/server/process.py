@@ -116,7 +116,7 @@ def detach() -> None:
 
 async def _name_has_owner(bus: MessageBus) -> bool:
     try:
-        (owned,) = await buscall.call_daemon(bus, "NameHasOwner", "s", [BUS_NAME])
+        (owned,) = await buscall.call(bus, buscall.DAEMON, "NameHasOwner", "s", [BUS_NAME])
     except BusCallError:
         return False
     return bool(owned)
@@ -306,8 +306,8 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
 
 
 def _install_signal_handlers(commands: Commands, tasks: Tasks) -> None:
-    """SIGHUP reloads (upstream's README promises it, its code dies); SIGTERM and SIGINT stop
-    cleanly instead of killing the process on the spot."""
+    """SIGHUP reloads, as for most daemons (upstream's server dies of it: see pizauth(1)'s
+    DIFFERENCES); SIGTERM and SIGINT stop cleanly instead of killing the process on the spot."""
 
     async def reload() -> None:
         try:

@@ -121,7 +121,12 @@ class SecretService:
     ) -> list[Any]:
         try:
             return await buscall.call(
-                self._bus, SERVICE, path, interface, member, signature, body, timeout=self._timeout
+                self._bus,
+                buscall.Target(SERVICE, path, interface),
+                member,
+                signature,
+                body,
+                timeout=self._timeout,
             )
         except BusCallError as e:
             if e.name is None:

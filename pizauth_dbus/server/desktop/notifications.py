@@ -261,8 +261,8 @@ class Desktop:
     async def _bus_call(self, member: str, signature: str, body: list[Any]) -> Any:
         """Call ``member`` of the bus itself over the server's connection; its first value."""
         return (
-            await buscall.call_daemon(
-                self._bus, member, signature, body, timeout=NOTIFICATION_OP_TIMEOUT
+            await buscall.call(
+                self._bus, buscall.DAEMON, member, signature, body, timeout=NOTIFICATION_OP_TIMEOUT
             )
         )[0]
 

@@ -1,9 +1,8 @@
 """What pizauth's desktop notifications say and look like: texts, icons, labels and hints.
 
 Kept apart from the policy in :mod:`pizauth_dbus.server.desktop.notifications` (what is shown when)
-so that the
-wording can be read, and reviewed, in one place. User-facing text: British spelling, account
-names quoted.
+so that the wording can be read, and reviewed, in one place. User-facing text: British spelling,
+account names quoted.
 """
 
 from __future__ import annotations
