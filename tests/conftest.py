@@ -7,6 +7,7 @@
 - ``oidc`` (whole session, 10-minute tokens) and ``oidc_factory`` (per test, own settings).
 - ``fake_oauth``: the scriptable fake token endpoint.
 - ``servers``: a factory starting the real ``pizauth server`` on ``session_bus``.
+- ``http_proxy``: a real tinyproxy of the test's own, logging what it forwards.
 
 Each fixture stops what it started at teardown, test failed or not, and prints the logs of the
 bus and servers it ran; pytest shows that output only for failing tests.
@@ -26,6 +27,7 @@ from harness.fakeoauth import FakeOAuth
 from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcFactory, OidcProvider
+from harness.proxy import TinyProxy
 from harness.server import ServerFactory
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -144,3 +146,11 @@ def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
 def browser(tmp_path: Path) -> Path:
     """A ``$BROWSER`` that records the URLs it is given (``harness.desktop.opened`` reads them)."""
     return recording_browser(tmp_path)
+
+
+@pytest.fixture
+def http_proxy(tmp_path: Path) -> Iterator[TinyProxy]:
+    """A started tinyproxy on 127.0.0.1; ``http_proxy.requests()`` lists what it forwarded."""
+    with TinyProxy(tmp_path / "proxy") as proxy:
+        yield proxy
+        print(f"--- tinyproxy log ---\n{proxy.log_path.read_text()}")
