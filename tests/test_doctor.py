@@ -301,3 +301,23 @@ def test_device_flow_accounts_and_googles_refusal(
     (fail,) = _fails(doc)
     assert code == 1 and "account gmail: device flow with Google" in fail["text"]
     assert "device_auth_uri" in fail["fix"]
+
+
+def test_the_servers_proxy_and_monitors_next_to_the_shells(
+    oidc: OidcProvider, servers: ServerFactory, installed: dict[str, str]
+) -> None:
+    """An activated server has the bus's environment, not the shell's: the doctor shows both
+    proxies (without the password), and which network monitor and resume sources the server
+    uses (none here: no system bus, so the clock only)."""
+    servers(_config(oidc), extra_env={"https_proxy": "http://me:secret@127.0.0.1:3128"})
+    _, doc = _doctor({**installed, "HTTPS_PROXY": "http://127.0.0.1:8080"})
+    (network,) = [c for c in doc["checks"] if c["area"] == "network"]
+    assert network["text"] == "online; network monitor: none; resumes from: clock"
+    (proxy,) = [c for c in doc["checks"] if c["area"] == "proxy"]
+    assert proxy["verdict"] == "note"
+    assert proxy["text"] == (
+        "the server uses https_proxy=http://***@127.0.0.1:3128; "
+        "this shell has https_proxy=http://127.0.0.1:8080"
+    )
+    assert "dbus-update-activation-environment https_proxy" in proxy["fix"]
+    assert "secret" not in json.dumps(doc)

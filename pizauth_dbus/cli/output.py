@@ -54,7 +54,7 @@ def status_line(name: str, state: str, times: dict[str, Any]) -> str:
             )
         case _:
             text = "Access token expired (refresh not yet attempted)"
-    return f"{name}: {text}{_keyring_note(times)}"
+    return f"{name}: {text}{_keyring_note(times)}{_network_note(times)}"
 
 
 def _keyring_note(times: dict[str, Any]) -> str:
@@ -68,6 +68,13 @@ def _keyring_note(times: dict[str, Any]) -> str:
     if times.get("keyring_saved"):
         notes.append(f"saved {rfc2822(times['keyring_saved'])}")
     return f" [keyring: {'; '.join(notes)}]" if notes else ""
+
+
+def _network_note(times: dict[str, Any]) -> str:
+    """While offline, for an account that waits for the network (refreshes or sign-in)."""
+    if not times.get("network_wait"):
+        return ""
+    return f" [waiting for the network since {rfc2822(times['network_wait'])}]"
 
 
 def format_status(rows: list[Any]) -> str:

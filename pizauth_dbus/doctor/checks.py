@@ -19,6 +19,7 @@ from pizauth_dbus.blocking_calls import BusError
 from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
 from pizauth_dbus.doctor.probe import Bus, find_service_file, find_user_unit
+from pizauth_dbus.proxyenv import describe
 
 Verdict = Literal["ok", "fail", "note"]
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -118,11 +119,51 @@ def server_checks(ctx: Context, this_program: str) -> list[Check]:
                     "run pizauth reload after editing the file the server reads",
                 )
             )
-        return out + activation_checks(ctx, this_program, needed=False)
+        return (
+            out
+            + network_checks(props.get("Network"))
+            + activation_checks(ctx, this_program, needed=False)
+        )
     return [
         Check("server", "note", "not running (the first pizauth show starts it)"),
         *activation_checks(ctx, this_program, needed=True),
     ]
+
+
+def _proxies(variables: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(variables.items())) or "no proxy"
+
+
+def network_checks(network: Any) -> list[Check]:
+    """What the running server follows (network monitor, resume sources) and the proxy it
+    uses, next to the proxy of the shell running the doctor."""
+    if not isinstance(network, dict):
+        return []  # a server from before the Network property
+    monitor, resume = network.get("monitor", "none"), network.get("resume", "clock")
+    out = [
+        Check(
+            "network",
+            "ok",
+            f"{network.get('state', '?')}; network monitor: {monitor}; resumes from: {resume}",
+            details=dict(network),
+        )
+    ]
+    server = {k: v for k, v in network.items() if k.endswith("_proxy")}
+    shell = describe()
+    if server == shell:
+        out.append(Check("proxy", "ok", f"server and this shell: {_proxies(server)}"))
+    else:
+        names = " ".join(sorted(set(server) | set(shell)))
+        out.append(
+            Check(
+                "proxy",
+                "note",
+                f"the server uses {_proxies(server)}; this shell has {_proxies(shell)}",
+                "hand the shell's variables to the server: dbus-update-activation-environment "
+                f"{names} (or systemctl --user import-environment {names}), then pizauth shutdown",
+            )
+        )
+    return out
 
 
 def activation_checks(ctx: Context, this_program: str, *, needed: bool) -> list[Check]:

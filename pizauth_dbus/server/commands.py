@@ -72,6 +72,7 @@ class Commands:
         certificate: Certificate | None,
         config_path: str,
         keyring_times: Callable[[str], dict[str, int]] = lambda name: {},
+        network_times: Callable[[str], dict[str, int]] = lambda name: {},
     ) -> None:
         self.store = store
         self._authoriser = authoriser
@@ -83,6 +84,7 @@ class Commands:
         self._certificate = certificate
         self.config_path = config_path
         self._keyring_times = keyring_times
+        self._network_times = network_times
         self.stopping = asyncio.Event()
         """Set by :meth:`shutdown`; the server stops when it is."""
         self._reloading = asyncio.Lock()
@@ -192,8 +194,12 @@ class Commands:
 
     def status(self) -> list[StatusRow]:
         """Every account's state, sorted by name (a valid config always has an account), with
-        the keyring's times for the accounts it keeps."""
-        return [(n, st, {**t, **self._keyring_times(n)}) for n, st, t in status_rows(self.store)]
+        the keyring's times for the accounts it keeps, and since when an account has been
+        waiting for the network."""
+        return [
+            (n, st, {**t, **self._keyring_times(n), **self._network_times(n)})
+            for n, st, t in status_rows(self.store)
+        ]
 
     def dump(self) -> bytes:
         """Every account's token (Active ones; Pending counts as none), in the dump envelope."""

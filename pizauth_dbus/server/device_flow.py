@@ -18,8 +18,9 @@ server stops. Every write goes through the version stamp, as elsewhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from pizauth_dbus.errors import DeviceAuthorisationError
@@ -58,8 +59,10 @@ class DeviceFlow:
         events: Eventer,
         http: Callable[[], aiohttp.ClientSession],
         authoriser: Authoriser,
+        wait_online: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
+        self._wait_online = wait_online
         self._events = events
         self._http = http
         self._authoriser = authoriser
@@ -145,6 +148,11 @@ class DeviceFlow:
                     log.info("The device code for %s expired unused", name)
                 return
             await asyncio.sleep(min(interval, left))
+            if self._wait_online is not None:
+                # Offline, polling is held (it could only fail) until the network is back.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(max(0.0, waiting.expires - now())):
+                        await self._wait_online()
             cur = self._store.current(name, version)
             if cur is None or waiting.expires <= now():
                 continue  # gone (the loop returns), or expired (the loop says so)

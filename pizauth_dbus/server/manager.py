@@ -56,9 +56,12 @@ class Manager(ServiceInterface):
     :meth:`account_changed` to the duties' signals.
     """
 
-    def __init__(self, commands: Commands) -> None:
+    def __init__(
+        self, commands: Commands, network_info: Callable[[], dict[str, str]] = dict
+    ) -> None:
         super().__init__(INTERFACE)
         self._commands = commands
+        self._network_info = network_info
         self._accounts = commands.store.names()
         self._started = int(time.time())
 
@@ -149,6 +152,12 @@ class Manager(ServiceInterface):
     def Accounts(self) -> StrList:
         """The configured account names, sorted; changes on reload."""
         return self._accounts
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Network(self) -> InfoDict:
+        """The network as this server sees it: ``state``, ``monitor``, ``resume`` sources, the
+        proxy variables in its environment (no credentials), ``offline_since``."""
+        return _call(self._network_info)
 
     # -- signals --------------------------------------------------------------------------
 

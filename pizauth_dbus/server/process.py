@@ -155,7 +155,9 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     from pizauth_dbus.server.desktop.notifications import Desktop
     from pizauth_dbus.server.device_flow import DeviceFlow
     from pizauth_dbus.server.events import Eventer
+    from pizauth_dbus.server.laptop import Laptop
     from pizauth_dbus.server.manager import Manager
+    from pizauth_dbus.server.network import waiting_times
     from pizauth_dbus.server.persistence import Persistence
     from pizauth_dbus.server.redirects import RedirectListeners
     from pizauth_dbus.server.refresher import Refresher
@@ -180,15 +182,17 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
-        refresher = Refresher(store, events, http.session)
-        reminders = Reminders(store)
+        laptop = Laptop(bus)
+        network = laptop.network
+        refresher = Refresher(store, events, http.session, network.offline)
+        reminders = Reminders(store, network.offline)
         persistence = Persistence(store, SecretService(bus, KEYRING_CALL_TIMEOUT))
         listeners: RedirectListeners
         authoriser = Authoriser(
             store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
         )
         listeners = RedirectListeners(authoriser)
-        device = DeviceFlow(store, events, http.session, authoriser)
+        device = DeviceFlow(store, events, http.session, authoriser, network.wait_online)
         certificate = None
         if config.https_listen is not None:
             from pizauth_dbus.server.tls import make_certificate
@@ -205,8 +209,9 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
             certificate=certificate,
             config_path=config_path,
             keyring_times=persistence.times,
+            network_times=lambda name: waiting_times(store.find(name), network.offline_since),
         )
-        manager = Manager(commands)
+        manager = Manager(commands, laptop.info)
         desktop = Desktop(store, bus)
 
         def wake_duties(name: str, old: Entry | None, new: Entry | None) -> None:
@@ -229,8 +234,11 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         reminders.auth_needed.connect(desktop.auth_needed)
         reminders.device_auth_needed.connect(manager.device_auth_needed)
         authoriser.auth_failed.connect(desktop.auth_failed)
+        laptop.woke.connect(lambda why: refresher.kick())
+        laptop.woke.connect(lambda why: reminders.renotify())
 
         async def stop_duties() -> None:
+            await laptop.stop()
             await listeners.stop()
             await authoriser.stop()
             await device.stop()
@@ -277,6 +285,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
             await stop_duties()
             raise AlreadyRunningError()
         desktop.adopt()  # only now: before, another server's notifications may be recorded
+        laptop.start()  # only now: a slow or missing system bus must not delay the name
         clock.lap("bus name")
         clock.log()
         log.info(

@@ -1,0 +1,99 @@
+"""System services that cannot run in a container (logind, NetworkManager), mocked with
+python-dbusmock's templates on a private bus of the test's own.
+
+``python -m dbusmock --system --template logind`` owns ``org.freedesktop.login1`` on whatever
+``DBUS_SYSTEM_BUS_ADDRESS`` names; the test drives it through the mock's own
+``org.freedesktop.DBus.Mock`` interface (emit ``PrepareForSleep``, set NetworkManager's
+state), over jeepney's blocking client.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Self
+
+from jeepney import DBusAddress, MessageType, new_method_call
+from jeepney.io.blocking import open_dbus_connection
+
+from harness.dbus_daemon import name_has_owner
+from harness.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.service import Service
+
+START_TIMEOUT = 15.0
+"""Seconds for the mock to own its name (importing dbus-python takes a moment)."""
+CALL_TIMEOUT = 5.0
+
+MOCK_IFACE = "org.freedesktop.DBus.Mock"
+TEMPLATES = {
+    "logind": ("org.freedesktop.login1", "/org/freedesktop/login1"),
+    "networkmanager": ("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager"),
+}
+"""The templates used, with the name each owns and its main object."""
+
+NM_DISCONNECTED = 20
+NM_CONNECTED_GLOBAL = 70
+
+
+class MockService(Service):
+    """One dbusmock template on the bus at ``address`` (a private stand-in system bus)."""
+
+    def __init__(self, template: str, address: str, log_dir: Path) -> None:
+        self.template = template
+        self.name, self.path = TEMPLATES[template]
+        self.address = address
+        self.log_path = log_dir / f"dbusmock-{template}.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        self._proc = popen_in_group(
+            [sys.executable, "-m", "dbusmock", "--system", "--template", self.template],
+            env={"DBUS_SYSTEM_BUS_ADDRESS": self.address, "PATH": "/usr/bin:/bin"},
+            log_path=self.log_path,
+        )
+        owned = wait_until(
+            lambda: name_has_owner(self.address, self.name),
+            START_TIMEOUT,
+            abort=lambda: self._proc is None or self._proc.poll() is not None,
+        )
+        if not owned:
+            self.stop()
+            raise RuntimeError(f"dbusmock {self.template} did not start:\n{self.log()}")
+        return self
+
+    def mock_call(self, method: str, signature: str = "", body: tuple[Any, ...] = ()) -> Any:
+        """Call ``method`` of the mock's control interface; its reply's body."""
+        target = DBusAddress(self.path, bus_name=self.name, interface=MOCK_IFACE)
+        with open_dbus_connection(bus=self.address) as conn:
+            reply = conn.send_and_get_reply(
+                new_method_call(target, method, signature, body), timeout=CALL_TIMEOUT
+            )
+        if reply.header.message_type == MessageType.error:
+            raise RuntimeError(f"{method} failed: {reply.body}")
+        return reply.body
+
+    def emit(self, interface: str, member: str, signature: str, args: list[Any]) -> None:
+        """Emit a signal from the mock's main object: ``args`` as (signature, value) pairs."""
+        self.mock_call("EmitSignal", "sssav", (interface, member, signature, args))
+
+    def log(self) -> str:
+        return read_text(self.log_path)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop_group(self._proc)
+            self._proc = None
+
+    def started(self) -> bool:
+        return self._proc is not None
+
+
+def prepare_for_sleep(logind: MockService, going_to_sleep: bool) -> None:
+    """logind's ``PrepareForSleep(b)``: True before a suspend, False after the resume."""
+    logind.emit("org.freedesktop.login1.Manager", "PrepareForSleep", "b", [("b", going_to_sleep)])
+
+
+def set_nm_state(nm: MockService, state: int) -> None:
+    """NetworkManager's ``State`` (20 disconnected ... 70 connected), with ``StateChanged``."""
+    nm.mock_call("SetGlobalConnectionState", "u", (state,))
