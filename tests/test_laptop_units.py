@@ -1,12 +1,19 @@
 """The pure parts of laptop life: which monitor states count as offline, and the clock-jump
-detector (a suspend cannot be simulated in a container, but the clocks' gap can be fed)."""
+detector (a suspend cannot be simulated in a container, but the clocks' gap can be fed), which
+looks only while an account needs it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+
 import pytest
 
+from pizauth_dbus.server import resume
 from pizauth_dbus.server.network import nm_online
 from pizauth_dbus.server.resume import JumpDetector
+from pizauth_dbus.server.systembus import SystemBus
 
 
 @pytest.mark.parametrize(
@@ -35,3 +42,28 @@ def test_the_clock_jump_detector_sees_a_sleep_once() -> None:
     assert detector.slept() == 600.0
     assert detector.slept() == 0.0  # the same sleep is not seen twice
     assert detector.slept() == 0.0
+
+
+async def test_the_clock_detector_looks_only_while_an_account_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No system bus (so no logind): the detector is the only resume source, and would look
+    # every MAX_WAIT; with no account that has a token or waits, it must not look at all.
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'none'}")
+    monkeypatch.setattr(resume, "MAX_WAIT", 0.01)
+    needed = False
+    watch = resume.ResumeWatch(SystemBus(), needed=lambda: needed)
+    looks: list[float] = []
+    monkeypatch.setattr(watch, "check_clock", lambda: looks.append(time.monotonic()))
+    watch.start()
+    try:
+        await asyncio.sleep(0.3)  # thirty of the detector's periods
+        assert looks == []
+        needed = True
+        watch.wake()
+        async with asyncio.timeout(5):
+            while len(looks) < 3:
+                await asyncio.sleep(0.01)
+        assert watch.sources == ["clock"]
+    finally:
+        await watch.stop()

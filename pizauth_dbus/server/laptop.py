@@ -9,6 +9,8 @@ the proxy this server's requests go through).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dbus_fast.aio import MessageBus
 
 from pizauth_dbus.proxyenv import describe
@@ -23,12 +25,14 @@ class Laptop:
     """The watchers of one server; started once the server owns its name (never delaying it).
 
     :param session_bus: the server's own connection (the portal's network monitor is there).
+    :param watching: whether any account has a token or waits for a sign-in, the only ones a
+        resume matters to (the clock-jump detector looks only then).
     """
 
-    def __init__(self, session_bus: MessageBus) -> None:
+    def __init__(self, session_bus: MessageBus, watching: Callable[[], bool]) -> None:
         self._system_bus = SystemBus()
         self.network = NetworkWatch(session_bus, self._system_bus)
-        self.resume = ResumeWatch(self._system_bus)
+        self.resume = ResumeWatch(self._system_bus, needed=watching)
         self.woke: Signal[str] = Signal("resumes and reconnections")
         """Emitted as ``(why,)``: ``resume`` or ``network``."""
         self.resume.resumed.connect(lambda source: self.woke.emit("resume"))

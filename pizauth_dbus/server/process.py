@@ -182,7 +182,10 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
-        laptop = Laptop(bus)
+        laptop = Laptop(
+            bus,
+            lambda: any(isinstance(e.token, Active | Pending | DeviceWaiting) for _, e in store),
+        )
         network = laptop.network
         refresher = Refresher(store, events, http.session, network.offline)
         reminders = Reminders(store, network.offline)
@@ -220,6 +223,8 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
                 refresher.wake()
             if new is not None and isinstance(new.token, Pending | DeviceWaiting):
                 reminders.wake()
+            if new is not None and isinstance(new.token, Active | Pending | DeviceWaiting):
+                laptop.resume.wake()
 
         store.changed.connect(wake_duties)
         store.changed.connect(persistence.account_changed)

@@ -9,6 +9,10 @@ missing, and, since systemd may skip the signal after hibernation, every
 :data:`~pizauth_dbus.timing.RESUME_BACKSTOP` seconds where it is there. Both are debounced
 (elogind sends the signal twice, and the detector may see the jump after the signal), and
 every resume is published once as :attr:`ResumeWatch.resumed`.
+
+The detector looks only while some account has a token or waits for a sign-in
+(:meth:`ResumeWatch.wake`): a resume matters to nothing else, so a server with no such account
+never wakes, as before laptops were looked after.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dbus_fast import Message, MessageType
 from pizauth_dbus.server import systembus
 from pizauth_dbus.server.signals import Signal
 from pizauth_dbus.server.state import now
-from pizauth_dbus.server.tasks import Tasks
+from pizauth_dbus.server.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import CLOCK_JUMP, MAX_WAIT, RESUME_BACKSTOP, RESUME_DEBOUNCE
 
 log = logging.getLogger(__name__)
@@ -63,9 +67,16 @@ class ResumeWatch:
     :param clock: seconds on a clock that runs during suspend (for the debounce).
     """
 
-    def __init__(self, system_bus: systembus.SystemBus, clock: Callable[[], float] = now) -> None:
+    def __init__(
+        self,
+        system_bus: systembus.SystemBus,
+        clock: Callable[[], float] = now,
+        needed: Callable[[], bool] = lambda: True,
+    ) -> None:
         self._system_bus = system_bus
         self._clock = clock
+        self._needed = needed
+        self._wake = asyncio.Event()
         self._tasks = Tasks()
         self._jumps = JumpDetector()
         self._last_resume: float | None = None
@@ -86,8 +97,19 @@ class ResumeWatch:
         self.sources.append("clock")
         every = RESUME_BACKSTOP if "logind" in self.sources else MAX_WAIT
         while True:
+            if not self._needed():
+                # Nothing a resume would change: sleep until an account gets a token or waits
+                # for a sign-in. A sleep meanwhile is of no interest, so the mark starts anew.
+                self._wake.clear()
+                await wait_woken(self._wake, None)
+                self._jumps.slept()
+                continue
             await asyncio.sleep(every)
             self.check_clock()
+
+    def wake(self) -> None:
+        """Some account may now need the detector (it got a token, or waits for a sign-in)."""
+        self._wake.set()
 
     def check_clock(self) -> None:
         """Announce a resume if the clocks say the machine slept since the last look."""
