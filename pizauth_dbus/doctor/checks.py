@@ -122,11 +122,32 @@ def server_checks(ctx: Context, this_program: str) -> list[Check]:
                     "run pizauth reload after editing the file the server reads",
                 )
             )
-        return out + activation_checks(ctx, this_program, needed=False)
+        return out + failure_checks(bus) + activation_checks(ctx, this_program, needed=False)
     return [
         Check("server", "note", "not running (the first pizauth show starts it)"),
         *activation_checks(ctx, this_program, needed=True),
     ]
+
+
+def failure_checks(bus: Bus) -> list[Check]:
+    """Each account's last failure, as the server keeps it, with what to do about it (the
+    error-hint table's answer; the server's message alone when no known cause explains it)."""
+    try:
+        (rows,) = bus.server("Errors")
+    except Unanswered:  # a server from before Errors existed: nothing to report
+        return []
+    out = []
+    for account, message, hint in rows:
+        out.append(
+            Check(
+                "server",
+                "fail",
+                f"account {account}: {message}",
+                hint or f"run pizauth show {account} to sign in again",
+                {"account": account, "hint": hint},
+            )
+        )
+    return out
 
 
 def activation_checks(ctx: Context, this_program: str, *, needed: bool) -> list[Check]:

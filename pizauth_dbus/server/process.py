@@ -165,6 +165,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     from pizauth_dbus.server.events import Eventer
     from pizauth_dbus.server.manager import Manager
     from pizauth_dbus.server.persistence import Persistence
+    from pizauth_dbus.server.problems import Problems
     from pizauth_dbus.server.redirects import RedirectListeners
     from pizauth_dbus.server.refresher import Refresher
     from pizauth_dbus.server.reminders import Reminders
@@ -188,12 +189,17 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
-        refresher = Refresher(store, events, http.session)
+        problems = Problems()
+        refresher = Refresher(store, events, http.session, problems)
         reminders = Reminders(store)
         persistence = Persistence(store, SecretService(bus, KEYRING_CALL_TIMEOUT))
         listeners: RedirectListeners
         authoriser = Authoriser(
-            store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
+            store,
+            events,
+            http.session,
+            lambda: (listeners.http_port, listeners.https_port),
+            problems,
         )
         listeners = RedirectListeners(authoriser)
         device = DeviceFlow(store, events, http.session, authoriser)
@@ -225,6 +231,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
                 reminders.wake()
 
         store.changed.connect(wake_duties)
+        store.changed.connect(problems.account_changed)
         store.changed.connect(persistence.account_changed)
         store.changed.connect(commands.waiters.account_changed)
         authoriser.auth_failed.connect(commands.waiters.auth_failed)

@@ -154,9 +154,9 @@ class Desktop:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._announce, account, url))
 
-    def auth_failed(self, account: str, message: str) -> None:
+    def auth_failed(self, account: str, message: str, hint: str = "") -> None:
         if self._enabled():
-            self._queue.put_nowait(functools.partial(self._error, account, message))
+            self._queue.put_nowait(functools.partial(self._error, account, message, hint))
 
     def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
         token = None if new is None else new.token
@@ -356,9 +356,9 @@ class Desktop:
         if key in self._shown and not self._waiting(account, url):
             await self._withdraw(key)
 
-    async def _error(self, account: str, message: str) -> None:
+    async def _error(self, account: str, message: str, hint: str = "") -> None:
         key = ("error", account)
-        summary, body = error_text(account, message)
+        summary, body = error_text(account, message, hint)
         await self._send(
             key,
             lambda: Notification(

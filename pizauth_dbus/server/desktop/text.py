@@ -62,11 +62,13 @@ def prompt_text(account: str, user_code: str | None = None) -> tuple[str, str]:
     )
 
 
-def error_text(account: str, message: str) -> tuple[str, str]:
+def error_text(account: str, message: str, hint: str = "") -> tuple[str, str]:
     """The error notification's summary and body (plain text) for ``message``, the text
-    ``error_notify_cmd`` gets; its opening words would only repeat the summary."""
+    ``error_notify_cmd`` gets; its opening words would only repeat the summary. The hint, when
+    a known cause explains the error, comes before the way to try again."""
     detail = message.removeprefix(f"Authentication for {account} failed: ")
+    what = f"\nWhat to do: {hint}" if hint else ""
     return (
         f"Couldn't authorise “{account}”",
-        f"{detail}\nTo try again, run: pizauth show {shlex.quote(account)}",
+        f"{detail}{what}\nTo try again, run: pizauth show {shlex.quote(account)}",
     )
