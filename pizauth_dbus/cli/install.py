@@ -30,6 +30,7 @@ Usage:
   {pn} install
   {pn} uninstall
   {pn} doctor [-c <config-path>] [--json] [--online]
+  {pn} new-account [-c <config-path>] [options] (see pizauth-dbus(1))
 """
 
 SERVICE_NAME = "org.pizauth.service"
@@ -186,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         from pizauth_dbus.doctor import checklist as doctor
 
         return doctor.main(pn, argv[2:])
+    if len(argv) >= 2 and argv[1] == "new-account":
+        from pizauth_dbus.cli import newaccount
+
+        return newaccount.main(pn, argv[2:])
     if len(argv) != 2 or argv[1] not in ("install", "uninstall"):
         sys.stderr.write(USAGE.format(pn=pn))
         return 1
