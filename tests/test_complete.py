@@ -19,8 +19,10 @@ from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url, url_query
 from harness.lifecycle import fake_account, show_token, wait_for
 from harness.oidc import OidcProvider
-from harness.server import PizauthServer, ServerFactory
-from harness.texts import HEAD
+from harness.notifications import FakeNotifications
+from harness.server import PizauthServer, ServerFactory, run_cli
+from harness.texts import BOTH, HEAD, PENDING
+from pizauth_dbus.cli.pizauth import COMPLETE_LINE
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -116,3 +118,32 @@ def test_a_refused_exchange_is_reported_to_the_caller(
     assert err == "ERROR - Authentication for acct failed: HTTP code 400 (invalid_grant: gone)\n"
     # As after a redirect that failed: the account starts over with a new URL.
     wait_for(lambda: pending_url(server, "acct") != url, "a fresh sign-in")
+
+
+def test_show_mentions_complete_only_where_the_browser_is_elsewhere(
+    servers: ServerFactory, fake_oauth: FakeOAuth
+) -> None:
+    server = servers(HEAD + fake_account(fake_oauth))
+    url = pending_url(server, "acct")  # upstream's one line, exactly, outside SSH
+    ssh = {**server.env, "SSH_CONNECTION": "192.0.2.1 50000 192.0.2.2 22"}
+    r = run_cli(ssh, "show", "acct", command=server.command)
+    assert r.returncode == 1
+    assert r.stderr.decode() == f"{PENDING}{url}\n{COMPLETE_LINE}"
+    # -u keeps upstream's bare line; a display on this machine needs no such help.
+    hidden = run_cli(ssh, "show", "-u", "acct", command=server.command)
+    assert hidden.stderr.decode() == PENDING + "\n"  # upstream: "... with URL " and no URL
+    shown = run_cli({**ssh, "DISPLAY": ":0"}, "show", "acct", command=server.command)
+    assert shown.stderr.decode() == f"{PENDING}{url}\n"
+
+
+def test_the_prompt_mentions_complete_for_a_redirect_that_may_not_land(
+    servers: ServerFactory, fake_oauth: FakeOAuth, notifications: FakeNotifications
+) -> None:
+    secure = fake_account(fake_oauth, "secure", extra='redirect_uri = "https://localhost/";\n')
+    server = servers(BOTH + fake_account(fake_oauth, "plain") + secure)
+    pending_url(server, "plain")
+    (plain,) = notifications.wait_sent(1)
+    assert "pizauth complete" not in plain.body
+    pending_url(server, "secure")
+    second = notifications.wait_sent(2)[1]
+    assert "copy its address and run: pizauth complete secure ADDRESS" in second.body

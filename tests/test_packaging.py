@@ -19,6 +19,7 @@ EXPECTED = [
     "share/bash-completion/completions/pizauth",
     "share/dbus-1/services/org.pizauth.service",
     "share/fish/vendor_completions.d/pizauth.fish",
+    "share/man/man1/pizauth-dbus.1",
     "share/man/man1/pizauth.1",
     "share/man/man5/org.pizauth.5",
     "share/man/man5/pizauth.conf.5",
@@ -68,3 +69,14 @@ def test_make_install_and_uninstall_into_destdir(tmp_path: Path) -> None:
 
     _make("uninstall", dest)
     assert [p for p in prefix.rglob("*") if p.is_file()] == []
+
+
+def test_the_provider_data_file_ships_with_the_package() -> None:
+    """The assistant, the doctor and the server read ``config/providers.json`` from the
+    installed package: the wheel must carry it."""
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = meta["tool"]["setuptools"]["package-data"]["pizauth_dbus"]
+    assert "config/providers.json" in shipped
+    assert (ROOT / "pizauth_dbus" / "config" / "providers.json").is_file()

@@ -211,9 +211,27 @@ def _call_failed(e: Exception, hide_url: bool = False) -> int:
     if e.name == ERROR_PREFIX + "AuthorisationPending" and hide_url:
         return _error(PENDING_PREFIX)
     _error(str(e))
+    if e.name == ERROR_PREFIX + "AuthorisationPending" and _browser_elsewhere(str(e)):
+        sys.stderr.write(COMPLETE_LINE)
     if e.spawn_failed:
         _explain_failed_activation()
     return 1
+
+
+COMPLETE_LINE = (
+    "In a browser on another machine, sign in there, then run: "
+    "pizauth complete <account> '<the address it ended on>'\n"
+)
+"""After upstream's line, for a person in an SSH session (whose browser is elsewhere)."""
+
+
+def _browser_elsewhere(message: str) -> bool:
+    """Whether this is an SSH session without a display, and the pending sign-in is one that
+    redirects to a listener (a device code needs no such help)."""
+    env = os.environ
+    ssh = "SSH_CONNECTION" in env or "SSH_TTY" in env
+    local_display = "DISPLAY" in env or "WAYLAND_DISPLAY" in env
+    return ssh and not local_display and " and code " not in message
 
 
 def _explain_failed_activation() -> None:

@@ -59,13 +59,22 @@ from pizauth_dbus.server.desktop.text import (
     error_text,
     prompt_text,
 )
-from pizauth_dbus.server.state import DeviceWaiting, Empty, Entry, Store, now, waiting_url
+from pizauth_dbus.server.state import (
+    DeviceWaiting,
+    Empty,
+    Entry,
+    Pending,
+    Store,
+    now,
+    waiting_url,
+)
 from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import (
     NOTIFICATION_BACKOFF_FIRST,
     NOTIFICATION_BACKOFF_MAX,
     NOTIFICATION_OP_TIMEOUT,
 )
+from pizauth_dbus.urls import lands_here
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +342,9 @@ class Desktop:
             return  # overtaken while queued (a token arrived, a revoke, a new URL)
         tok = self._store.get(account).token  # there: _waiting() just found it
         summary, body = prompt_text(
-            account, tok.user_code if isinstance(tok, DeviceWaiting) else None
+            account,
+            tok.user_code if isinstance(tok, DeviceWaiting) else None,
+            may_not_land=isinstance(tok, Pending) and not lands_here(tok.redirect_uri),
         )
 
         def on_open() -> None:
