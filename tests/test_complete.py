@@ -18,8 +18,8 @@ from harness.browser import chromium, sign_in_and_consent_to
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url, url_query
 from harness.lifecycle import fake_account, show_token, wait_for
-from harness.oidc import OidcProvider
 from harness.notifications import FakeNotifications
+from harness.oidc import OidcProvider
 from harness.server import PizauthServer, ServerFactory, run_cli
 from harness.texts import BOTH, HEAD, PENDING
 from pizauth_dbus.cli.pizauth import COMPLETE_LINE

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pizauth_dbus import BUS_NAME
 from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
+from pizauth_dbus.config.providers import Provider
 from pizauth_dbus.doctor.probe import (
     Bus,
     Unanswered,
@@ -265,17 +266,29 @@ def _flow(account: Account) -> str:
     return "device" if getattr(account, "device_auth_uri", None) else "redirect"
 
 
+def _provider_of(account: Account) -> Provider | None:
+    """The provider in the provider data whose endpoints the account uses, if any."""
+    from pizauth_dbus.config.providers import load
+
+    uris = [account.token_uri, account.auth_uri, getattr(account, "device_auth_uri", None)]
+    hosts = {urlsplit(u).hostname for u in uris if u}
+    for provider in load().providers.values():
+        if hosts & {urlsplit(provider.token_uri).hostname, urlsplit(provider.auth_uri).hostname}:
+            return provider
+    return None
+
+
 def _account_checks(config: Config, account: Account) -> list[Check]:
     name = account.name
     if _flow(account) == "device":
-        host = urlsplit(str(getattr(account, "device_auth_uri", ""))).hostname or ""
-        if host.endswith(("google.com", "googleapis.com")):
+        provider = _provider_of(account)
+        if provider is not None and not provider.device_flow:
+            refused = provider.device_flow_refused or f"{provider.label} has no device flow"
             return [
                 Check(
                     "config",
                     "fail",
-                    f"account {name}: device flow with Google, which "
-                    "refuses the mail scope in the device flow",
+                    f"account {name}: device flow with {provider.label}: {refused}",
                     f"remove device_auth_uri from {name} and sign in with the redirect",
                 )
             ]
