@@ -139,6 +139,17 @@ def test_scripted_for_each_provider(
     doctor(env, path)
 
 
+def test_a_secret_from_standard_input_stays_out_of_the_command_line(env: dict[str, str]) -> None:
+    r = subprocess.run(
+        [*TOOL, "--name", "g", "--provider", "google", "--email", "me@gmail.com",
+         "--client-id", "id", "--client-secret", "-", "--yes"],
+        env=env, input="from-stdin\n", capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert load(str(conf(env))).accounts["g"].client_secret == "from-stdin"
+    assert "from-stdin" not in r.stdout
+
+
 def test_google_device_flow_is_refused(env: dict[str, str]) -> None:
     r = run(env, "--name", "g", "--provider", "google", "--email", "me@gmail.com",
             "--client-id", "id", "--device", "--yes")  # fmt: skip

@@ -274,7 +274,7 @@ def _run(pn: str, args: list[str]) -> int:
         email=opts.email,
         protocols=_protocols(opts.protocols),
         client_id=opts.client_id,
-        client_secret=opts.client_secret,
+        client_secret=_secret_option(opts.client_secret),
         tenant=opts.tenant,
         issuer=opts.issuer,
         scopes=_split(opts.scopes),
@@ -318,6 +318,17 @@ def _run(pn: str, args: list[str]) -> int:
         return _sign_in(a.name)
     print(f"To sign in: pizauth show -w {SIGN_IN_WAIT} {a.name}")
     return 0
+
+
+def _secret_option(value: str | None) -> str | None:
+    """``--client-secret``'s value; ``-`` reads it from standard input's first line, so that a
+    script need not put it in the command line (which other users can see)."""
+    if value != "-":
+        return value
+    secret = sys.stdin.readline().strip()
+    if not secret:
+        raise Abort("--client-secret -: no secret on standard input")
+    return secret
 
 
 def _read(path: Path) -> str | None:
