@@ -65,7 +65,8 @@ def test_make_install_and_uninstall_into_destdir(tmp_path: Path) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     # The completions and man pages are the repository's, unchanged.
     assert (prefix / EXPECTED[2]).read_bytes() == (ROOT / "completions/pizauth.bash").read_bytes()
-    assert (prefix / EXPECTED[5]).read_bytes() == (ROOT / "man/pizauth.1").read_bytes()
+    assert (prefix / EXPECTED[5]).read_bytes() == (ROOT / "man/pizauth-dbus.1").read_bytes()
+    assert (prefix / EXPECTED[6]).read_bytes() == (ROOT / "man/pizauth.1").read_bytes()
 
     _make("uninstall", dest)
     assert [p for p in prefix.rglob("*") if p.is_file()] == []
