@@ -93,3 +93,18 @@ class WaitEndedError(PizauthError):
     account was revoked, its authorisation failed, or the server stopped."""
 
     dbus_name = ERROR_PREFIX + "WaitEnded"
+
+
+class CompletionError(PizauthError):
+    """``pizauth complete`` (``Complete``) could not finish a sign-in with the URL it was
+    given: no sign-in waits, the URL is not its redirect, its ``state`` is not the one asked
+    for, or it carries no code. Nothing changed."""
+
+    dbus_name = ERROR_PREFIX + "Completion"
+
+
+class AuthorisationFailedError(PizauthError):
+    """The provider refused the sign-in a ``Complete`` finished (its message, as
+    ``error_notify_cmd`` gets it); the account is empty again, as after any failed sign-in."""
+
+    dbus_name = ERROR_PREFIX + "AuthorisationFailed"

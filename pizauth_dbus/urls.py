@@ -14,7 +14,7 @@ a URL a provider names (a device flow's verification page) is one a person can o
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from ada_url import URL
 
@@ -79,3 +79,14 @@ def is_web_url(uri: str) -> bool:
     except ValueError:
         return False
     return url.protocol in ("http:", "https:") and bool(url.hostname)
+
+
+def lands_here(redirect_uri: str) -> bool:
+    """Whether a browser on this machine reaches the listener at ``redirect_uri`` without
+    help: plain http to a loopback name. An https address meets the listener's self-signed
+    certificate, and another host needs a tunnel; either may leave the person on a page that
+    cannot be reached, to be finished with ``pizauth complete``."""
+    parts = urlsplit(redirect_uri)
+    host = (parts.hostname or "").lower()
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    return parts.scheme.lower() == "http" and loopback

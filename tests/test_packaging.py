@@ -27,6 +27,7 @@ EXPECTED = [
     "share/bash-completion/completions/pizauth",
     "share/dbus-1/services/org.pizauth.service",
     "share/fish/vendor_completions.d/pizauth.fish",
+    "share/man/man1/pizauth-dbus.1",
     "share/man/man1/pizauth.1",
     "share/man/man5/org.pizauth.5",
     "share/man/man5/pizauth.conf.5",
@@ -72,7 +73,8 @@ def test_make_install_and_uninstall_into_destdir(tmp_path: Path) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
     # The completions and man pages are the repository's, unchanged.
     assert (prefix / EXPECTED[2]).read_bytes() == (ROOT / "completions/pizauth.bash").read_bytes()
-    assert (prefix / EXPECTED[5]).read_bytes() == (ROOT / "man/pizauth.1").read_bytes()
+    assert (prefix / EXPECTED[5]).read_bytes() == (ROOT / "man/pizauth-dbus.1").read_bytes()
+    assert (prefix / EXPECTED[6]).read_bytes() == (ROOT / "man/pizauth.1").read_bytes()
 
     _make("uninstall", dest)
     assert [p for p in prefix.rglob("*") if p.is_file()] == []
@@ -133,6 +135,7 @@ def test_an_installed_wheel_has_every_module_and_both_programs_run(
     )
     assert r.returncode == 0, r.stderr
     assert (target / "pizauth_dbus" / "py.typed").exists()
+    assert (target / "pizauth_dbus" / "config" / "providers.json").exists()
 
     for program, usage in (("pizauth", "pizauth show"), ("pizauth-dbus", "pizauth-dbus doctor")):
         r = subprocess.run(
@@ -179,3 +182,14 @@ def test_an_installed_wheel_has_every_module_and_both_programs_run(
         if server.poll() is None:
             server.kill()
             server.wait(timeout=10)
+
+
+def test_the_provider_data_file_ships_with_the_package() -> None:
+    """The assistant, the doctor and the server read ``config/providers.json`` from the
+    installed package: the wheel must carry it."""
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = meta["tool"]["setuptools"]["package-data"]["pizauth_dbus"]
+    assert "config/providers.json" in shipped
+    assert (ROOT / "pizauth_dbus" / "config" / "providers.json").is_file()

@@ -1,5 +1,6 @@
 """``pizauth-dbus``: the program for setting pizauth up rather than using it: ``install`` and
-``uninstall`` (:mod:`pizauth_dbus.cli.install`), and ``doctor`` (:mod:`pizauth_dbus.doctor`).
+``uninstall`` (:mod:`pizauth_dbus.cli.install`), ``doctor`` (:mod:`pizauth_dbus.doctor`) and
+the ``new-account`` assistant (:mod:`pizauth_dbus.cli.newaccount`).
 
 Short-lived and blocking like ``pizauth``; each command's module is imported only when it runs.
 """
@@ -14,6 +15,7 @@ Usage:
   {pn} install
   {pn} uninstall
   {pn} doctor [-c <config-path>] [--json] [--online]
+  {pn} new-account [-c <config-path>] [options] (see pizauth-dbus(1))
 """
 
 
@@ -25,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         from pizauth_dbus.doctor import checklist as doctor
 
         return doctor.main(pn, argv[2:])
+    if len(argv) >= 2 and argv[1] == "new-account":
+        from pizauth_dbus.cli import newaccount
+
+        return newaccount.main(pn, argv[2:])
     if len(argv) != 2 or argv[1] not in ("install", "uninstall"):
         sys.stderr.write(USAGE.format(pn=pn))
         return 1

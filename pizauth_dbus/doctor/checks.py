@@ -18,6 +18,7 @@ from pizauth_dbus import BUS_NAME
 from pizauth_dbus.blocking_calls import BusError
 from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
+from pizauth_dbus.config.providers import Provider
 from pizauth_dbus.doctor.probe import Bus, find_service_file, find_user_unit
 from pizauth_dbus.proxyenv import describe
 
@@ -122,6 +123,7 @@ def server_checks(ctx: Context, this_program: str) -> list[Check]:
         return (
             out
             + network_checks(props.get("Network"))
+            + failure_checks(bus)
             + activation_checks(ctx, this_program, needed=False)
         )
     return [
@@ -161,6 +163,27 @@ def network_checks(network: Any) -> list[Check]:
                 f"the server uses {_proxies(server)}; this shell has {_proxies(shell)}",
                 "hand the shell's variables to the server: dbus-update-activation-environment "
                 f"{names} (or systemctl --user import-environment {names}), then pizauth shutdown",
+            )
+        )
+    return out
+
+
+def failure_checks(bus: Bus) -> list[Check]:
+    """Each account's last failure, as the server keeps it, with what to do about it (the
+    error-hint table's answer; the server's message alone when no known cause explains it)."""
+    try:
+        (rows,) = bus.server("Errors")
+    except BusError:  # a server from before Errors existed: nothing to report
+        return []
+    out = []
+    for account, message, hint in rows:
+        out.append(
+            Check(
+                "server",
+                "fail",
+                f"account {account}: {message}",
+                hint or f"run pizauth show {account} to sign in again",
+                {"account": account, "hint": hint},
             )
         )
     return out
@@ -281,17 +304,29 @@ def _flow(account: Account) -> str:
     return "device" if getattr(account, "device_auth_uri", None) else "redirect"
 
 
+def _provider_of(account: Account) -> Provider | None:
+    """The provider in the provider data whose endpoints the account uses, if any."""
+    from pizauth_dbus.config.providers import load
+
+    uris = [account.token_uri, account.auth_uri, getattr(account, "device_auth_uri", None)]
+    hosts = {urlsplit(u).hostname for u in uris if u}
+    for provider in load().providers.values():
+        if hosts & {urlsplit(provider.token_uri).hostname, urlsplit(provider.auth_uri).hostname}:
+            return provider
+    return None
+
+
 def _account_checks(config: Config, account: Account) -> list[Check]:
     name = account.name
     if _flow(account) == "device":
-        host = urlsplit(str(getattr(account, "device_auth_uri", ""))).hostname or ""
-        if host.endswith(("google.com", "googleapis.com")):
+        provider = _provider_of(account)
+        if provider is not None and not provider.device_flow:
+            refused = provider.device_flow_refused or f"{provider.label} has no device flow"
             return [
                 Check(
                     "config",
                     "fail",
-                    f"account {name}: device flow with Google, which "
-                    "refuses the mail scope in the device flow",
+                    f"account {name}: device flow with {provider.label}: {refused}",
                     f"remove device_auth_uri from {name} and sign in with the redirect",
                 )
             ]

@@ -70,6 +70,10 @@ class Bus:
         )
         return {k: v[1] for k, v in props.items()}
 
+    def server(self, method: str, sig: str = "", *args: Any) -> tuple[Any, ...]:
+        """A call of the running server's own interface (never starting one)."""
+        return self.call(BUS_NAME, OBJECT_PATH, INTERFACE, method, sig, *args)
+
 
 def _data_dirs() -> list[Path]:
     """Where a session bus reads activation files (and desktops read desktop entries): the

@@ -1,5 +1,5 @@
 """What each command means on the server: show, refresh, revoke, reload, status, dump, restore,
-info and shutdown.
+info, shutdown, and pizauth-dbus's complete and errors.
 
 A facade over the duties (the store, the authorisation flow, the refresher, the reminders, the
 token events); the D-Bus interface calls it, and ``server.serve`` builds it. It never prints:
@@ -115,6 +115,17 @@ class Commands:
             case _:
                 self._refresher.refresh_now(name)
                 raise TokenExpiredError(EXPIRED_INITIATED)
+
+    async def complete(self, name: str, url: str) -> None:
+        """Finish the account's pending sign-in with the address the browser ended on.
+
+        :raises UnknownAccountError, CompletionError, AuthorisationFailedError:
+        """
+        await self._authoriser.complete(name, self.store.get(name), url.strip())
+
+    def errors(self) -> list[tuple[str, str, str]]:
+        """``(account, message, hint)``: each account's last failure since its last token."""
+        return self._authoriser.problems.rows()
 
     def usable_token(self, name: str) -> str | None:
         """The account's access token if :meth:`show` would return it now, else None (an

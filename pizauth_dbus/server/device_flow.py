@@ -108,6 +108,7 @@ class DeviceFlow:
                 e = oauth.OAuthError(f"internal error ({type(e).__name__})")
             message = f"Can't get a device code for {name}: {e}"
             log.error("%s", message)
+            self._authoriser.problems.note(entry.account, message, "device")
             raise DeviceAuthorisationError(message) from None
         cur = self._store.current(name, entry.version)
         if cur is None:
@@ -163,7 +164,9 @@ class DeviceFlow:
                     log.debug("Polling for %s failed unexpectedly", name, exc_info=True)
                     e = oauth.OAuthError(f"internal error ({type(e).__name__})")
                 if self._finish(name, version, Empty()):
-                    self._authoriser.report(name, f"Authentication for {name} failed: {e}")
+                    self._authoriser.report(
+                        name, f"Authentication for {name} failed: {e}", "device"
+                    )
                 return
             match answer:
                 case Wait.PENDING:

@@ -26,6 +26,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 StatusList = Annotated[list[list[object]], DBusSignature("a(ssa{sx})")]
+ErrorList = Annotated[list[list[object]], DBusSignature("a(sss)")]
 InfoDict = Annotated[dict[str, str], DBusSignature("a{ss}")]
 StrList = Annotated[list[str], DBusSignature("as")]
 StrPair = Annotated[list[str], DBusSignature("ss")]
@@ -120,6 +121,21 @@ class Manager(ServiceInterface):
     def Status(self) -> StatusList:
         """(account, state, times) for every account, sorted; times are Unix seconds."""
         return [list(row) for row in _call(self._commands.status)]
+
+    @dbus_method()
+    async def Complete(self, account: DBusStr, url: DBusStr) -> None:
+        """Finish the account's pending sign-in with the address the browser ended on (a
+        browser on another machine, a redirect that never reached the listener)."""
+        try:
+            await self._commands.complete(account, url)
+        except Exception as e:
+            raise _named(e) from None
+
+    @dbus_method()
+    def Errors(self) -> ErrorList:
+        """(account, message, hint) for each account's last failure since its last token;
+        the hint is what to do, empty when no known cause explains the message."""
+        return [list(row) for row in _call(self._commands.errors)]
 
     @dbus_method()
     def Info(self) -> InfoDict:

@@ -159,6 +159,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     from pizauth_dbus.server.manager import Manager
     from pizauth_dbus.server.network import waiting_times
     from pizauth_dbus.server.persistence import Persistence
+    from pizauth_dbus.server.problems import Problems
     from pizauth_dbus.server.redirects import RedirectListeners
     from pizauth_dbus.server.refresher import Refresher
     from pizauth_dbus.server.reminders import Reminders
@@ -182,17 +183,22 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
+        problems = Problems()
         laptop = Laptop(
             bus,
             lambda: any(isinstance(e.token, Active | Pending | DeviceWaiting) for _, e in store),
         )
         network = laptop.network
-        refresher = Refresher(store, events, http.session, network.offline)
+        refresher = Refresher(store, events, http.session, network.offline, problems)
         reminders = Reminders(store, network.offline)
         persistence = Persistence(store, SecretService(bus, KEYRING_CALL_TIMEOUT))
         listeners: RedirectListeners
         authoriser = Authoriser(
-            store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
+            store,
+            events,
+            http.session,
+            lambda: (listeners.http_port, listeners.https_port),
+            problems,
         )
         listeners = RedirectListeners(authoriser)
         device = DeviceFlow(store, events, http.session, authoriser, network.wait_online)
@@ -227,6 +233,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
                 laptop.resume.wake()
 
         store.changed.connect(wake_duties)
+        store.changed.connect(problems.account_changed)
         store.changed.connect(persistence.account_changed)
         store.changed.connect(commands.waiters.account_changed)
         authoriser.auth_failed.connect(commands.waiters.auth_failed)

@@ -55,7 +55,7 @@ class RedirectTarget(Protocol):
     def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:
         """The provider redirected with an ``error``: the account goes back to Empty."""
 
-    def code_received(self, name: str, entry: Entry, code: str) -> None:
+    def code_received(self, name: str, entry: Entry, code: str) -> object:
         """The provider redirected with a code: exchange it (in the background)."""
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.hooks import HookError, run_hook
+from pizauth_dbus.server.problems import Problems
 from pizauth_dbus.server.state import Active, Empty, Entry, Store, expiry_after, now
 from pizauth_dbus.server.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import (
@@ -85,8 +86,10 @@ class Refresher:
         events: Eventer,
         http: Callable[[], aiohttp.ClientSession],
         offline: Callable[[], bool] = lambda: False,
+        problems: Problems | None = None,
     ) -> None:
         self._store = store
+        self._problems = Problems() if problems is None else problems
         self._events = events
         self._http = http
         self._offline = offline
@@ -208,6 +211,9 @@ class Refresher:
             return
         if not err.transient:
             log.info("Permanent refresh error for %s: %s", name, err)
+            # The hint (a refresh token dead after 90 days unused, or 7 days in Google's
+            # Testing) is logged at error level: it asks the person to do something.
+            self._problems.note(cur.account, f"Refreshing {name} failed: {err}", "refresh")
             self._invalidate(name, cur)
             return
         # Offline, or just after a resume, failing is expected: it must not count towards

@@ -60,13 +60,22 @@ from pizauth_dbus.server.desktop.text import (
     error_text,
     prompt_text,
 )
-from pizauth_dbus.server.state import DeviceWaiting, Empty, Entry, Store, now, waiting_url
+from pizauth_dbus.server.state import (
+    DeviceWaiting,
+    Empty,
+    Entry,
+    Pending,
+    Store,
+    now,
+    waiting_url,
+)
 from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import (
     NOTIFICATION_BACKOFF_FIRST,
     NOTIFICATION_BACKOFF_MAX,
     NOTIFICATION_OP_TIMEOUT,
 )
+from pizauth_dbus.urls import lands_here
 
 log = logging.getLogger(__name__)
 
@@ -155,9 +164,9 @@ class Desktop:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._announce, account, url))
 
-    def auth_failed(self, account: str, message: str) -> None:
+    def auth_failed(self, account: str, message: str, hint: str = "") -> None:
         if self._enabled():
-            self._queue.put_nowait(functools.partial(self._error, account, message))
+            self._queue.put_nowait(functools.partial(self._error, account, message, hint))
 
     def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
         token = None if new is None else new.token
@@ -323,7 +332,9 @@ class Desktop:
             return  # overtaken while queued (a token arrived, a revoke, a new URL)
         tok = self._store.get(account).token  # there: _waiting() just found it
         summary, body = prompt_text(
-            account, tok.user_code if isinstance(tok, DeviceWaiting) else None
+            account,
+            tok.user_code if isinstance(tok, DeviceWaiting) else None,
+            may_not_land=isinstance(tok, Pending) and not lands_here(tok.redirect_uri),
         )
 
         def on_open() -> None:
@@ -346,9 +357,9 @@ class Desktop:
         if key in self._shown and not self._waiting(account, url):
             await self._withdraw(key)
 
-    async def _error(self, account: str, message: str) -> None:
+    async def _error(self, account: str, message: str, hint: str = "") -> None:
         key = ("error", account)
-        summary, body = error_text(account, message)
+        summary, body = error_text(account, message, hint)
         await self._send(
             key,
             lambda: Notification(
