@@ -14,14 +14,15 @@ import asyncio
 import logging
 from typing import Any
 
-from dbus_fast import BusType, Message, MessageType
+from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
 
+from pizauth_dbus.server import buscall
+from pizauth_dbus.server.buscall import BusCallError
 from pizauth_dbus.timing import SYSTEM_BUS_TIMEOUT
 
 log = logging.getLogger(__name__)
 
-DBUS = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
 PROPERTIES = "org.freedesktop.DBus.Properties"
 
 
@@ -62,29 +63,22 @@ async def call(
     signature: str = "",
     body: list[Any] | None = None,
 ) -> list[Any] | None:
-    """One method call, bounded; its reply's body, or None for an error or no answer."""
-    msg = Message(
-        destination=destination,
-        path=path,
-        interface=interface,
-        member=member,
-        signature=signature,
-        body=body or [],
-    )
+    """One method call through :func:`~pizauth_dbus.server.buscall.call`, bounded by
+    :data:`~pizauth_dbus.timing.SYSTEM_BUS_TIMEOUT`; its reply's body, or None for an error or
+    no answer (a watcher then does without that source: never worth more than a debug line)."""
+    target = buscall.Target(destination, path, interface)
     try:
-        async with asyncio.timeout(SYSTEM_BUS_TIMEOUT):
-            reply = await bus.call(msg)
-    except Exception as e:
-        log.debug("%s.%s on %s: %s", interface, member, destination, e or type(e).__name__)
+        return await buscall.call(
+            bus, target, member, signature, body or [], timeout=SYSTEM_BUS_TIMEOUT
+        )
+    except BusCallError as e:
+        log.debug("%s.%s on %s: %s", interface, member, destination, e.name or e)
         return None
-    if reply is None or reply.message_type != MessageType.METHOD_RETURN:
-        return None
-    return list(reply.body)
 
 
 async def has_owner(bus: MessageBus, name: str) -> bool:
     """Whether ``name`` is owned on ``bus`` now (never activating it)."""
-    reply = await call(bus, *DBUS, "NameHasOwner", "s", [name])
+    reply = await call(bus, *buscall.DAEMON, "NameHasOwner", "s", [name])
     return bool(reply and reply[0])
 
 
@@ -96,4 +90,4 @@ async def get_property(bus: MessageBus, name: str, path: str, interface: str, pr
 
 async def listen(bus: MessageBus, rule: str) -> bool:
     """Add a match rule so that the bus sends us those signals; False when refused."""
-    return await call(bus, *DBUS, "AddMatch", "s", [rule]) is not None
+    return await call(bus, *buscall.DAEMON, "AddMatch", "s", [rule]) is not None
