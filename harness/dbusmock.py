@@ -1,5 +1,7 @@
-"""System services that cannot run in a container (logind, NetworkManager), mocked with
-python-dbusmock's templates on a private bus of the test's own.
+"""Services that cannot run in a container (logind, NetworkManager, the desktop portal), mocked
+with python-dbusmock on private buses of the test's own: its templates for logind and
+NetworkManager on a stand-in system bus, and a plain mock object for the portal's network
+monitor (dbusmock has no portal template) on the test's session bus.
 
 ``python -m dbusmock --system --template logind`` owns ``org.freedesktop.login1`` on whatever
 ``DBUS_SYSTEM_BUS_ADDRESS`` names; the test drives it through the mock's own
@@ -31,6 +33,8 @@ TEMPLATES = {
     "networkmanager": ("org.freedesktop.NetworkManager", "/org/freedesktop/NetworkManager"),
 }
 """The templates used, with the name each owns and its main object."""
+PORTAL = ("org.freedesktop.portal.Desktop", "/org/freedesktop/portal/desktop")
+PORTAL_MONITOR = "org.freedesktop.portal.NetworkMonitor"
 
 NM_DISCONNECTED = 20
 NM_CONNECTED_GLOBAL = 70
@@ -41,15 +45,22 @@ class MockService(Service):
 
     def __init__(self, template: str, address: str, log_dir: Path) -> None:
         self.template = template
-        self.name, self.path = TEMPLATES[template]
+        self.name, self.path = TEMPLATES.get(template, PORTAL)
         self.address = address
         self.log_path = log_dir / f"dbusmock-{template}.log"
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
+        if self.template == "portal":
+            # A bare mock object on the session bus; portal_network_monitor gives it methods.
+            argv = ["--session", self.name, self.path, PORTAL_MONITOR]
+            env = {"DBUS_SESSION_BUS_ADDRESS": self.address}
+        else:
+            argv = ["--system", "--template", self.template]
+            env = {"DBUS_SYSTEM_BUS_ADDRESS": self.address}
         self._proc = popen_in_group(
-            [sys.executable, "-m", "dbusmock", "--system", "--template", self.template],
-            env={"DBUS_SYSTEM_BUS_ADDRESS": self.address, "PATH": "/usr/bin:/bin"},
+            [sys.executable, "-m", "dbusmock", *argv],
+            env={**env, "PATH": "/usr/bin:/bin"},
             log_path=self.log_path,
         )
         owned = wait_until(
@@ -97,3 +108,37 @@ def prepare_for_sleep(logind: MockService, going_to_sleep: bool) -> None:
 def set_nm_state(nm: MockService, state: int) -> None:
     """NetworkManager's ``State`` (20 disconnected ... 70 connected), with ``StateChanged``."""
     nm.mock_call("SetGlobalConnectionState", "u", (state,))
+
+
+def portal_network_monitor(portal: MockService, available: bool) -> None:
+    """Give the bare portal mock the network monitor's ``GetAvailable`` (answering
+    ``available``) and a ``SetAvailable`` of the mock's own that changes it and emits the
+    portal's ``changed`` signal, as a portal does when the network comes or goes."""
+    portal.mock_call(
+        "AddMethod",
+        "sssss",
+        (PORTAL_MONITOR, "GetAvailable", "", "b", "ret = getattr(self, 'pz_available', True)"),
+    )
+    portal.mock_call(
+        "AddMethod",
+        "sssss",
+        (
+            PORTAL_MONITOR,
+            "SetAvailable",
+            "b",
+            "",
+            f"self.pz_available = args[0]; self.EmitSignal('{PORTAL_MONITOR}', 'changed', '', [])",
+        ),
+    )
+    set_portal_available(portal, available)
+
+
+def set_portal_available(portal: MockService, available: bool) -> None:
+    """The network comes (True) or goes (False), as the portal reports it."""
+    target = DBusAddress(portal.path, bus_name=portal.name, interface=PORTAL_MONITOR)
+    with open_dbus_connection(bus=portal.address) as conn:
+        reply = conn.send_and_get_reply(
+            new_method_call(target, "SetAvailable", "b", (available,)), timeout=CALL_TIMEOUT
+        )
+    if reply.header.message_type == MessageType.error:
+        raise RuntimeError(f"SetAvailable failed: {reply.body}")

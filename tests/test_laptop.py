@@ -8,12 +8,15 @@ import subprocess
 import time
 from pathlib import Path
 
+from harness.dbus_daemon import PrivateBus
 from harness.dbusmock import (
     NM_CONNECTED_GLOBAL,
     NM_DISCONNECTED,
     MockService,
+    portal_network_monitor,
     prepare_for_sleep,
     set_nm_state,
+    set_portal_available,
 )
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import GDBUS_CALL
@@ -103,6 +106,31 @@ def test_the_network_coming_back_refreshes_at_once(
     assert time.monotonic() - t < FRESH_WITHIN
     assert status(server)["acct"].startswith("Active access token (obtained ")
     assert "waiting for the network" not in status(server)["acct"]
+
+
+def test_the_portal_is_the_first_source_and_its_network_coming_back_refreshes_at_once(
+    servers: ServerFactory,
+    fake_oauth: FakeOAuth,
+    session_bus: PrivateBus,
+    networkmanager: MockService,
+    tmp_path: Path,
+) -> None:
+    # Both the portal (on the session bus) and NetworkManager answer: the portal comes first,
+    # as a sandbox-friendly desktop source, and its word decides.
+    with MockService("portal", session_bus.address, tmp_path) as portal:
+        portal_network_monitor(portal, True)
+        server = _server(servers, fake_oauth, tmp_path)
+        wait_for(lambda: in_log(server, "Network monitor: portal"), "the portal monitor")
+        assert login_with_fake(server) == "at-1"
+        set_portal_available(portal, False)
+        wait_for(lambda: in_log(server, "The network is gone (portal)"), "offline")
+        _fail_one_refresh(server, fake_oauth, "Transitory refresh error for acct (waiting for the")
+
+        set_portal_available(portal, True)
+        t = time.monotonic()
+        wait_for(lambda: show_token(server) == "at-2", "a fresh token", timeout=FRESH_WITHIN)
+        assert time.monotonic() - t < FRESH_WITHIN
+        assert "waiting for the network" not in status(server)["acct"]
 
 
 def test_an_outage_runs_no_hook_and_sends_no_reminder(
