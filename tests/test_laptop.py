@@ -19,7 +19,7 @@ from harness.dbusmock import (
     set_portal_available,
 )
 from harness.fakeoauth import FakeOAuth, Reply
-from harness.flows import GDBUS_CALL
+from harness.flows import GDBUS_CALL, device_code, wait_for_token
 from harness.lifecycle import (
     fake_account,
     in_log,
@@ -32,8 +32,10 @@ from harness.lifecycle import (
     status,
     wait_for,
 )
+from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD
+from tests.test_device_faults import FAST, device_account, polls
 
 FRESH_WITHIN = 3.0
 """The issue's promise: a fresh token within 3 s of the resume or the network's return."""
@@ -218,3 +220,21 @@ def test_without_a_system_bus_everything_works_as_before(
     ]
     assert problems == [] and "Traceback" not in log
     assert "Hearing of resumes from logind" not in log
+
+
+def test_device_code_polling_is_held_while_offline(
+    servers: ServerFactory, fake_oauth: FakeOAuth, networkmanager: MockService, tmp_path: Path
+) -> None:
+    fake_oauth.device_interval = None  # poll every 0.2 s (FAST)
+    server = servers(HEAD + device_account(fake_oauth), extra_env={**KNOBS, **FAST})
+    wait_for(lambda: in_log(server, "Network monitor: NetworkManager"), "the monitor")
+    device_code(server, "acct")
+    wait_for(lambda: polls(fake_oauth) >= 2, "polling")
+    set_nm_state(networkmanager, NM_DISCONNECTED)
+    wait_for(lambda: in_log(server, "The network is gone (NetworkManager)"), "offline")
+    held = polls(fake_oauth)
+    # Ten intervals offline: at most the one poll already under way when the network went.
+    assert not wait_until(lambda: polls(fake_oauth) > held + 1, 2.0)
+    fake_oauth.device_approved = True
+    set_nm_state(networkmanager, NM_CONNECTED_GLOBAL)
+    assert wait_for_token(server, "acct", timeout=10) == "at-1"
