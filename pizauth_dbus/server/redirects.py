@@ -52,8 +52,9 @@ class RedirectTarget(Protocol):
 
     store: Store
 
-    def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:
-        """The provider redirected with an ``error``: the account goes back to Empty."""
+    def authorisation_failed(self, name: str, entry: Entry, error: str, description: str) -> str:
+        """The provider redirected with an ``error`` (and maybe an ``error_description``):
+        the account goes back to Empty. Returns what the person is told."""
 
     def code_received(self, name: str, entry: Entry, code: str) -> object:
         """The provider redirected with a code: exchange it (in the background)."""
@@ -139,11 +140,9 @@ def decide(target: RedirectTarget, url: str) -> Page:
         return NOT_FOUND
     error = _first(pairs, "error")
     if error is not None:
-        msg = f"Authentication for {name} failed: {error}"
-        detail = _first(pairs, "error_description")
-        if detail:  # upstream shows the code only; the description says what went wrong
-            msg += f" ({detail})"
-        target.authorisation_failed(name, entry, msg)
+        msg = target.authorisation_failed(
+            name, entry, error, _first(pairs, "error_description") or ""
+        )
         return Page(
             400,
             "Authorisation failed",
