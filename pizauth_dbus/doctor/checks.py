@@ -20,6 +20,7 @@ from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
 from pizauth_dbus.config.providers import Provider
 from pizauth_dbus.doctor.probe import Bus, find_service_file, find_user_unit
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.proxyenv import describe
 from pizauth_dbus.urls import normalise
 
@@ -399,7 +400,7 @@ def _reachable(uri: str) -> str | None:
                 with ssl.create_default_context().wrap_socket(sock, server_hostname=host):
                     pass
     except (OSError, ssl.SSLError) as e:
-        return str(e) or type(e).__name__
+        return error_text(e)
     return None
 
 

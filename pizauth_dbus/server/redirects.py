@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.web_protocol import RequestHandler
 
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.server.state import Entry, Pending, Store
 from pizauth_dbus.timing import CONNECTION_TIMEOUT, LISTENER_SHUTDOWN_TIMEOUT
 from pizauth_dbus.urls import query_pairs, redirect_matches
@@ -262,12 +263,15 @@ class RedirectListeners:
             self._serving = asyncio.create_task(self._serve(), name="redirect listeners")
 
     async def _bind(self, address: str, tls: ssl.SSLContext | None) -> int:
-        host, _, port_text = address.rpartition(":")
-        host = host.strip("[]") or "127.0.0.1"
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise OSError(f"invalid listen address '{address}'") from None
+        # "host:port", as upstream's server reads it: no host is no address (and an empty
+        # one must not become every interface), and the words are upstream's.
+        host, colon, port_text = address.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+        if not colon or not host:
+            raise OSError("invalid socket address")
+        if not port_text.isdigit() or int(port_text) > 65535:
+            raise OSError("invalid port value")
+        port = int(port_text)
         sock = await _bound_socket(asyncio.get_running_loop(), host, port)
         self._bound.append((sock, tls))
         bound: int = sock.getsockname()[1]
@@ -282,7 +286,7 @@ class RedirectListeners:
                 await self._listen(sock, tls)
                 self._bound.pop(0)
         except Exception as e:  # a task's failure would otherwise go unseen
-            log.error("Cannot serve redirects: %s", e)
+            log.error("Cannot serve redirects: %s", error_text(e))
 
     def _close_bound(self) -> None:
         for sock, _ in self._bound:
