@@ -34,7 +34,12 @@ from harness.texts import HEAD
 
 FRESH_WITHIN = 3.0
 """The issue's promise: a fresh token within 3 s of the resume or the network's return."""
-KNOBS = {"PIZAUTH_HTTP_TIMEOUT": "0.5", "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1"}
+# Retries as fast as a test needs them: the floor under refresh_retry has its own tests.
+KNOBS = {
+    "PIZAUTH_HTTP_TIMEOUT": "0.5",
+    "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1",
+    "PIZAUTH_REFRESH_RETRY_MIN": "0",
+}
 
 
 def _server(
