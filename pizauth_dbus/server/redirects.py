@@ -188,6 +188,26 @@ def _drop(handler: RequestHandler, transport: asyncio.BaseTransport) -> None:
     handler.force_close()
 
 
+def _strict_parser(handler: RequestHandler) -> None:
+    """Parse the connection's request with aiohttp's pure-Python parser, not its C one.
+
+    The C parser (llhttp, built lenient) accepts a request line with more than one space
+    between its parts (``GET  /?code=...``); the Python parser, like upstream's, answers 400.
+    A redirect listener sees one small request per sign-in, so speed does not matter here.
+    """
+    from aiohttp.http_parser import HttpRequestParserPy
+    from aiohttp.web_protocol import RequestPayloadError
+
+    handler._parser = HttpRequestParserPy(
+        handler,
+        asyncio.get_running_loop(),
+        2**16,
+        max_line_size=MAX_REQUEST_BYTES,
+        max_field_size=MAX_REQUEST_BYTES,
+        payload_exception=RequestPayloadError,
+    )
+
+
 @functools.cache
 def _bounded_server() -> type[web.Server]:
     """The class of aiohttp's low-level server that keeps at most :data:`MAX_CONNECTIONS`
@@ -304,6 +324,7 @@ class RedirectListeners:
 
         def protocol() -> RequestHandler:
             handler = web_server()
+            _strict_parser(handler)
             loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
             return handler
 
