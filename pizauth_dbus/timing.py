@@ -60,6 +60,10 @@ OFFLINE_RETRY = tunable_seconds("PIZAUTH_OFFLINE_RETRY", 300.0)
 (or ``refresh_retry``, if longer): slower, but never stopped, since a monitor can be wrong."""
 SYSTEM_BUS_TIMEOUT = 2.0
 """Seconds connecting to the system bus, or one question to a service on it, may take."""
+REFRESH_RETRY_MIN = tunable_seconds("PIZAUTH_REFRESH_RETRY_MIN", 1.0)
+"""A failed refresh is retried no sooner than this, whatever ``refresh_retry`` says: upstream
+retries ``refresh_retry = 0s;`` (a typo, say) in a hot loop that keeps the server busy and
+hammers the provider. One second keeps 0s meaning "at once" to a person."""
 MIN_REFRESH_GAP = 5.0
 """A token is never refreshed sooner than this after it was obtained (nor sooner than half its
 lifetime), unless it lives less than this: however short-lived a provider's tokens and whatever

@@ -13,6 +13,7 @@ from pizauth_dbus.config.loader import parse
 from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.urls import with_port
 
 ENDPOINTS = 'auth_uri = "http://a.com"; client_id = "b"; token_uri = "http://f.com";'
 MINIMAL = f'account "x" {{ {ENDPOINTS} }}'
@@ -304,7 +305,12 @@ def test_other_commas_are_syntax_errors(value: str) -> None:
         ("https://a.com:99999/", "Invalid URI: invalid port number"),
         ("https://a.com:x/", "Invalid URI: invalid port number"),
         ("http://[::1/", "Invalid URI: invalid IPv6 address"),
-        ("http://a b.com/", "Invalid URI: invalid domain character"),
+        # Upstream's URL library (2.5.8) reports a forbidden host character from its IDNA step.
+        ("http://a b.com/", "Invalid URI: invalid international domain name"),
+        # Each of these used to pass the check and then fail every `show` (issue 25).
+        ("http://999.1.1.1/", "Invalid URI: invalid IPv4 address"),
+        ("http://a%20b.com/", "Invalid URI: invalid international domain name"),
+        ("http://[fe80::1%25eth0]/", "Invalid URI: invalid IPv6 address"),
         ("http://a.com/#a", "URI fragments ('#...') are not allowed"),
         ("http://a.com/#", "URI fragments ('#...') are not allowed"),
         ("ftp://a.com/", "not a valid HTTP or HTTPS URI"),
@@ -321,10 +327,41 @@ def test_invalid_uris(field: str, uri: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://a.com", "HTTPS://A.COM/x?y=z", "http://[::1]:8080/", "http://user@h:1/"]
+    "uri",
+    [
+        "http://a.com",
+        "HTTPS://A.COM/x?y=z",
+        "http://[::1]:8080/",
+        "http://user@h:1/",
+        "http:a.com",  # WHATWG (and upstream) read it as http://a.com/
+        "http://1.2.3/",  # an IPv4 address of three numbers: 1.2.0.3
+    ],
 )
 def test_valid_uris(uri: str) -> None:
     assert parse(f'account "x" {{ {ENDPOINTS} redirect_uri = "{uri}"; }}')
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://999.1.1.1/",
+        "http://a%20b.com/",
+        "http://[fe80::1%25eth0]/",
+        "http://ex%ample.com/",
+        "http://0x100000000/",
+        "http:// /",
+        "http://[::1]:99999/",
+        "http://a.com:8080x/",
+    ],
+)
+def test_every_uri_the_checker_accepts_builds_a_url(uri: str) -> None:
+    """The checker and the code that later builds URLs from a URI agree on what is one: a
+    URI that the checker let through used to make every `show` fail (issue 25)."""
+    config = f'account "x" {{ {ENDPOINTS} redirect_uri = "{uri}"; }}'
+    assert error_of(config).splitlines()[-1].startswith("Invalid URI: ")
+    for ok in ("http://a.com/", "http:a.com", "http://[::1]/", "HTTP://A.com:80/x"):
+        account = parse(f'account "x" {{ {ENDPOINTS} redirect_uri = "{ok}"; }}').accounts["x"]
+        assert ":8080/" in with_port(account.redirect_uri, 8080)
 
 
 def test_valid_https_config() -> None:

@@ -39,7 +39,12 @@ from tests.test_device_faults import FAST, device_account, polls
 
 FRESH_WITHIN = 3.0
 """The issue's promise: a fresh token within 3 s of the resume or the network's return."""
-KNOBS = {"PIZAUTH_HTTP_TIMEOUT": "0.5", "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1"}
+# Retries as fast as a test needs them: the floor under refresh_retry has its own tests.
+KNOBS = {
+    "PIZAUTH_HTTP_TIMEOUT": "0.5",
+    "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1",
+    "PIZAUTH_REFRESH_RETRY_MIN": "0",
+}
 
 
 def _server(

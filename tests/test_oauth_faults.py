@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 import zlib
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -35,8 +36,10 @@ KNOBS = {
     "PIZAUTH_HTTP_TIMEOUT": "0.5",
     "PIZAUTH_EXCHANGE_RETRY_GAP": "0.1",
     "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1",
+    "PIZAUTH_REFRESH_RETRY_MIN": "0",
 }
-"""Upstream's 30 s request timeout, 6 s exchange retry gap and 3 min hook limit, shortened."""
+"""Upstream's 30 s request timeout, 6 s exchange retry gap and 3 min hook limit, shortened,
+and ``refresh_retry = 0s`` retrying at once (the floor under it has its own test)."""
 
 
 class Setup:
@@ -87,6 +90,22 @@ class Setup:
         wait_for(lambda: len(lines(self.errors)) > before, "error_notify_cmd")
         assert status(self.server)["acct"] == "No access token"
         return lines(self.errors)[before]
+
+
+def test_refresh_retry_0s_retries_no_faster_than_once_a_second(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """Upstream retries ``refresh_retry = 0s`` in a hot loop against the provider."""
+    knobs = {k: v for k, v in KNOBS.items() if k != "PIZAUTH_REFRESH_RETRY_MIN"}
+    s = Setup(servers, fake_oauth, tmp_path, knobs=knobs)
+    assert s.login() == "at-1"
+    fake_oauth.script.extend(Reply(503) for _ in range(1000))
+    started = time.monotonic()
+    s.refresh()
+    wait_for(lambda: len(fake_oauth.seen) >= 1 + 3, "three failed refreshes")
+    assert time.monotonic() - started >= 2  # two gaps of at least a second
+    assert len(fake_oauth.seen) <= 1 + 4
+    assert show_token(s.server) == "at-1"
 
 
 def test_transient_error_keeps_the_token_and_retries(

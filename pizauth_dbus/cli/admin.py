@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from pizauth_dbus.errors import error_text
+
 USAGE = """\
 Usage:
   {pn} install
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = install() if argv[1] == "install" else uninstall()
     except OSError as e:
-        sys.stderr.write(f"ERROR - {e}\n")
+        sys.stderr.write(f"ERROR - {error_text(e)}\n")
         return 1
     verb = "wrote" if argv[1] == "install" else "removed"
     for p in paths:

@@ -15,6 +15,8 @@ import re
 import tempfile
 from pathlib import Path
 
+from pizauth_dbus.errors import error_text
+
 BACKUP_SUFFIX = ".bak"
 NEW_FILE_MODE = 0o600
 """The config holds client secrets: only its owner may read a new one."""
@@ -87,7 +89,7 @@ def read(path: Path) -> str | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigWriteError(f"Can't read {path}: {getattr(e, 'strerror', None) or e}") from None
+        raise ConfigWriteError(f"Can't read {path}: {error_text(e)}") from None
 
 
 def _write_atomically(path: Path, text: str, mode: int) -> None:
@@ -122,4 +124,4 @@ def write(path: Path, old: str | None, new: str) -> Path | None:
         _write_atomically(path, new, mode)
         return backup
     except OSError as e:
-        raise ConfigWriteError(f"Can't write {path}: {e.strerror or e}") from None
+        raise ConfigWriteError(f"Can't write {path}: {error_text(e)}") from None

@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from pizauth_dbus.errors import error_text
+
 FETCH_TIMEOUT = 10.0
 """Seconds one metadata request may take."""
 MAX_METADATA_BYTES = 256 * 1024
@@ -95,8 +97,8 @@ def discover(issuer: str) -> Metadata:
             problems.append(f"{url}: HTTP code {e.code}")
             continue
         except (urllib.error.URLError, TimeoutError, OSError) as e:
-            reason = getattr(e, "reason", e)
-            problems.append(f"{url}: {reason}")
+            reason = getattr(e, "reason", e)  # a URLError wraps the OS error
+            problems.append(f"{url}: {error_text(reason)}")
             continue
         return _metadata(url, data)
     raise DiscoveryError("no provider metadata found: " + "; ".join(problems))

@@ -104,7 +104,8 @@ def format_info(
         }
         if server is not None:
             out["server_info"] = dict(sorted(server.items()))
-        return json.dumps(out, sort_keys=True, separators=(",", ":"))
+        # UTF-8 as it is, as upstream writes it, not "\u00e9".
+        return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     lines = [f"{pn} version {version}:", f"  cache directory: {cache}", f"  config file: {conf}"]
     if server is None:
         lines.append("server not running")

@@ -357,7 +357,8 @@ def _info(args: Args, pn: str) -> int:
     text = format_info(
         pn, __version__, INFO_FORMAT_VERSION, cache, conf, server, as_json="j" in args.flags
     )
-    sys.stdout.write(text + "\n")
+    # UTF-8 whatever the locale, as upstream; a path's undecodable bytes as escapes.
+    sys.stdout.buffer.write((text + "\n").encode("utf-8", "backslashreplace"))
     return 0
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
-from urllib.parse import urlsplit
 
+from pizauth_dbus import urls
 from pizauth_dbus.config import lexicon, scanner
 from pizauth_dbus.config.diagnostics import Diagnostic, line_col
 from pizauth_dbus.config.lexicon import TIME_MAX
@@ -188,7 +188,7 @@ class Checker:
         """An https redirect needs the HTTPS listener, an http one the HTTP listener."""
         # Upstream tests the raw text's prefix; the parsed scheme agrees for lower-case URIs
         # and is also right for "HTTPS://...", which upstream lets through unchecked.
-        scheme = urlsplit(account.redirect_uri).scheme
+        scheme = urls.scheme(account.redirect_uri)
         option = f"{scheme}_listen"
         if top.get(option, LISTEN_DEFAULT) is not None:
             return

@@ -7,10 +7,9 @@ the messages are upstream's where upstream has the check.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
+from pizauth_dbus import urls
 from pizauth_dbus.config import lexicon
 from pizauth_dbus.config.scanner import Setting
 
@@ -94,31 +93,20 @@ OFF_WORDS = ("off", "false", "no", "disabled", "disable", "null", "nil")
 
 
 def uri_problem(uri: str) -> tuple[str, ...] | None:
-    """Why ``uri`` can't be an auth_uri, token_uri or redirect_uri: (message, *hints).
+    """Why ``uri`` can't be an auth_uri, token_uri, redirect_uri or device_auth_uri:
+    (message, *hints).
 
-    Upstream's order: the URI must parse, then have no fragment, then be http or https. The
-    ``Invalid URI:`` reasons use the wording of the URL library upstream uses.
+    Upstream's order: the URI must parse, then have no fragment, then be http or https. It is
+    parsed by :mod:`pizauth_dbus.urls`, as every later use parses it, so that a URI accepted
+    here cannot fail there; the ``Invalid URI:`` reasons are upstream's URL library's words.
     """
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 -- evaluated for the ValueError a bad port raises
-    except ValueError as e:
-        why = str(e).lower()
-        reason = "invalid port number" if "port" in why else "invalid IPv6 address"
-        reason = reason if "port" in why or "ipv6" in why else "invalid domain character"
-        return (f"Invalid URI: {reason}",)
-    if not parts.scheme:
-        return ("Invalid URI: relative URL without a base", 'write a full URI: "https://..."')
-    if parts.scheme in ("http", "https"):
-        if not parts.hostname:
-            return ("Invalid URI: empty host",)
-        if not parts.netloc.startswith("[") and re.search(
-            r'[\x00-\x20<>^|\\"\x7f]', parts.hostname
-        ):
-            return ("Invalid URI: invalid domain character",)
-    if "#" in uri:
+    reason = urls.parse_error(uri)
+    if reason is not None:
+        hints = ('write a full URI: "https://..."',) if "relative" in reason else ()
+        return (f"Invalid URI: {reason}", *hints)
+    if urls.has_fragment(uri):
         return ("URI fragments ('#...') are not allowed", "remove the '#' and what follows it")
-    if parts.scheme not in ("http", "https"):
+    if urls.scheme(uri) not in ("http", "https"):
         return ("not a valid HTTP or HTTPS URI", "only http:// and https:// URIs can be used")
     return None
 

@@ -20,7 +20,9 @@ from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
 from pizauth_dbus.config.providers import Provider
 from pizauth_dbus.doctor.probe import Bus, find_service_file, find_user_unit
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.proxyenv import describe
+from pizauth_dbus.urls import normalise
 
 Verdict = Literal["ok", "fail", "note"]
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -309,7 +311,7 @@ def _provider_of(account: Account) -> Provider | None:
     from pizauth_dbus.config.providers import load
 
     uris = [account.token_uri, account.auth_uri, getattr(account, "device_auth_uri", None)]
-    hosts = {urlsplit(u).hostname for u in uris if u}
+    hosts = {urlsplit(normalise(u)).hostname for u in uris if u}
     for provider in load().providers.values():
         if hosts & {urlsplit(provider.token_uri).hostname, urlsplit(provider.auth_uri).hostname}:
             return provider
@@ -331,7 +333,7 @@ def _account_checks(config: Config, account: Account) -> list[Check]:
                 )
             ]
         return [Check("config", "ok", f"account {name}: device flow")]
-    redirect = urlsplit(account.redirect_uri)
+    redirect = urlsplit(normalise(account.redirect_uri))
     listen = config.http_listen if redirect.scheme == "http" else config.https_listen
     listen_host = (listen or "").rpartition(":")[0].strip("[]")
     host = redirect.hostname or ""
@@ -389,7 +391,7 @@ def _reachable(uri: str) -> str | None:
     import socket
     import ssl
 
-    parts = urlsplit(uri)
+    parts = urlsplit(normalise(uri))
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -398,7 +400,7 @@ def _reachable(uri: str) -> str | None:
                 with ssl.create_default_context().wrap_socket(sock, server_hostname=host):
                     pass
     except (OSError, ssl.SSLError) as e:
-        return str(e) or type(e).__name__
+        return error_text(e)
     return None
 
 

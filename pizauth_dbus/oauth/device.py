@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
 from pizauth_dbus.config.model import Account
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import DEVICE_REQUEST_TIMEOUT
@@ -132,7 +133,7 @@ async def request_device_code(session: aiohttp.ClientSession, account: Account) 
             f"no answer from {uri} within {DEVICE_REQUEST_TIMEOUT:g} s"
         ) from None
     except (aiohttp.ClientError, OSError) as e:
-        raise oauth.OAuthError(f"couldn't connect to {uri} ({e or type(e).__name__})") from None
+        raise oauth.OAuthError(f"couldn't connect to {uri} ({error_text(e)})") from None
     if not 200 <= status < 300:
         raise oauth.OAuthError(oauth.describe_http_error(status, body))
     try:
@@ -170,7 +171,7 @@ async def poll_token(
             return Wait.TRANSIENT
         raise oauth.OAuthError(f"{account.token_uri}: {e}") from None
     except (aiohttp.ClientError, TimeoutError, OSError) as e:
-        log.info("Polling %s failed (%s); trying again later", account.token_uri, e or type(e))
+        log.info("Polling %s failed (%s); trying again later", account.token_uri, error_text(e))
         return Wait.TRANSIENT
     try:
         data = oauth.parse_json(body)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from pizauth_dbus.proxyenv import proxy_for, redact
 from pizauth_dbus.timing import HTTP_TIMEOUT
+from pizauth_dbus.urls import normalise
 
 if TYPE_CHECKING:  # imported with the first session: a server start need not wait for it
     import aiohttp
@@ -76,6 +77,9 @@ async def post(
     """
     import aiohttp
 
+    # As the config check and upstream read it (``http:host`` is ``http://host/``), not as
+    # aiohttp's own URL parser would.
+    uri = normalise(uri)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
     proxy, proxy_auth = _proxy(uri)
     # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
 from pizauth_dbus.config.model import Account
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
@@ -271,7 +272,7 @@ async def refresh_token(
     except TimeoutError:
         raise OAuthError(f"no answer within {HTTP_TIMEOUT:g} s", transient=True) from None
     except (aiohttp.ClientError, OSError) as e:  # the network, the proxy, TLS
-        raise OAuthError(str(e) or type(e).__name__, transient=True) from None
+        raise OAuthError(error_text(e), transient=True) from None
     if not 200 <= status < 300:
         transient = status in TRANSIENT_HTTP_CODES or oauth_error(body) is None
         raise OAuthError(describe_http_error(status, body), transient=transient)

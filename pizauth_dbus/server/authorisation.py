@@ -83,10 +83,16 @@ class Authoriser:
         log.debug("New authorisation request for %s, redirect to %s", name, req.redirect_uri)
         return pending
 
-    def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:
-        """The provider redirected with an ``error``: the account goes back to Empty."""
+    def authorisation_failed(self, name: str, entry: Entry, error: str, description: str) -> str:
+        """The provider redirected with an ``error``: the account goes back to Empty.
+
+        :returns: what the person is told: upstream's message, then the provider's
+            ``error_description`` (which ``$PIZAUTH_MSG`` leaves out, as upstream's does).
+        """
+        message = f"Authentication for {name} failed: {error}"
         if self.store.replace(name, entry.version, Empty()) is not None:
-            self.report(name, message)
+            self.report(name, message, detail=description)
+        return _described(message, description)
 
     def code_received(self, name: str, entry: Entry, code: str) -> asyncio.Task[str | None] | None:
         """The provider redirected with a code: exchange it in the background, once.
@@ -141,12 +147,8 @@ class Authoriser:
             )
         error = next((v for k, v in pairs if k == "error"), None)
         if error is not None:
-            msg = f"Authentication for {name} failed: {error}"
-            detail = next((v for k, v in pairs if k == "error_description"), None)
-            if detail:
-                msg += f" ({detail})"
-            self.authorisation_failed(name, entry, msg)
-            raise AuthorisationFailedError(msg)
+            detail = next((v for k, v in pairs if k == "error_description"), "")
+            raise AuthorisationFailedError(self.authorisation_failed(name, entry, error, detail))
         code = next((v for k, v in pairs if k == "code"), None)
         if not code:
             raise CompletionError("The URL has no 'code': the sign-in was not finished")
@@ -157,23 +159,27 @@ class Authoriser:
         if failure is not None:
             raise AuthorisationFailedError(failure)
 
-    def report(self, name: str, message: str, flow: str = "redirect") -> None:
+    def report(self, name: str, message: str, flow: str = "redirect", detail: str = "") -> None:
         """Tell of a failed authorisation: the log, the desktop, ``error_notify_cmd``, each
-        with the hint when a known cause explains ``message`` (``flow``: ``"redirect"`` or
-        ``"device"``). ``$PIZAUTH_MSG`` is upstream's message alone; ``$PIZAUTH_HINT`` the hint.
+        with the hint when a known cause explains it (``flow``: ``"redirect"`` or
+        ``"device"``). ``$PIZAUTH_MSG`` is upstream's ``message`` alone, which scripts match;
+        the provider's ``detail`` (a redirect's ``error_description``) follows it in the log
+        and on the desktop, and is ``$PIZAUTH_ERROR_DESCRIPTION``; ``$PIZAUTH_HINT`` the hint.
         """
+        full = _described(message, detail)
         # Logged even without error_notify_cmd: upstream's man page promises it, its code doesn't.
-        log.error("%s", message)
+        log.error("%s", full)
         entry = self.store.find(name)
-        hint = "" if entry is None else self.problems.note(entry.account, message, flow)
-        self.auth_failed.emit(name, message, hint)
+        hint = "" if entry is None else self.problems.note(entry.account, full, flow)
+        self.auth_failed.emit(name, full, hint)
+        env = {
+            "PIZAUTH_ACCOUNT": name,
+            "PIZAUTH_MSG": message,
+            "PIZAUTH_ERROR_DESCRIPTION": detail,
+            "PIZAUTH_HINT": hint,
+        }
         self._tasks.spawn(
-            run_logged(
-                "error_notify_cmd",
-                self.store.config.error_notify_cmd,
-                {"PIZAUTH_ACCOUNT": name, "PIZAUTH_MSG": message, "PIZAUTH_HINT": hint},
-                NOTIFY_TIMEOUT,
-            )
+            run_logged("error_notify_cmd", self.store.config.error_notify_cmd, env, NOTIFY_TIMEOUT)
         )
 
     async def _exchange(self, name: str, entry: Entry, code: str) -> str | None:
@@ -210,3 +216,8 @@ class Authoriser:
         log.info("New token for %s", name)
         self._events.put(name, TokenEvent.NEW)
         return None
+
+
+def _described(message: str, description: str) -> str:
+    """``message`` followed by the provider's description of the error, if it gave one."""
+    return f"{message} ({description})" if description else message

@@ -28,7 +28,7 @@ from dbus_fast.aio import MessageBus
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
 from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
 from pizauth_dbus.config.model import Config
-from pizauth_dbus.errors import AlreadyRunningError
+from pizauth_dbus.errors import AlreadyRunningError, error_text
 from pizauth_dbus.oauth.httpclient import HttpClient
 from pizauth_dbus.server import buscall
 from pizauth_dbus.server.buscall import BusCallError
@@ -174,7 +174,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     try:
         bus = await MessageBus(bus_address=address).connect()
     except Exception as e:
-        log.error("Cannot connect to the session bus: %s", e)
+        log.error("Cannot connect to the session bus: %s", error_text(e))
         return 1
     try:
         if await _name_has_owner(bus):
@@ -273,7 +273,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
                 certificate.context if certificate else None,
             )
         except OSError as e:
-            log.error("Cannot start the redirect listeners: %s", e)
+            log.error("Cannot start the redirect listeners: %s", error_text(e))
             await stop_duties()
             return 1
         clock.lap("listeners")
@@ -334,7 +334,7 @@ def _install_signal_handlers(commands: Commands, tasks: Tasks) -> None:
         try:
             await commands.reload()
         except Exception as e:
-            log.error("Reload on SIGHUP failed: %s", e)
+            log.error("Reload on SIGHUP failed: %s", error_text(e))
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: tasks.spawn(reload(), name="SIGHUP reload"))
@@ -356,7 +356,7 @@ def run(
     try:
         setup_logging(verbosity, to_syslog=not foreground)
     except OSError as e:
-        print(f"Cannot connect to syslog: {e}", file=sys.stderr)
+        print(f"Cannot connect to syslog: {error_text(e)}", file=sys.stderr)
         return 1
     for warning in config.warnings:
         # Deprecated but accepted constructs: shown on the terminal whatever the log level,
@@ -366,7 +366,7 @@ def run(
         try:
             detach()
         except OSError as e:
-            print(f"Cannot daemonise: {e}", file=sys.stderr)
+            print(f"Cannot daemonise: {error_text(e)}", file=sys.stderr)
             return 1
     try:
         return asyncio.run(serve(config, config_path, phases))

@@ -2,10 +2,11 @@
 
 When: ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, but never sooner
 than half the token's lifetime (see :func:`refresh_due_at`), or after a failure
-``last_refresh_attempt + refresh_retry``. What a failure does follows upstream: transient ones
-(network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a row asks
-``transient_error_if_cmd`` whether to keep trying; permanent ones empty the account and emit
-``token_invalidated``. Every write goes through the version stamp (see :mod:`.state`), so a
+``last_refresh_attempt + refresh_retry`` (at least
+:data:`~pizauth_dbus.timing.REFRESH_RETRY_MIN`). What a failure does follows upstream:
+transient ones (network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a
+row asks ``transient_error_if_cmd`` whether to keep trying; permanent ones empty the account
+and emit ``token_invalidated``. Every write goes through the version stamp (see :mod:`.state`), so a
 refresh that finishes after a revoke or a reload changes nothing.
 
 Laptops: after a resume, or when the network comes back, :meth:`Refresher.kick` refreshes at
@@ -34,6 +35,7 @@ from pizauth_dbus.server.tasks import Tasks, wait_woken
 from pizauth_dbus.timing import (
     MIN_REFRESH_GAP,
     OFFLINE_RETRY,
+    REFRESH_RETRY_MIN,
     RESUME_RETRY,
     RESUME_WINDOW,
     TRANSIENT_TIMEOUT,
@@ -57,6 +59,10 @@ def refresh_due_at(entry: Entry, retry: float | None = None) -> float | None:
     floor, a token whose lifetime is at or below ``refresh_before_expiry`` (90 s by default) is
     due again the moment it arrives, and the server refreshes in a hot loop.
 
+    After a failed attempt, ``refresh_retry`` later, but never sooner than
+    :data:`~pizauth_dbus.timing.REFRESH_RETRY_MIN`: ``refresh_retry = 0s;`` would otherwise
+    retry in a hot loop, as upstream does.
+
     :param retry: seconds after a failed attempt; the account's ``refresh_retry`` by default.
     :returns: ``None`` when the account is not Active or a refresh is already in flight.
     """
@@ -64,7 +70,8 @@ def refresh_due_at(entry: Entry, retry: float | None = None) -> float | None:
     if not isinstance(tok, Active) or tok.ongoing_refresh:
         return None
     if tok.last_refresh_attempt is not None:
-        return tok.last_refresh_attempt + (acct.refresh_retry if retry is None else retry)
+        gap = acct.refresh_retry if retry is None else retry
+        return tok.last_refresh_attempt + max(gap, REFRESH_RETRY_MIN)
     lifetime = max(0.0, tok.expiry - tok.obtained)
     gap = min(MIN_REFRESH_GAP, lifetime)
     before_expiry = max(
@@ -218,7 +225,8 @@ class Refresher:
             return
         # Offline, or just after a resume, failing is expected: it must not count towards
         # the hook, which would otherwise run (and may end the token) for a closed lid.
-        counted = not self._offline() and now() >= self._urgent_until
+        failed_at = now()  # as upstream: the attempt's time, not the hook's end
+        counted = not self._offline() and failed_at >= self._urgent_until
         if counted:
             log.info("Transitory refresh error for %s: %s", name, err)
         else:
@@ -247,7 +255,7 @@ class Refresher:
                 tok,
                 ongoing_refresh=False,
                 consecutive_refresh_fails=fails,
-                last_refresh_attempt=now(),
+                last_refresh_attempt=failed_at,
             ),
         )
 
