@@ -7,6 +7,7 @@ lists the app; the same commands outside the sandbox work as before.
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,3 +137,38 @@ def test_allowed_apps_lets_the_app_ask_and_reload_applies_it(rig: Rig) -> None:
     rig.server.write_config(rig.config)
     assert rig.server.cli("reload").returncode == 0
     _refused(rig.inside("show", "work"))
+
+
+VANISHING_CALLER = """
+import os, sys
+from jeepney import DBusAddress, new_method_call
+from jeepney.io.blocking import open_dbus_connection
+conn = open_dbus_connection(bus=sys.argv[1])
+read, write = os.pipe()
+if os.fork():
+    os._exit(0)  # the process the bus names as the caller is gone
+os.close(write)
+os.read(read, 1)  # returns once the parent has exited (its end of the pipe is closed)
+manager = DBusAddress("/org/pizauth", "org.pizauth", "org.pizauth.Manager")
+reply = conn.send_and_get_reply(new_method_call(manager, "Show", "s", ("work",)), timeout=20)
+print(reply.header.fields.get(4, ""), *reply.body, sep="\\n")
+"""
+
+
+def test_a_connection_left_by_its_process_is_refused(rig: Rig) -> None:
+    """A sandboxed app could hand its connection to a child and exit, so that the pid the bus
+    names is gone (or, later, another process's): such a caller cannot be checked, and is
+    refused, outside a sandbox as well as inside."""
+    address = rig.server.env["DBUS_SESSION_BUS_ADDRESS"]
+    r = subprocess.run(
+        [sys.executable, "-c", VANISHING_CALLER, address],
+        env=rig.server.env,
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    error, message = r.stdout.decode().splitlines()
+    assert error == "org.pizauth.Error.AccessDenied", r.stdout
+    assert message.startswith("Access denied: the calling process could not be checked"), message
+    assert rig.token not in r.stdout.decode()

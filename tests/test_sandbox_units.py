@@ -19,6 +19,7 @@ def _proc(tmp_path: Path, cgroup: str = HOST_CGROUP, info: str | None = None) ->
     pid = tmp_path / "proc" / "42"
     (pid / "root").mkdir(parents=True)
     (pid / "cgroup").write_text(cgroup)
+    (pid / "stat").write_text("42 (mutt) S 1 42 42 0 -1 4194560 1004 0 0 0 3 1 0 0 20 0 1 0\n")
     if info is not None:
         (pid / "root" / ".flatpak-info").write_text(info)
     return str(tmp_path / "proc")
@@ -72,6 +73,12 @@ def test_a_process_that_cannot_be_examined_is_refused(tmp_path: Path) -> None:
         "Access denied: the calling process could not be checked (process 43 cannot be "
         "examined: No such file or directory), so it is refused as an app in a sandbox would be"
     )
+
+
+def test_a_zombie_is_refused(tmp_path: Path) -> None:
+    proc = _proc(tmp_path)
+    (Path(proc) / "42" / "stat").write_text("42 (a) b) c) Z 1 42 42 0 -1 4194560 1004 0\n")
+    assert identify(42, proc=proc) == Caller(UNCHECKED, "", "process 42 has exited")
 
 
 def test_a_pidfd_of_an_exited_process_exposes_a_reused_pid(tmp_path: Path) -> None:

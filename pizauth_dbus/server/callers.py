@@ -93,14 +93,23 @@ def identify(
 
 
 def _examine(dirfd: int, pid: int) -> Caller:
+    # A process can exit and leave its connection to a child (its pid is then a zombie's, or
+    # gone, or another process's), or make its root unreadable on purpose (by making itself
+    # non-dumpable); a caller waiting for its answer does neither, so not being able to look
+    # is a reason to refuse, not to serve.
+    try:
+        # The state follows the command's name, which may itself hold ")".
+        state = _read(dirfd, "stat").rpartition(")")[2].split()[:1]
+        if state in ([], ["Z"], ["X"], ["x"]):  # a zombie still has its cgroup, not its root
+            return Caller(UNCHECKED, "", f"process {pid} has exited")
+        os.stat("root", dir_fd=dirfd)
+    except OSError as e:
+        return Caller(UNCHECKED, "", f"process {pid} cannot be examined: {e.strerror}")
     try:
         info = _read(dirfd, "root/.flatpak-info")
     except FileNotFoundError:
         info = None
     except OSError as e:
-        # A process can make its root unreadable on purpose (by making itself non-dumpable)
-        # or exit and leave its connection to a child; a caller waiting for its answer does
-        # neither, so not being able to look is treated as a reason to refuse.
         return Caller(UNCHECKED, "", f"the root of process {pid} cannot be read: {e.strerror}")
     if info is not None:
         return Caller(FLATPAK, _flatpak_app(info), "its /.flatpak-info")
