@@ -133,3 +133,10 @@ class AuthorisationFailedError(PizauthError):
     ``error_notify_cmd`` gets it); the account is empty again, as after any failed sign-in."""
 
     dbus_name = ERROR_PREFIX + "AuthorisationFailed"
+
+
+class AccessDeniedError(PizauthError):
+    """A sandboxed app (Flatpak, Snap) asked for something it is not allowed: every method
+    unless ``allowed_apps`` lists it, and ``Dump`` and ``Restore`` always."""
+
+    dbus_name = ERROR_PREFIX + "AccessDenied"

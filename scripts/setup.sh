@@ -45,6 +45,7 @@ if [[ ${SETUP_FOR:-tests} != demo ]]; then
 	need /usr/lib/notification-daemon/notification-daemon notification-daemon  # the server
 	need gnome-keyring-daemon gnome-keyring  # a real Secret Service for token_store = "keyring"
 	need tinyproxy tinyproxy           # a real HTTP proxy the token requests must pass through
+	need bwrap bubblewrap              # a Flatpak-like sandbox for the sandboxed-caller tests
 	# python-dbusmock (logind, NetworkManager, the portal on private buses) needs dbus-python
 	# and PyGObject, which are built from source against these.
 	if ! { command -v pkg-config >/dev/null &&

@@ -576,3 +576,36 @@ def test_desktop_notifications_is_a_pizauth_dbus_addition() -> None:
         assert "Line 1, column 25:" in str(e.value) and says in str(e.value)
     with pytest.raises(ConfigError, match="'desktop_notifications' is a global option"):
         parse('account "a" { desktop_notifications = false; }')
+
+
+def test_allowed_apps_is_a_pizauth_dbus_addition() -> None:
+    assert parse(MINIMAL).allowed_apps == ()
+    text = 'allowed_apps = ["org.mozilla.Thunderbird", "thunderbird"];\n' + MINIMAL
+    assert parse(text).allowed_apps == ("org.mozilla.Thunderbird", "thunderbird")
+    assert parse("allowed_apps = [];\n" + MINIMAL).allowed_apps == ()
+    with pytest.raises(ConfigError) as e:
+        parse('allowed_apps = ["org.example.Ok",\n  "org.*", ""];\n' + MINIMAL)
+    assert str(e.value) == (
+        "Line 2, column 3:\n"
+        '  "org.*", ""];\n'
+        "  ^\n"
+        "'org.*' is not an app id\n"
+        'hint: give a Flatpak app id such as "org.mozilla.Thunderbird", or a snap\'s name\n'
+        "\n"
+        "Line 2, column 12:\n"
+        '  "org.*", ""];\n'
+        "           ^\n"
+        "'' is not an app id\n"
+        'hint: give a Flatpak app id such as "org.mozilla.Thunderbird", or a snap\'s name'
+    )
+    for bad, says in (
+        ('"org.mozilla.Thunderbird"', "must be a list of strings"),
+        ("none", "must be a list of strings"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            parse(f"allowed_apps = {bad};\n" + MINIMAL)
+        assert "Line 1, column 16:" in str(e.value) and says in str(e.value), str(e.value)
+    with pytest.raises(ConfigError, match="'allowed_apps' is a global option"):
+        parse(f'account "a" {{ {ENDPOINTS} allowed_apps = []; }}')
+    with pytest.raises(ConfigError, match="Mustn't specify 'allowed_apps' more than once"):
+        parse("allowed_apps = [];\nallowed_apps = [];\n" + MINIMAL)

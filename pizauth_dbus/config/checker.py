@@ -27,6 +27,7 @@ from pizauth_dbus.config.model import (
 )
 from pizauth_dbus.config.options import (
     ACCOUNT_OPTIONS,
+    APP_ID,
     BOOL,
     CHOICES,
     GLOBAL_OPTIONS,
@@ -269,6 +270,8 @@ class Checker:
             self.error(problem[0], s.pos, *problem[1:])
             return _INVALID
         if kind == LIST and s.kind == "list":
+            if s.key == "allowed_apps":
+                return self.app_ids(s)
             return s.items
         if kind == MAP and s.kind == "map":
             reserved = False
@@ -280,6 +283,19 @@ class Checker:
         message, *hints = wrong_kind(s, kind)
         self.error(message, s.pos, *hints)
         return _INVALID
+
+    def app_ids(self, s: Setting) -> tuple[str, ...] | _Invalid:
+        """``allowed_apps``: each item a Flatpak app id or a snap's name."""
+        bad = False
+        for item, pos in zip(s.items, s.item_pos, strict=True):
+            if not APP_ID.fullmatch(item):
+                self.error(
+                    f"'{item}' is not an app id",
+                    pos,
+                    'give a Flatpak app id such as "org.mozilla.Thunderbird", or a snap\'s name',
+                )
+                bad = True
+        return _INVALID if bad else s.items
 
     def time(self, s: Setting) -> int | _Invalid:
         value = lexicon.seconds(s.text)

@@ -26,6 +26,7 @@ EXPECTED = {
     BOOL: "true or false",
 }
 GLOBAL_OPTIONS = {
+    "allowed_apps": LIST,
     "auth_notify_cmd": STR,
     "auth_notify_interval": TIME,
     "desktop_notifications": BOOL,
@@ -89,6 +90,9 @@ MISPLACED = {  # indexed by "is it inside an account?"
         'move it into an account "name" { ... } block',
     ),
 }
+APP_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+"""What an ``allowed_apps`` item may be: a Flatpak app id (``org.mozilla.Thunderbird``) or a
+snap's name (``thunderbird``); no wildcards, since one entry must name one app."""
 OFF_WORDS = ("off", "false", "no", "disabled", "disable", "null", "nil")
 
 

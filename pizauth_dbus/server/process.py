@@ -151,6 +151,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     """
     clock = _Phases(phases)
     from pizauth_dbus.server.authorisation import Authoriser
+    from pizauth_dbus.server.callers import Gate
     from pizauth_dbus.server.commands import Commands
     from pizauth_dbus.server.desktop.notifications import Desktop
     from pizauth_dbus.server.device_flow import DeviceFlow
@@ -221,6 +222,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
             network_times=lambda name: waiting_times(store.find(name), network.offline_since),
         )
         manager = Manager(commands, laptop.info)
+        gate = Gate(bus, lambda: store.config.allowed_apps)
         desktop = Desktop(store, bus)
 
         def wake_duties(name: str, old: Entry | None, new: Entry | None) -> None:
@@ -250,6 +252,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         laptop.woke.connect(lambda why: reminders.renotify())
 
         async def stop_duties() -> None:
+            await gate.stop()
             await laptop.stop()
             await listeners.stop()
             await authoriser.stop()
@@ -289,6 +292,8 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         except TimeoutError:
             log.warning("The keyring has not answered yet; its tokens are resumed when it does")
         bus.export(OBJECT_PATH, manager)
+        # The gate first: no method (nor Show's fast answer) runs before it has decided.
+        bus.add_message_handler(gate.handle)
         bus.add_message_handler(manager.answer_show_at_once)
         desktop.start()  # before the name: queued calls may need notifying
         reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
