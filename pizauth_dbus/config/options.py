@@ -7,6 +7,7 @@ the messages are upstream's where upstream has the check.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from pizauth_dbus import urls
