@@ -17,6 +17,7 @@ USERUNITDIR ?= $(PREFIX)/lib/systemd/user
 INSTALL ?= install
 INSTALLED = \
 	$(MANDIR)/man1/pizauth.1 \
+	$(MANDIR)/man1/pizauth-dbus.1 \
 	$(MANDIR)/man5/pizauth.conf.5 \
 	$(MANDIR)/man5/org.pizauth.5 \
 	$(DATADIR)/bash-completion/completions/pizauth \
@@ -42,7 +43,7 @@ lint:
 
 install:
 	$(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5
-	$(INSTALL) -m 644 man/pizauth.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 644 man/pizauth.1 man/pizauth-dbus.1 $(DESTDIR)$(MANDIR)/man1/
 	$(INSTALL) -m 644 man/pizauth.conf.5 man/org.pizauth.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -d $(DESTDIR)$(DATADIR)/bash-completion/completions
 	$(INSTALL) -m 644 completions/pizauth.bash $(DESTDIR)$(DATADIR)/bash-completion/completions/pizauth

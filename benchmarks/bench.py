@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchenv import bench_venv, rig
 from rows_client import activation_rows, config_rows, show_rows
+from rows_laptop import laptop_rows
 from rows_server import Idle, load_rows, memory_rows
 from rowtypes import Row, table
 
@@ -38,13 +39,29 @@ class Plan:
     load_calls: int
     config: int
     idle_window: float
+    laptop_window: float
     accounts: int = 1000
     clients: int = 100
 
 
-FULL = Plan(show=40, activation=15, load_rounds=7, load_calls=40, config=7, idle_window=60.0)
+FULL = Plan(
+    show=40,
+    activation=15,
+    load_rounds=7,
+    load_calls=40,
+    config=7,
+    idle_window=60.0,
+    laptop_window=300.0,  # the "at least 5 minutes after a real sign-in"
+)
 QUICK = Plan(
-    show=5, activation=2, load_rounds=1, load_calls=5, config=1, idle_window=3.0, accounts=200
+    show=5,
+    activation=2,
+    load_rounds=1,
+    load_calls=5,
+    config=1,
+    idle_window=3.0,
+    laptop_window=3.0,
+    accounts=200,
 )
 
 
@@ -81,7 +98,8 @@ def run(plan: Plan) -> list[Row]:
                 load = load_rows(r, bin_dir, plan.clients, plan.load_calls, plan.load_rounds)
             conf = config_rows(plan.config, plan.accounts)
             idle_rows = idle.rows(plan.idle_window)
-        return [*show, *activation, *load, *conf, *memory, *idle_rows]
+        laptop = laptop_rows(tmp, bin_dir, plan.laptop_window)
+        return [*show, *activation, *load, *conf, *memory, *idle_rows, *laptop]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -12,7 +12,7 @@ _pizauth_accounts() {
 
 _pizauth() {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-	local commands="dump info refresh reload restore revoke server show shutdown status"
+	local commands="complete dump info refresh reload restore revoke server show shutdown status"
 	COMPREPLY=()
 	if ((COMP_CWORD == 1)); then
 		mapfile -t COMPREPLY < <(compgen -W "$commands" -- "$cur")
@@ -36,7 +36,7 @@ _pizauth() {
 		return
 	fi
 	case $cmd in
-	show | refresh | revoke)
+	show | refresh | revoke | complete)
 		for ((i = 2; i < COMP_CWORD; i++)); do
 			if [[ ${COMP_WORDS[i]} == -w ]]; then
 				((i++)) # its value is not an account

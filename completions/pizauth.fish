@@ -10,10 +10,10 @@ function __pizauth_accounts
 end
 
 function __pizauth_wants_account
-    # True after show, refresh or revoke until an account has been given.
+    # True after show, refresh, revoke or complete until an account has been given.
     set -l words (commandline -opc)
     set -e words[1]
-    contains -- $words[1] show refresh revoke; or return 1
+    contains -- $words[1] show refresh revoke complete; or return 1
     set -e words[1]
     set -l value 0
     for w in $words
@@ -28,8 +28,9 @@ function __pizauth_wants_account
     test $value = 0
 end
 
-set -l commands dump info refresh reload restore revoke server show shutdown status
+set -l commands complete dump info refresh reload restore revoke server show shutdown status
 complete -c pizauth -f
+complete -c pizauth -n "not __fish_seen_subcommand_from $commands" -a complete -d "Finish a sign-in with the address the browser ended on"
 complete -c pizauth -n "not __fish_seen_subcommand_from $commands" -a dump -d "Write every token, obfuscated, to standard output"
 complete -c pizauth -n "not __fish_seen_subcommand_from $commands" -a info -d "Show the server's settings and state"
 complete -c pizauth -n "not __fish_seen_subcommand_from $commands" -a refresh -d "Refresh an account's token now"

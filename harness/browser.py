@@ -90,13 +90,17 @@ def spki_sha256(info_pub_key: str) -> str:
 
 
 @contextlib.contextmanager
-def chromium(profile_dir: Path, *, trusted_spki: Sequence[str] = ()) -> Iterator[Page]:
+def chromium(
+    profile_dir: Path, *, trusted_spki: Sequence[str] = (), unreachable: Sequence[str] = ()
+) -> Iterator[Page]:
     """Headless Chromium with a new profile in ``profile_dir``; yields its one tab.
 
     :param profile_dir: must not exist yet (a fresh profile every time); it also holds the
         browser's HOME.
     :param trusted_spki: key hashes (:func:`spki_sha256`) whose certificates are accepted
         although no authority signed them.
+    :param unreachable: host names the browser cannot resolve, as on another machine (where
+        ``localhost`` is not the one pizauth listens on).
     """
     profile_dir.mkdir(parents=True)
     home = profile_dir / "home"
@@ -104,6 +108,8 @@ def chromium(profile_dir: Path, *, trusted_spki: Sequence[str] = ()) -> Iterator
     args = list(CHROMIUM_FLAGS)
     if trusted_spki:
         args.append("--ignore-certificate-errors-spki-list=" + ",".join(trusted_spki))
+    if unreachable:
+        args.append("--host-resolver-rules=" + ",".join(f"MAP {h} ~NOTFOUND" for h in unreachable))
     # Chromium's single-instance socket lives in TMPDIR and must fit a Unix socket path (108
     # bytes): pytest's tmp_path is too deep for that, so the browser gets a short one of its own.
     tmp = Path(tempfile.mkdtemp(prefix="pzchromium-"))
@@ -153,6 +159,20 @@ def sign_in_and_consent(
         page.get_by_role("button", name="Continue").click()
     page.wait_for_load_state()
     return landed.value
+
+
+def sign_in_and_consent_to(
+    page: Page, landing: str, *, login: str = "alice", password: str = "any-password"
+) -> str:
+    """As :func:`sign_in_and_consent`, for a landing page the browser cannot reach (its
+    requests there are cut off by a route): returns the address it was sent to."""
+    page.locator('input[name="login"]').fill(login)
+    page.locator('input[name="password"]').fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign-in").click()
+    with page.expect_request(lambda r: r.url.startswith(landing)) as sent:
+        page.get_by_role("button", name="Continue").click()
+    return sent.value.url
 
 
 def cancel_sign_in(page: Page, landing: str) -> Response:

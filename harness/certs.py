@@ -1,8 +1,7 @@
 """Throw-away TLS server contexts for test listeners that stand in for someone else's server.
 
 Not pizauth's own certificate (that one never touches the disk, see ``pizauth_dbus.server.tls``):
-these
-serve impostors and stand-ins in the tests, so a PEM file in the test's directory is fine.
+these serve impostors and stand-ins in the tests, so a PEM file in the test's directory is fine.
 """
 
 from __future__ import annotations

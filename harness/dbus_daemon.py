@@ -43,7 +43,7 @@ _CONFIG_TEMPLATE = """\
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>session</type>
+  <type>{kind}</type>
   <keep_umask/>
   <listen>unix:{listen}</listen>
   <auth>EXTERNAL</auth>
@@ -107,10 +107,17 @@ class PrivateBus(Service):
         ``TMPDIR`` is a test's ``tmp_path``). The directory and everything in it are removed by
         :meth:`stop`.
     :param user_bus: listen at :attr:`runtime_dir`/``bus``, as a systemd user session's bus does.
+    :param kind: ``session``, or ``system`` for a private stand-in for the system bus (logind,
+        NetworkManager and their mocks live there; point ``DBUS_SYSTEM_BUS_ADDRESS`` at it).
     """
 
     def __init__(
-        self, env: Mapping[str, str], *, base_dir: Path | None = None, user_bus: bool = False
+        self,
+        env: Mapping[str, str],
+        *,
+        base_dir: Path | None = None,
+        user_bus: bool = False,
+        kind: str = "session",
     ) -> None:
         if base_dir is None and len(tempfile.gettempdir()) > SOCKET_DIR_MAX:
             base_dir = Path("/tmp")
@@ -131,6 +138,7 @@ class PrivateBus(Service):
         listen = f"path={self.runtime_dir / 'bus'}" if user_bus else f"dir={self.socket_dir}"
         self.config_path.write_text(
             _CONFIG_TEMPLATE.format(
+                kind=kind,
                 listen=_xml_text(listen),
                 services_dir=_xml_text(str(self.services_dir)),
                 service_start_timeout=SERVICE_START_TIMEOUT_MS,

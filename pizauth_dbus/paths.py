@@ -10,7 +10,7 @@ import os
 import pwd
 import stat
 
-from pizauth_dbus.errors import ConfigError
+from pizauth_dbus.errors import ConfigError, error_text
 
 CONFIG_NAME = "pizauth.conf"
 
@@ -70,13 +70,6 @@ def quoted(path: str) -> str:
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
 
 
-def os_error_text(e: OSError) -> str:
-    """An OS error as upstream words it: ``No such file or directory (os error 2)``."""
-    if e.errno is None:
-        return str(e)
-    return f"{e.strerror or os.strerror(e.errno)} (os error {e.errno})"
-
-
 def read_config_text(path: str) -> str:
     """The config file's text.
 
@@ -86,7 +79,7 @@ def read_config_text(path: str) -> str:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except OSError as e:
-        raise ConfigError(f"Can't read {quoted(path)}: {os_error_text(e)}") from None
+        raise ConfigError(f"Can't read {quoted(path)}: {error_text(e)}") from None
     except UnicodeDecodeError:
         reason = "stream did not contain valid UTF-8"
         raise ConfigError(f"Can't read {quoted(path)}: {reason}") from None
@@ -115,7 +108,7 @@ def ensure_runtime_dir() -> str:
         try:
             os.makedirs(d, mode=0o700, exist_ok=True)
         except OSError as e:
-            raise ConfigError(f"Can't create cache dir: {e}") from None
+            raise ConfigError(f"Can't create cache dir: {error_text(e)}") from None
         try:
             os.chmod(d, 0o700)
         except OSError:

@@ -35,14 +35,43 @@ whole redirect at once, and every answer closes the connection, so a generous fi
 per connection costs a real client nothing."""
 LISTENER_SHUTDOWN_TIMEOUT = 1.0
 """Seconds in-flight redirect requests get when the server stops (answers are immediate)."""
-MAX_WAIT = 37.0
-"""The refresher and the reminders wake at least this often (seconds), so that a suspend or a
-clock jump is noticed promptly. A prime, as upstream chose it, so the wake-ups don't fall into
-step with other periodic jobs."""
+MAX_WAIT = tunable_seconds("PIZAUTH_CLOCK_CHECK", 37.0)
+"""Where no resume source answers (no logind on a system bus), the clock-jump detector looks
+this often (seconds) whether the machine slept: asyncio's timers run on the monotonic clock,
+which stops during suspend, so a timer set before the lid closed fires late. A prime, as
+upstream chose it, so the wake-ups don't fall into step with other periodic jobs."""
+RESUME_BACKSTOP = tunable_seconds("PIZAUTH_RESUME_BACKSTOP", 293.0)
+"""With logind announcing resumes, the clock-jump detector still looks this often, because
+systemd may skip ``PrepareForSleep(false)`` after hibernation. Also a prime."""
+CLOCK_JUMP = 2.0
+"""The boot clock running this much further ahead of the monotonic clock than at the last
+look means the machine was suspended in between."""
+RESUME_DEBOUNCE = 5.0
+"""A second resume announcement within this many seconds is the same resume (elogind sends
+``PrepareForSleep(false)`` twice; the clock jump may be seen after logind's signal)."""
+RESUME_WINDOW = tunable_seconds("PIZAUTH_RESUME_WINDOW", 60.0)
+"""For this long after a resume or the network's return, a failed refresh is retried after
+:data:`RESUME_RETRY` instead of ``refresh_retry``, and does not count towards
+``transient_error_if_cmd``: the network is most likely still coming up."""
+RESUME_RETRY = tunable_seconds("PIZAUTH_RESUME_RETRY", 3.0)
+"""Seconds between refresh attempts in the :data:`RESUME_WINDOW`."""
+OFFLINE_RETRY = tunable_seconds("PIZAUTH_OFFLINE_RETRY", 300.0)
+"""While the network monitor says offline, failed refreshes are retried no sooner than this
+(or ``refresh_retry``, if longer): slower, but never stopped, since a monitor can be wrong."""
+SYSTEM_BUS_TIMEOUT = 2.0
+"""Seconds connecting to the system bus, or one question to a service on it, may take."""
+REFRESH_RETRY_MIN = tunable_seconds("PIZAUTH_REFRESH_RETRY_MIN", 1.0)
+"""A failed refresh is retried no sooner than this, whatever ``refresh_retry`` says: upstream
+retries ``refresh_retry = 0s;`` (a typo, say) in a hot loop that keeps the server busy and
+hammers the provider. One second keeps 0s meaning "at once" to a person."""
 MIN_REFRESH_GAP = 5.0
 """A token is never refreshed sooner than this after it was obtained (nor sooner than half its
 lifetime), unless it lives less than this: however short-lived a provider's tokens and whatever
 ``refresh_before_expiry`` says, refreshes cannot follow each other in a hot loop."""
+BUS_CALL_TIMEOUT = 10.0
+"""Seconds the server waits for any one answer on its bus connection (the bus daemon, the
+keyring, the notification service) unless the caller chooses less: a peer that owns a name but
+never reads must not stall the duty that asked."""
 NOTIFICATION_OP_TIMEOUT = 10.0
 """Seconds one exchange with the notification service may take: a hung service must not
 stall the desktop notifications' queue behind it forever."""

@@ -44,6 +44,14 @@ if [[ ${SETUP_FOR:-tests} != demo ]]; then
 	need import imagemagick            # screenshots of them
 	need /usr/lib/notification-daemon/notification-daemon notification-daemon  # the server
 	need gnome-keyring-daemon gnome-keyring  # a real Secret Service for token_store = "keyring"
+	need tinyproxy tinyproxy           # a real HTTP proxy the token requests must pass through
+	need bwrap bubblewrap              # a Flatpak-like sandbox for the sandboxed-caller tests
+	# python-dbusmock (logind, NetworkManager, the portal on private buses) needs dbus-python
+	# and PyGObject, which are built from source against these.
+	if ! { command -v pkg-config >/dev/null &&
+		pkg-config --exists dbus-1 glib-2.0 gobject-introspection-1.0 cairo; }; then
+		missing_packages+=(pkg-config libdbus-1-dev libglib2.0-dev libgirepository1.0-dev libcairo2-dev)
+	fi
 fi
 
 # Debian's own python3 needs python3-venv for `python3 -m venv`.

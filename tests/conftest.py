@@ -7,6 +7,11 @@
 - ``oidc`` (whole session, 10-minute tokens) and ``oidc_factory`` (per test, own settings).
 - ``fake_oauth``: the scriptable fake token endpoint.
 - ``servers``: a factory starting the real ``pizauth server`` on ``session_bus``.
+- ``http_proxy``: a real tinyproxy of the test's own, logging what it forwards.
+- ``system_bus``: a private stand-in for the system bus (``DBUS_SYSTEM_BUS_ADDRESS``);
+  ``logind`` and ``networkmanager``: python-dbusmock's templates on it. Without them the
+  servers see no system bus at all: ``pizauth_env`` points the variable at a missing socket,
+  so that a developer's own logind or NetworkManager never reaches a test.
 
 Each fixture stops what it started at teardown, test failed or not, and prints the logs of the
 bus and servers it ran; pytest shows that output only for failing tests.
@@ -21,11 +26,13 @@ from pathlib import Path
 import pytest
 
 from harness.dbus_daemon import PrivateBus
+from harness.dbusmock import MockService
 from harness.desktop import recording_browser
 from harness.fakeoauth import FakeOAuth
 from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcFactory, OidcProvider
+from harness.proxy import TinyProxy
 from harness.server import ServerFactory
 
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -53,6 +60,7 @@ def pizauth_env(tmp_path: Path) -> dict[str, str]:
         "SHELL": "/bin/sh",
         "LANG": "C.UTF-8",
         "TMPDIR": str(tmp_path),
+        "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-system-bus'}",
     }
 
 
@@ -144,3 +152,35 @@ def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
 def browser(tmp_path: Path) -> Path:
     """A ``$BROWSER`` that records the URLs it is given (``harness.desktop.opened`` reads them)."""
     return recording_browser(tmp_path)
+
+
+@pytest.fixture
+def http_proxy(tmp_path: Path) -> Iterator[TinyProxy]:
+    """A started tinyproxy on 127.0.0.1; ``http_proxy.requests()`` lists what it forwarded."""
+    with TinyProxy(tmp_path / "proxy") as proxy:
+        yield proxy
+        print(f"--- tinyproxy log ---\n{proxy.log_path.read_text()}")
+
+
+@pytest.fixture
+def system_bus(pizauth_env: dict[str, str]) -> Iterator[PrivateBus]:
+    """A private dbus-daemon of type system; the servers started after it use it."""
+    with PrivateBus(pizauth_env, kind="system") as bus:
+        pizauth_env["DBUS_SYSTEM_BUS_ADDRESS"] = bus.address
+        yield bus
+
+
+@pytest.fixture
+def logind(system_bus: PrivateBus, tmp_path: Path) -> Iterator[MockService]:
+    """dbusmock's logind on ``system_bus``: emit ``PrepareForSleep`` with it."""
+    with MockService("logind", system_bus.address, tmp_path) as mock:
+        yield mock
+        print(f"--- dbusmock logind ---\n{mock.log()}")
+
+
+@pytest.fixture
+def networkmanager(system_bus: PrivateBus, tmp_path: Path) -> Iterator[MockService]:
+    """dbusmock's NetworkManager on ``system_bus``, connected (``State`` 70) at first."""
+    with MockService("networkmanager", system_bus.address, tmp_path) as mock:
+        yield mock
+        print(f"--- dbusmock NetworkManager ---\n{mock.log()}")

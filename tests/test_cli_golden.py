@@ -155,6 +155,17 @@ def test_info_without_server_and_without_config(
     assert rc == 0 and f"config file: {tmp_path / 'nope'}\n" in o
 
 
+def test_info_json_writes_utf_8_as_upstream(
+    pizauth_env: dict[str, str], session_bus: PrivateBus, tmp_path: Path
+) -> None:
+    conf = tmp_path / "café" / "pizauth.conf"
+    r = run_cli({**pizauth_env, "LC_ALL": "C"}, "info", "-j", "-c", str(conf))
+    assert r.returncode == 0
+    assert b'"config_file":"' + str(conf).encode() + b'"' in r.stdout
+    assert b"\\u00e9" not in r.stdout
+    assert json.loads(r.stdout)["config_file"] == str(conf)
+
+
 def test_server_refusals(
     oidc: OidcProvider, servers: ServerFactory, pizauth_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ def test_usage_errors_print_usage_and_exit_1(pizauth_env: dict[str, str], args: 
 def test_usage_text_is_upstreams() -> None:
     assert USAGE_BYTES.decode().splitlines() == [
         "Usage:",
+        "  pizauth complete <account> [<url>]",
         "  pizauth dump",
         "  pizauth info [-j]",
         "  pizauth refresh [-u] <account>",
@@ -124,4 +125,4 @@ def test_program_name_in_usage_follows_argv0(pizauth_env: dict[str, str]) -> Non
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
         assert main(["/opt/bin/pz", "nonsense"]) == 1
-    assert err.getvalue().startswith("Usage:\n  pz dump\n")
+    assert err.getvalue().startswith("Usage:\n  pz complete <account> [<url>]\n  pz dump\n")

@@ -19,7 +19,7 @@ from harness.server import PizauthServer, ServerFactory
 ROOT = Path(__file__).resolve().parent.parent
 COMPLETIONS = ROOT / "completions"
 ACCOUNTS = ["plain", "team: ops", "work mail"]
-COMMANDS = ["dump", "info", "refresh", "reload", "restore"]
+COMMANDS = ["complete", "dump", "info", "refresh", "reload", "restore"]
 COMMANDS += ["revoke", "server", "show", "shutdown", "status"]
 
 

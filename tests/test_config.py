@@ -14,6 +14,7 @@ from pizauth_dbus.config.loader import parse
 from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.urls import with_port
 
 
 def test_valid_config() -> None:
@@ -296,7 +297,12 @@ def test_other_commas_are_syntax_errors(value: str) -> None:
         ("https://a.com:99999/", "Invalid URI: invalid port number"),
         ("https://a.com:x/", "Invalid URI: invalid port number"),
         ("http://[::1/", "Invalid URI: invalid IPv6 address"),
-        ("http://a b.com/", "Invalid URI: invalid domain character"),
+        # Upstream's URL library (2.5.8) reports a forbidden host character from its IDNA step.
+        ("http://a b.com/", "Invalid URI: invalid international domain name"),
+        # Each of these used to pass the check and then fail every `show` (issue 25).
+        ("http://999.1.1.1/", "Invalid URI: invalid IPv4 address"),
+        ("http://a%20b.com/", "Invalid URI: invalid international domain name"),
+        ("http://[fe80::1%25eth0]/", "Invalid URI: invalid IPv6 address"),
         ("http://a.com/#a", "URI fragments ('#...') are not allowed"),
         ("http://a.com/#", "URI fragments ('#...') are not allowed"),
         ("ftp://a.com/", "not a valid HTTP or HTTPS URI"),
@@ -313,10 +319,41 @@ def test_invalid_uris(field: str, uri: str, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "uri", ["http://a.com", "HTTPS://A.COM/x?y=z", "http://[::1]:8080/", "http://user@h:1/"]
+    "uri",
+    [
+        "http://a.com",
+        "HTTPS://A.COM/x?y=z",
+        "http://[::1]:8080/",
+        "http://user@h:1/",
+        "http:a.com",  # WHATWG (and upstream) read it as http://a.com/
+        "http://1.2.3/",  # an IPv4 address of three numbers: 1.2.0.3
+    ],
 )
 def test_valid_uris(uri: str) -> None:
     assert parse(f'account "x" {{ {ENDPOINTS} redirect_uri = "{uri}"; }}')
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://999.1.1.1/",
+        "http://a%20b.com/",
+        "http://[fe80::1%25eth0]/",
+        "http://ex%ample.com/",
+        "http://0x100000000/",
+        "http:// /",
+        "http://[::1]:99999/",
+        "http://a.com:8080x/",
+    ],
+)
+def test_every_uri_the_checker_accepts_builds_a_url(uri: str) -> None:
+    """The checker and the code that later builds URLs from a URI agree on what is one: a
+    URI that the checker let through used to make every `show` fail (issue 25)."""
+    config = f'account "x" {{ {ENDPOINTS} redirect_uri = "{uri}"; }}'
+    assert error_of(config).splitlines()[-1].startswith("Invalid URI: ")
+    for ok in ("http://a.com/", "http:a.com", "http://[::1]/", "HTTP://A.com:80/x"):
+        account = parse(f'account "x" {{ {ENDPOINTS} redirect_uri = "{ok}"; }}').accounts["x"]
+        assert ":8080/" in with_port(account.redirect_uri, 8080)
 
 
 def test_valid_https_config() -> None:
@@ -531,3 +568,36 @@ def test_desktop_notifications_is_a_pizauth_dbus_addition() -> None:
         assert "Line 1, column 25:" in str(e.value) and says in str(e.value)
     with pytest.raises(ConfigError, match="'desktop_notifications' is a global option"):
         parse('account "a" { desktop_notifications = false; }')
+
+
+def test_allowed_apps_is_a_pizauth_dbus_addition() -> None:
+    assert parse(MINIMAL).allowed_apps == ()
+    text = 'allowed_apps = ["org.mozilla.Thunderbird", "thunderbird"];\n' + MINIMAL
+    assert parse(text).allowed_apps == ("org.mozilla.Thunderbird", "thunderbird")
+    assert parse("allowed_apps = [];\n" + MINIMAL).allowed_apps == ()
+    with pytest.raises(ConfigError) as e:
+        parse('allowed_apps = ["org.example.Ok",\n  "org.*", ""];\n' + MINIMAL)
+    assert str(e.value) == (
+        "Line 2, column 3:\n"
+        '  "org.*", ""];\n'
+        "  ^\n"
+        "'org.*' is not an app id\n"
+        'hint: give a Flatpak app id such as "org.mozilla.Thunderbird", or a snap\'s name\n'
+        "\n"
+        "Line 2, column 12:\n"
+        '  "org.*", ""];\n'
+        "           ^\n"
+        "'' is not an app id\n"
+        'hint: give a Flatpak app id such as "org.mozilla.Thunderbird", or a snap\'s name'
+    )
+    for bad, says in (
+        ('"org.mozilla.Thunderbird"', "must be a list of strings"),
+        ("none", "must be a list of strings"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            parse(f"allowed_apps = {bad};\n" + MINIMAL)
+        assert "Line 1, column 16:" in str(e.value) and says in str(e.value), str(e.value)
+    with pytest.raises(ConfigError, match="'allowed_apps' is a global option"):
+        parse(f'account "a" {{ {ENDPOINTS} allowed_apps = []; }}')
+    with pytest.raises(ConfigError, match="Mustn't specify 'allowed_apps' more than once"):
+        parse("allowed_apps = [];\nallowed_apps = [];\n" + MINIMAL)

@@ -1,6 +1,6 @@
 """Property tests for pizauth.conf: any text gives a Config or a ConfigError, never anything
-else; generated valid configs read back as the values they were generated from; and the fast
-grammar agrees with the token-by-token reference grammar.
+else; generated valid configs read back as the values they were generated from, and are read by the
+scanner alone; and the reader agrees with the token-by-token reference grammar.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pizauth_dbus.config import diagnostics, grammar, lexicon, model, options
-from pizauth_dbus.config.loader import ConfigParseError, parse
+from pizauth_dbus.config import diagnostics, grammar, lexicon, model, options, scanner
+from pizauth_dbus.config.loader import ConfigParseError, parse, read_tree
 from pizauth_dbus.config.model import Account, Config
 from pizauth_dbus.errors import ConfigError
 
@@ -99,8 +99,10 @@ def test_token_soup_gives_config_or_config_error(text: str) -> None:
 
 @SETTINGS
 @given(token_soup())
-def test_fast_grammar_agrees_with_reference(text: str) -> None:
-    assert grammar.parse_document(text) == grammar.parse_document(text, fast=False)
+def test_the_reader_agrees_with_the_reference_grammar(text: str) -> None:
+    # The reader scans, and asks the grammar only from where the scan stopped; the reference
+    # is the grammar alone, from the first character.
+    assert read_tree(text) == grammar.explain(text)
 
 
 # ==== Generated valid configurations ====
@@ -255,11 +257,24 @@ def test_generated_configs_read_back(case: tuple[str, Config, list[str]]) -> Non
 
 @SETTINGS
 @given(rendered())
-def test_fast_grammar_agrees_with_reference_on_valid_configs(
+def test_the_reader_agrees_with_the_reference_grammar_on_valid_configs(
     case: tuple[str, Config, list[str]],
 ) -> None:
     text = case[0]
-    assert grammar.parse_document(text) == grammar.parse_document(text, fast=False)
+    assert read_tree(text) == grammar.explain(text)
+
+
+@SETTINGS
+@given(rendered())
+def test_the_scanner_reads_every_valid_config_without_the_grammar(
+    case: tuple[str, Config, list[str]],
+) -> None:
+    # Agreement alone would not notice a scanner that always gave up (the grammar would then
+    # read everything, only slower): every valid file must be read by the scan to its end.
+    text = case[0]
+    nodes, stopped = scanner.scan(text)
+    assert stopped is None
+    assert (nodes, []) == grammar.explain(text)
 
 
 @given(st.text(alphabet='ab9_ "=.\n'))

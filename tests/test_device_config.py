@@ -15,8 +15,8 @@ from harness.texts import error_of
 from pizauth_dbus.cli.output import status_line
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.config.model import SECURITY_FIELDS
+from pizauth_dbus.oauth import device
 from pizauth_dbus.oauth import protocol as oauth
-from pizauth_dbus.server import device_flow as device
 from pizauth_dbus.server import dump
 
 DEVICE = 'device_auth_uri = "https://login.example/devicecode"; token_uri = "https://t.example";'

@@ -9,6 +9,7 @@ into it as it writes into a person's data directory.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +87,7 @@ def test_everything_well_is_all_ticks(
 ) -> None:
     env = installed
     server = servers(_config(oidc))
+    server.config_path.chmod(0o600)  # it holds a client secret
     code, doc = _doctor(env)
     assert code == 0, doc
     assert {c["verdict"] for c in doc["checks"]} == {"ok"}, doc
@@ -300,3 +302,153 @@ def test_device_flow_accounts_and_googles_refusal(
     (fail,) = _fails(doc)
     assert code == 1 and "account gmail: device flow with Google" in fail["text"]
     assert "device_auth_uri" in fail["fix"]
+
+
+def test_the_servers_proxy_and_monitors_next_to_the_shells(
+    oidc: OidcProvider, servers: ServerFactory, installed: dict[str, str]
+) -> None:
+    """An activated server has the bus's environment, not the shell's: the doctor shows both
+    proxies (without the password), and which network monitor and resume sources the server
+    uses (none here: no system bus, so the clock only)."""
+    server = servers(_config(oidc), extra_env={"https_proxy": "http://me:secret@127.0.0.1:3128"})
+    server.config_path.chmod(0o600)  # else the doctor notes the readable client secret
+    _, doc = _doctor({**installed, "HTTPS_PROXY": "http://127.0.0.1:8080"})
+    (network,) = [c for c in doc["checks"] if c["area"] == "network"]
+    assert network["text"] == "online; network monitor: none; resumes from: clock"
+    (proxy,) = [c for c in doc["checks"] if c["area"] == "proxy"]
+    assert proxy["verdict"] == "note"
+    assert proxy["text"] == (
+        "the server uses https_proxy=http://***@127.0.0.1:3128; "
+        "this shell has https_proxy=http://127.0.0.1:8080"
+    )
+    assert "dbus-update-activation-environment https_proxy" in proxy["fix"]
+    assert "secret" not in json.dumps(doc)
+
+
+def _security(doc: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    return [(c["verdict"], c["text"], c["fix"]) for c in doc["checks"] if c["area"] == "security"]
+
+
+def _installed_file(env: dict[str, str], bus: PrivateBus, what: str) -> Path:
+    return {
+        "config": Path(env["XDG_CONFIG_HOME"]) / "pizauth.conf",
+        "activation file": bus.services_dir / "org.pizauth.service",
+        "systemd unit": Path(env["XDG_CONFIG_HOME"]) / "systemd" / "user" / "pizauth.service",
+        "desktop entry": bus.data_dir / "applications" / "pizauth.desktop",
+    }[what]
+
+
+def test_nothing_others_can_change_is_one_tick(
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+) -> None:
+    _write_config(installed, _config(oidc))
+    _installed_file(installed, session_bus, "config").chmod(0o600)
+    _, doc = _doctor(installed)
+    assert _security(doc) == [("ok", "nobody else can change pizauth's files or hooks", None)]
+
+
+@pytest.mark.parametrize("what", ["config", "activation file", "systemd unit", "desktop entry"])
+def test_files_others_can_change_are_reported(
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str], what: str
+) -> None:
+    _write_config(installed, _config(oidc))
+    _installed_file(installed, session_bus, "config").chmod(0o600)
+    path = _installed_file(installed, session_bus, what)
+    assert path.is_file()
+    path.chmod(0o602)  # writable by everyone (readable only by its owner)
+    code, doc = _doctor(installed)
+    assert code == 1
+    assert _security(doc) == [
+        (
+            "fail",
+            f"the {what} {path} can be changed by others: it is writable by everyone",
+            f"chmod go-w {path}",
+        )
+    ]
+    path.chmod(0o600)
+    os.chown(path, 4321, -1)  # the tests run as root: hand it to another user
+    _, doc = _doctor(installed)
+    assert _security(doc) == [
+        (
+            "fail",
+            f"the {what} {path} can be changed by others: it belongs to another user (uid 4321)",
+            f"replace {path} with a copy of your own",
+        )
+    ]
+
+
+def test_a_directory_others_can_write_above_the_config_is_reported(
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+) -> None:
+    _write_config(installed, _config(oidc))
+    config = _installed_file(installed, session_bus, "config")
+    config.chmod(0o600)
+    config.parent.chmod(0o777)
+    unit = _installed_file(installed, session_bus, "systemd unit")
+    _, doc = _doctor(installed)
+    assert _security(doc) == [
+        (
+            "fail",
+            f"the {what} {path} can be changed by others: its directory {config.parent} "
+            "is writable by everyone",
+            f"make the directories above {path} writable only by you (chmod go-w)",
+        )
+        for what, path in (("config", config), ("systemd unit", unit))  # both in ~/.config
+    ]
+
+
+def test_hooks_that_run_programs_others_can_change_are_reported(
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str], tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    for name in ("on-event", "notify-me"):
+        (shared / name).write_text("#!/bin/sh\n")
+        (shared / name).chmod(0o755)
+    shared.chmod(0o777)  # anyone may replace what is in it
+    env = {**installed, "PATH": f"{shared}:{installed['PATH']}"}
+    head = (
+        f'token_event_cmd = "{shared}/on-event --quiet";\n'
+        'auth_notify_cmd = "notify-me \\"$PIZAUTH_URL\\"";\n'
+        'error_notify_cmd = "/bin/true";\n'
+    )
+    _write_config(env, _config(oidc, head))
+    _installed_file(env, session_bus, "config").chmod(0o600)
+    code, doc = _doctor(env)
+    why = f"its directory {shared} is writable by everyone"
+    fix = "make the directories above {} writable only by you (chmod go-w)"
+    assert code == 1
+    assert _security(doc) == [
+        (
+            "fail",
+            f"auth_notify_cmd runs {shared}/notify-me, which others can change: {why}",
+            fix.format(f"{shared}/notify-me"),
+        ),
+        (
+            "fail",
+            f"token_event_cmd runs {shared}/on-event, which others can change: {why}",
+            fix.format(f"{shared}/on-event"),
+        ),
+    ]
+
+
+def test_a_config_others_can_read_with_a_client_secret_is_noted(
+    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+) -> None:
+    _write_config(installed, _config(oidc))
+    config = _installed_file(installed, session_bus, "config")
+    config.chmod(0o644)
+    code, doc = _doctor(installed)
+    assert code == 0  # a note, not a failure: see doctor/tampering.py
+    assert _security(doc) == [
+        (
+            "note",
+            f"{config} holds the client_secret of work and others can read it",
+            f"chmod 600 {config}",
+        )
+    ]
+    # Without a secret in it, a readable config is fine.
+    _write_config(installed, _config(oidc).replace('client_secret = "test-secret";', ""))
+    assert "client_secret" not in config.read_text()
+    _, doc = _doctor(installed)
+    assert _security(doc) == [("ok", "nobody else can change pizauth's files or hooks", None)]

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -36,8 +37,10 @@ KNOBS = {
     "PIZAUTH_HTTP_TIMEOUT": "0.5",
     "PIZAUTH_EXCHANGE_RETRY_GAP": "0.1",
     "PIZAUTH_TRANSIENT_HOOK_TIMEOUT": "1",
+    "PIZAUTH_REFRESH_RETRY_MIN": "0",
 }
-"""Upstream's 30 s request timeout, 6 s exchange retry gap and 3 min hook limit, shortened."""
+"""Upstream's 30 s request timeout, 6 s exchange retry gap and 3 min hook limit, shortened,
+and ``refresh_retry = 0s`` retrying at once (the floor under it has its own test)."""
 
 
 class Setup:
@@ -88,6 +91,22 @@ class Setup:
         wait_for(lambda: len(lines(self.errors)) > before, "error_notify_cmd")
         assert status(self.server)["acct"] == "No access token"
         return lines(self.errors)[before]
+
+
+def test_refresh_retry_0s_retries_no_faster_than_once_a_second(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """Upstream retries ``refresh_retry = 0s`` in a hot loop against the provider."""
+    knobs = {k: v for k, v in KNOBS.items() if k != "PIZAUTH_REFRESH_RETRY_MIN"}
+    s = Setup(servers, fake_oauth, tmp_path, knobs=knobs)
+    assert s.login() == "at-1"
+    fake_oauth.script.extend(Reply(503) for _ in range(1000))
+    started = time.monotonic()
+    s.refresh()
+    wait_for(lambda: len(fake_oauth.seen) >= 1 + 3, "three failed refreshes")
+    assert time.monotonic() - started >= 2  # two gaps of at least a second
+    assert len(fake_oauth.seen) <= 1 + 4
+    assert show_token(s.server) == "at-1"
 
 
 def test_transient_error_keeps_the_token_and_retries(
@@ -320,16 +339,18 @@ def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(
 def test_permanent_refresh_errors_invalidate_the_token(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
+    """Only the provider's own OAuth error (JSON with ``error``) ends a refresh token."""
     s = Setup(servers, fake_oauth, tmp_path)
     cases = [
-        (Reply(200, text="{not json"), "Refreshing acct failed: Expecting property name"),
         (
             Reply(400, {"error": "invalid_grant", "error_description": "token revoked"}),
             "HTTP code 400 (invalid_grant: token revoked)",
         ),
         (Reply(401, {"error": "invalid_client"}), "HTTP code 401 (invalid_client)"),
+        (Reply(403, {"error": "unauthorized_client"}), "HTTP code 403 (unauthorized_client)"),
+        (Reply(400, {"error": "invalid_scope"}), "HTTP code 400 (invalid_scope)"),
+        (Reply(400, {"error": "unsupported_grant_type"}), "HTTP code 400 (unsupported_grant_type)"),
         (Reply(200, {"error": "no_way"}), "Refreshing acct failed: no_way"),
-        (Reply(200, {"access_token": "x", "token_type": "Bearer"}), "Received JSON in unexpected"),
     ]
     for n, (reply, text) in enumerate(cases, start=1):
         s.login()
@@ -339,6 +360,43 @@ def test_permanent_refresh_errors_invalidate_the_token(
         assert in_log(s.server, f"Permanent refresh error for acct: {text}"), text
         assert status(s.server)["acct"] == "No access token"
     assert lines(s.errors) == []
+
+
+PORTAL_PAGE = "<html><body><h1>Welcome to the hotel</h1><a href=/login>Sign in</a></body></html>"
+"""What a captive portal answers any request with before its sign-in page has been used."""
+
+
+def test_a_captive_portal_or_filtering_proxy_keeps_the_token(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """An HTML 200, a bare 403 or 407, a non-JSON error page, JSON that is not a token answer:
+    none of them is the provider saying the refresh token is dead. The token is kept, and once
+    the endpoint answers properly the account refreshes with the refresh token it had, with no
+    new sign-in. (Upstream, and this server before, emptied the account at each of them.)"""
+    s = Setup(servers, fake_oauth, tmp_path)
+    assert s.login() == "at-1"
+    html = {"Content-Type": "text/html"}
+    cases = [
+        (Reply(200, body=PORTAL_PAGE.encode(), headers=html), "Refreshing acct failed: Expecting"),
+        (Reply(403, body=b"Forbidden", headers=html), "HTTP code 403"),
+        (Reply(407, body=b"Proxy Authentication Required", headers=html), "HTTP code 407"),
+        (Reply(401, body=PORTAL_PAGE.encode(), headers=html), "HTTP code 401"),
+        (Reply(200, text="{not json"), "Refreshing acct failed: Expecting property name"),
+        (Reply(200, {"access_token": "x", "token_type": "Bearer"}), "Received JSON in unexpected"),
+    ]
+    fake_oauth.script.extend(reply for reply, _ in cases)
+    # refresh_retry = 0s: each failure is retried at once, the endpoint answering with the
+    # next fault, until it answers properly.
+    s.refresh()
+    s.wait_event("token_refreshed")
+    for _, text in cases:
+        assert in_log(s.server, f"Transitory refresh error for acct: {text}"), text
+    assert show_token(s.server) == "at-2"
+    assert len(fake_oauth.seen) == 1 + len(cases) + 1
+    assert all(("refresh_token", "rt-1") in seen for seen in fake_oauth.seen[1:])
+    assert len(fake_oauth.authorize_seen) == 1  # no new sign-in
+    assert "token_invalidated" not in lines(s.events) and lines(s.errors) == []
+    assert not in_log(s.server, "Permanent refresh error")
 
 
 def test_refresh_responses_and_the_refresh_token(

@@ -30,6 +30,7 @@ from harness.user import follow
 SUCCESS = "pizauth processing authentication: you can safely close this page."
 NO_MATCH = "No pending token matches request state: request a fresh token"
 DEADLINE = 1.0
+ERROR_VARIABLES = ("PIZAUTH_ACCOUNT", "PIZAUTH_MSG", "PIZAUTH_ERROR_DESCRIPTION")
 """PIZAUTH_REDIRECT_TIMEOUT for these tests: how long a connection may stay open."""
 
 
@@ -40,7 +41,7 @@ class Raw:
         self.errors = tmp_path / "errors"
         self.server: PizauthServer = servers(
             BOTH
-            + setting("error_notify_cmd", recorder(self.errors, "PIZAUTH_ACCOUNT", "PIZAUTH_MSG"))
+            + setting("error_notify_cmd", recorder(self.errors, *ERROR_VARIABLES))
             + fake.account_config(),
             extra_env={"PIZAUTH_REDIRECT_TIMEOUT": str(DEADLINE)},
         )
@@ -104,7 +105,10 @@ def test_upstreams_decision_sequence(
     code, page = raw.get(f"/?state={state}&error=access_denied&error_description=Not+today")
     assert code == 400 and "Authentication for acct failed: access_denied (Not today)" in page
     wait_for(lambda: lines(raw.errors), "error_notify_cmd")
-    assert lines(raw.errors) == ["acct|Authentication for acct failed: access_denied (Not today)"]
+    # $PIZAUTH_MSG is upstream's, which scripts match; the description has its own variable,
+    # and follows upstream's words in the log.
+    assert lines(raw.errors) == ["acct|Authentication for acct failed: access_denied|Not today"]
+    assert in_log(raw.server, "ERROR - Authentication for acct failed: access_denied (Not today)")
     assert status(raw.server)["acct"] == "No access token"
     # The old state is now unknown.
     assert NO_MATCH in raw.get(f"/?state={state}&code=abc")[1]
@@ -131,6 +135,10 @@ def test_malformed_requests_get_400(
     assert parse(raw.send(two_hosts.encode()))[0] == 400
     assert parse(raw.send(f"GET {target} HTTP/1.0\r\n\r\n".encode()))[0] == 400
     assert parse(raw.send(b"NONSENSE\r\n\r\n"))[0] == 400
+    # The request line splits on single spaces, as upstream's (aiohttp's C parser would
+    # serve these, and exchange the code).
+    for line in (f"GET  {target} HTTP/1.1", f"GET {target}  HTTP/1.1", f"GET\t{target} HTTP/1.1"):
+        assert parse(raw.send(f"{line}\r\nHost: {host}\r\n\r\n".encode()))[0] == 400, line
     # Under 16 KiB in all is fine; 16 KiB in one header, or in many small ones, is not.
     assert raw.get("/?state=x", extra=f"X-Pad: {'a' * 15000}\r\n")[0] == 200
     assert raw.get("/?state=x", extra=f"X-Pad: {'a' * 16500}\r\n")[0] == 400

@@ -68,11 +68,12 @@ class Target:
     """Records what the decision sequence asks of the daemon."""
 
     store: Store
-    failed: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)
     codes: list[tuple[str, str]] = field(default_factory=list)
 
-    def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:
-        self.failed.append((name, message))
+    def authorisation_failed(self, name: str, entry: Entry, error: str, description: str) -> str:
+        self.failed.append((name, error, description))
+        return f"{error} ({description})"
 
     def code_received(self, name: str, entry: Entry, code: str) -> None:
         self.codes.append((name, code))
@@ -114,10 +115,10 @@ def test_decision_sequence(target: Target, url: str, status: int, text: str) -> 
 def test_an_error_comes_before_a_code(target: Target) -> None:
     page = decide(target, "http://localhost:9/?state=S&code=c&error=access_denied")
     assert page.status == 400
-    assert target.failed == [("acct", "Authentication for acct failed: access_denied")]
+    assert target.failed == [("acct", "access_denied", "")]
     assert target.codes == []
     decide(target, "http://localhost:9/?state=S&error=e&error_description=why+not")
-    assert target.failed[-1] == ("acct", "Authentication for acct failed: e (why not)")
+    assert target.failed[-1] == ("acct", "e", "why not")
 
 
 def test_pages_are_html_and_escaped(target: Target) -> None:

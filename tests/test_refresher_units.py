@@ -74,6 +74,15 @@ def test_after_a_failure_the_retry_interval_counts() -> None:
     assert refresh_due_at(_entry(tok, refresh_retry=1)) == 4521.0
 
 
+def test_a_retry_is_never_sooner_than_the_floor() -> None:
+    """``refresh_retry = 0s`` means "as soon as allowed", not a hot loop against the provider
+    (upstream retries at once, again and again)."""
+    tok = Active("t", 1000.0, 4600.0, "r", consecutive_refresh_fails=1, last_refresh_attempt=4520.0)
+    assert timing.REFRESH_RETRY_MIN == 1.0
+    assert refresh_due_at(_entry(tok, refresh_retry=0)) == 4520.0 + timing.REFRESH_RETRY_MIN
+    assert refresh_due_at(_entry(tok), retry=0.0) == 4520.0 + timing.REFRESH_RETRY_MIN
+
+
 def test_nothing_is_due_without_an_idle_active_token() -> None:
     assert refresh_due_at(_entry(Empty())) is None
     busy = Active("t", 1000.0, 4600.0, "r", ongoing_refresh=True, last_refresh_attempt=1.0)

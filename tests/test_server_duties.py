@@ -20,6 +20,7 @@ import pytest
 from harness.fakeoauth import FakeOAuth, Reply
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.oauth.httpclient import new_session
+from pizauth_dbus.server import refresher as refresher_module
 from pizauth_dbus.server.authorisation import Authoriser
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.refresher import TRANSIENT_CHECK_EVERY, Refresher
@@ -61,6 +62,8 @@ async def duties(
 ) -> AsyncIterator[Duties]:
     # Hooks run in this process's environment here, which CI may give no SHELL.
     monkeypatch.setenv("SHELL", "/bin/sh")
+    # refresh_retry = 0s retries at once here: the floor under it has its own test.
+    monkeypatch.setattr(refresher_module, "REFRESH_RETRY_MIN", 0.0)
     extra = getattr(request, "param", "")
     store = Store(parse(_config(fake_oauth, extra)))
     events = Eventer(lambda: store.config.token_event_cmd)
@@ -146,6 +149,31 @@ async def test_the_sixth_transient_failure_asks_the_hook(
         assert duties.seen == [("acct", TokenEvent.INVALIDATED)]
         assert len(fake_oauth.seen) == TRANSIENT_CHECK_EVERY
         assert isinstance(duties.store.get("acct").token, Empty)
+
+
+@pytest.mark.parametrize("duties", ['transient_error_if_cmd = "sleep 1";\n'], indirect=True)
+async def test_the_failed_attempt_is_stamped_before_the_hook_runs(
+    duties: Duties, fake_oauth: FakeOAuth
+) -> None:
+    """As upstream: the next try is ``refresh_retry`` after the failure, not after the end of
+    a ``transient_error_if_cmd`` that may take minutes."""
+    entry = duties.store.get("acct")
+    t = now()
+    fails = TRANSIENT_CHECK_EVERY - 1  # this failure is the one that asks the hook
+    primed = Active("old", t, t + 3600, "rt", consecutive_refresh_fails=fails)
+    duties.store.replace("acct", entry.version, primed)
+    fake_oauth.script.append(Reply(503))
+    started = now()
+    assert duties.refresher.refresh_now("acct")
+    await duties.until(
+        lambda: not duties.store.get("acct").token.ongoing_refresh,  # type: ignore[union-attr]
+        "the refresh and the hook to end",
+    )
+    assert now() - started >= 1  # the hook ran
+    tok = duties.store.get("acct").token
+    assert isinstance(tok, Active) and tok.consecutive_refresh_fails == TRANSIENT_CHECK_EVERY
+    assert tok.last_refresh_attempt is not None
+    assert tok.last_refresh_attempt - started < 0.5
 
 
 async def test_a_redirect_that_arrives_twice_is_exchanged_once(

@@ -124,7 +124,8 @@ def test_without_syslog_the_server_does_not_start(
     env = {**pizauth_env, "PIZAUTH_SYSLOG_SOCKET": str(tmp_path / "no-such-socket")}
     r = run([*pizauth_command(), "server", "-c", str(config)], env)
     assert (r.returncode, r.stdout) == (1, "")
-    assert r.stderr == "Cannot connect to syslog: [Errno 2] No such file or directory\n"
+    # The OS error as upstream words it, not Python's "[Errno 2] ...".
+    assert r.stderr == "Cannot connect to syslog: No such file or directory (os error 2)\n"
     assert name_owner_pid(session_bus.address, "org.pizauth") is None
 
 
@@ -173,6 +174,21 @@ def test_a_listener_that_cannot_be_bound_stops_the_server(
         config = f'http_listen = "127.0.0.1:{port}";\nhttps_listen = none;\n'
         server = servers(config + fake_oauth.account_config(), wait=False, flag=None)
         assert server.wait_exit() == 1
-    assert "ERROR - Cannot start the redirect listeners: " in server.log()
-    assert "Address already in use" in server.log()
+    assert (
+        "ERROR - Cannot start the redirect listeners: Address already in use (os error 98)\n"
+        in server.log()
+    )
+    assert name_owner_pid(session_bus.address, "org.pizauth") is None
+
+
+@pytest.mark.parametrize("listen", ["8080", ":8080"])
+def test_a_listen_address_without_a_host_stops_the_server(
+    servers: ServerFactory, session_bus: PrivateBus, fake_oauth: FakeOAuth, listen: str
+) -> None:
+    """Upstream's server refuses a listen address that names no host; ours bound the port
+    on 127.0.0.1 (and ":port" might have meant every interface)."""
+    config = f'http_listen = "{listen}";\nhttps_listen = none;\n'
+    server = servers(config + fake_oauth.account_config(), wait=False, flag=None)
+    assert server.wait_exit() == 1
+    assert "ERROR - Cannot start the redirect listeners: invalid socket address\n" in server.log()
     assert name_owner_pid(session_bus.address, "org.pizauth") is None

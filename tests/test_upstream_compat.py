@@ -247,3 +247,38 @@ def test_more_than_ten_redirects_are_not_followed(
     # Each of the ten tries stopped after ten redirects, none reached the token endpoint.
     assert ("POST", "/token") not in fake_oauth.methods_seen
     assert len(fake_oauth.methods_seen) == 10 * 11
+
+
+# -- URIs the config accepts, as upstream's URL library reads them ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("http://999.1.1.1/", "invalid IPv4 address"),
+        ("http://a%20b.com/", "invalid international domain name"),
+        ("http://[fe80::1%25eth0]/", "invalid IPv6 address"),
+    ],
+)
+def test_a_redirect_uri_upstream_rejects_is_refused_by_reload(
+    servers: ServerFactory, fake_oauth: FakeOAuth, uri: str, reason: str
+) -> None:
+    """These URIs passed the config check but not the parser that builds the authorisation
+    URL, so after the reload every ``show`` of the account failed with an internal error and
+    a traceback in the log. Upstream rejects them when it reads the config."""
+    good = HEAD + fake_oauth.account_config()
+    server = servers(good)
+    url = pending_url(server, "acct")
+    bad = good.replace("    scopes", f'    redirect_uri = "{uri}";\n    scopes', 1)
+    server.write_config(bad)
+    r = server.cli("reload")
+    line = f'    redirect_uri = "{uri}";'
+    number, column = bad.splitlines().index(line) + 1, line.index('"') + 1
+    assert r.returncode == 1 and r.stdout == b""
+    err = r.stderr.decode().splitlines()
+    assert err[:2] == [f"ERROR - Line {number}, column {column}:", f"  {line.strip()}"]
+    assert err[-1] == f"Invalid URI: {reason}"
+    # Nothing changed: the pending authorisation is still the one it was.
+    assert pending_url(server, "acct") == url
+    assert server.cli("refresh", "acct").stderr.decode().startswith(PENDING.decode())
+    assert "Traceback" not in server.log() and "Internal error" not in server.log()

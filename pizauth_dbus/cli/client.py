@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pizauth_dbus import BUS_NAME, INTERFACE, OBJECT_PATH
+from pizauth_dbus import BUS_NAME, INTERFACE, OBJECT_PATH, blocking_calls
+from pizauth_dbus.blocking_calls import BusError
 from pizauth_dbus.busaddr import session_bus_address
 
 CALL_TIMEOUT = 30.0
@@ -41,13 +42,11 @@ def _connect() -> Any:
 
     :raises CallError: with upstream's "not running" text when there is no bus to reach.
     """
-    from jeepney.io.blocking import open_dbus_connection
-
     address, _ = session_bus_address()
     if address is None:
         raise CallError(None, NOT_RUNNING)
     try:
-        return open_dbus_connection(bus=address)
+        return blocking_calls.connect(address)
     except Exception:  # refused, unsupported transport, auth failure: all mean nobody to ask
         raise CallError(None, NOT_RUNNING) from None
 
@@ -67,56 +66,41 @@ def call(
     :raises CallError: with the server's error name and text, or with ``name=None`` and
         upstream's "not running" text when no server answers.
     """
-    from jeepney import DBusAddress, MessageFlag, MessageType, new_method_call
-
-    addr = DBusAddress(OBJECT_PATH, bus_name=BUS_NAME, interface=INTERFACE)
-    msg = new_method_call(addr, method, signature, args)
-    if not auto_start:
-        msg.header.flags |= MessageFlag.no_auto_start
     conn = _connect()
     try:
-        reply = conn.send_and_get_reply(msg, timeout=CALL_TIMEOUT + wait)
-    except Exception:  # timeout, connection dropped
-        raise CallError(None, NOT_RUNNING) from None
+        return blocking_calls.call(
+            conn,
+            BUS_NAME,
+            OBJECT_PATH,
+            INTERFACE,
+            method,
+            signature,
+            *args,
+            timeout=CALL_TIMEOUT + wait,
+            auto_start=auto_start,
+        )
+    except BusError as e:
+        if e.name is None or e.name in _NOT_RUNNING_ERRORS:
+            raise CallError(None, NOT_RUNNING) from None
+        if e.name.startswith("org.freedesktop.DBus.Error.Spawn"):
+            raise CallError(None, NOT_RUNNING, spawn_failed=True) from None
+        raise CallError(e.name, e.text) from None
     finally:
         conn.close()
-    if reply.header.message_type == MessageType.error:
-        name = str(reply.header.fields.get(_ERROR_NAME_FIELD, ""))
-        text = str(reply.body[0]) if reply.body else name
-        if name.startswith("org.freedesktop.DBus.Error.Spawn"):
-            raise CallError(None, NOT_RUNNING, spawn_failed=True)
-        if name in _NOT_RUNNING_ERRORS:
-            raise CallError(None, NOT_RUNNING)
-        raise CallError(name, text)
-    return reply.body
-
-
-def _error_name_field() -> Any:
-    from jeepney.low_level import HeaderFields
-
-    return HeaderFields.error_name
-
-
-_ERROR_NAME_FIELD = _error_name_field()
 
 
 def server_running() -> bool:
     """Whether some process owns the bus name now (no activation is attempted)."""
-    from jeepney import DBusAddress, new_method_call
-
-    dbus = DBusAddress(
-        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
-    )
     try:
         conn = _connect()
     except CallError:
         return False
     try:
-        reply = conn.send_and_get_reply(
-            new_method_call(dbus, "NameHasOwner", "s", (BUS_NAME,)), timeout=CALL_TIMEOUT
+        (owned,) = blocking_calls.call_daemon(
+            conn, "NameHasOwner", "s", BUS_NAME, timeout=CALL_TIMEOUT
         )
-    except Exception:
+    except BusError:
         return False
     finally:
         conn.close()
-    return bool(reply.body and reply.body[0])
+    return bool(owned)

@@ -25,13 +25,6 @@ import shlex
 import sys
 from pathlib import Path
 
-USAGE = """\
-Usage:
-  {pn} install
-  {pn} uninstall
-  {pn} doctor [-c <config-path>] [--json] [--online]
-"""
-
 SERVICE_NAME = "org.pizauth.service"
 UNIT_NAME = "pizauth.service"
 DESKTOP_NAME = "pizauth.desktop"
@@ -176,25 +169,3 @@ def uninstall() -> list[Path]:
             continue
         removed.append(path)
     return removed
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``pizauth-dbus`` command."""
-    argv = list(sys.argv if argv is None else argv)
-    pn = os.path.basename(argv[0]) if argv else "pizauth-dbus"
-    if len(argv) >= 2 and argv[1] == "doctor":
-        from pizauth_dbus.doctor import checklist as doctor
-
-        return doctor.main(pn, argv[2:])
-    if len(argv) != 2 or argv[1] not in ("install", "uninstall"):
-        sys.stderr.write(USAGE.format(pn=pn))
-        return 1
-    try:
-        paths = install() if argv[1] == "install" else uninstall()
-    except OSError as e:
-        sys.stderr.write(f"ERROR - {e}\n")
-        return 1
-    verb = "wrote" if argv[1] == "install" else "removed"
-    for p in paths:
-        print(f"{verb} {p}")
-    return 0

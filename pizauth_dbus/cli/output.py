@@ -1,8 +1,7 @@
 """What ``pizauth status`` and ``pizauth info`` print, from the server's structured answers.
 
 Client side and light (no asyncio, no server modules), and pure: :mod:`pizauth_dbus.cli.pizauth`
-asks
-the server and prints. The texts are upstream's, because completions and scripts read them.
+asks the server and prints. The texts are upstream's, because completions and scripts read them.
 """
 
 from __future__ import annotations
@@ -55,7 +54,7 @@ def status_line(name: str, state: str, times: dict[str, Any]) -> str:
             )
         case _:
             text = "Access token expired (refresh not yet attempted)"
-    return f"{name}: {text}{_keyring_note(times)}"
+    return f"{name}: {text}{_keyring_note(times)}{_network_note(times)}"
 
 
 def _keyring_note(times: dict[str, Any]) -> str:
@@ -69,6 +68,13 @@ def _keyring_note(times: dict[str, Any]) -> str:
     if times.get("keyring_saved"):
         notes.append(f"saved {rfc2822(times['keyring_saved'])}")
     return f" [keyring: {'; '.join(notes)}]" if notes else ""
+
+
+def _network_note(times: dict[str, Any]) -> str:
+    """While offline, for an account that waits for the network (refreshes or sign-in)."""
+    if not times.get("network_wait"):
+        return ""
+    return f" [waiting for the network since {rfc2822(times['network_wait'])}]"
 
 
 def format_status(rows: list[Any]) -> str:
@@ -98,7 +104,8 @@ def format_info(
         }
         if server is not None:
             out["server_info"] = dict(sorted(server.items()))
-        return json.dumps(out, sort_keys=True, separators=(",", ":"))
+        # UTF-8 as it is, as upstream writes it, not "\u00e9".
+        return json.dumps(out, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     lines = [f"{pn} version {version}:", f"  cache directory: {cache}", f"  config file: {conf}"]
     if server is None:
         lines.append("server not running")

@@ -18,6 +18,7 @@ from pizauth_dbus.errors import ERROR_PREFIX, PENDING_PREFIX
 
 USAGE = """\
 Usage:
+  {pn} complete <account> [<url>]
   {pn} dump
   {pn} info [-j]
   {pn} refresh [-u] <account>
@@ -34,6 +35,7 @@ Usage:
 # ``-c``'s ``--config``) that take no value, the ones whose value is optional, and how many
 # positional arguments it wants. Every subcommand also has -h/--help and -v/--verbose.
 _COMMANDS: dict[str, tuple[str, str, int]] = {
+    "complete": ("", "", 1),
     "dump": ("", "", 0),
     "info": ("j", "c", 0),
     "refresh": ("u", "", 1),
@@ -45,6 +47,9 @@ _COMMANDS: dict[str, tuple[str, str, int]] = {
     "shutdown": ("", "", 0),
     "status": ("", "", 0),
 }
+_OPTIONAL_ARGUMENT = {"complete"}
+"""Commands whose last positional argument may be left out (``complete``'s URL: then read from
+standard input)."""
 _VALUED = {"show": "w"}
 """Options that must have a value (pizauth-dbus additions): ``-w 30``, ``-w30``, ``--w=30``."""
 _LONG_NAMES = {"help": "h", "verbose": "v", "config": "c"}
@@ -146,7 +151,8 @@ def parse_args(argv: list[str]) -> Args:
             raise UsageError()  # getopts: "given more than once"
     args.verbose = seen.count("v")
     args.flags = set(seen) - {"v"}
-    if "h" in args.flags or len(args.free) != npos:
+    extra = 1 if args.command in _OPTIONAL_ARGUMENT else 0
+    if "h" in args.flags or not npos <= len(args.free) <= npos + extra:
         raise UsageError()
     return args
 
@@ -205,9 +211,27 @@ def _call_failed(e: Exception, hide_url: bool = False) -> int:
     if e.name == ERROR_PREFIX + "AuthorisationPending" and hide_url:
         return _error(PENDING_PREFIX)
     _error(str(e))
+    if e.name == ERROR_PREFIX + "AuthorisationPending" and _browser_elsewhere(str(e)):
+        sys.stderr.write(COMPLETE_LINE)
     if e.spawn_failed:
         _explain_failed_activation()
     return 1
+
+
+COMPLETE_LINE = (
+    "In a browser on another machine, sign in there, then run: "
+    "pizauth complete <account> '<the address it ended on>'\n"
+)
+"""After upstream's line, for a person in an SSH session (whose browser is elsewhere)."""
+
+
+def _browser_elsewhere(message: str) -> bool:
+    """Whether this is an SSH session without a display, and the pending sign-in is one that
+    redirects to a listener (a device code needs no such help)."""
+    env = os.environ
+    ssh = "SSH_CONNECTION" in env or "SSH_TTY" in env
+    local_display = "DISPLAY" in env or "WAYLAND_DISPLAY" in env
+    return ssh and not local_display and " and code " not in message
 
 
 def _explain_failed_activation() -> None:
@@ -245,6 +269,36 @@ def _simple(
         return 0
 
     return run
+
+
+MAX_PASTED_URL = 64 * 1024
+"""A redirect address is a few hundred characters; standard input is read up to this much."""
+
+
+def _complete(args: Args, pn: str) -> int:
+    """Finish a pending sign-in with the address the browser ended on (pizauth-dbus's own
+    command): the URL from the argument, else the first line of standard input."""
+    from pizauth_dbus.cli.client import CallError, call
+
+    if len(args.free) > 1:
+        url = args.free[1]
+    else:
+        if sys.stdin.isatty():
+            sys.stderr.write("Paste the address the browser ended on, then press Enter:\n")
+        url = sys.stdin.readline(MAX_PASTED_URL)
+    url = url.strip()
+    if not url:
+        return _error("No URL given: paste the address the browser ended on")
+    try:
+        call("Complete", "ss", args.free[0], url, auto_start=False, wait=COMPLETE_WAIT)
+    except CallError as e:
+        return _call_failed(e)
+    return 0
+
+
+COMPLETE_WAIT = 420
+"""Seconds ``complete`` waits for the code exchange: its ten attempts (30 s at most each, 6 s
+apart, as upstream's) fit within this."""
 
 
 def _dump(args: Args, pn: str) -> int:
@@ -303,7 +357,8 @@ def _info(args: Args, pn: str) -> int:
     text = format_info(
         pn, __version__, INFO_FORMAT_VERSION, cache, conf, server, as_json="j" in args.flags
     )
-    sys.stdout.write(text + "\n")
+    # UTF-8 whatever the locale, as upstream; a path's undecodable bytes as escapes.
+    sys.stdout.buffer.write((text + "\n").encode("utf-8", "backslashreplace"))
     return 0
 
 
@@ -347,6 +402,7 @@ def _server(args: Args, pn: str) -> int:
 
 
 _COMMAND_FUNCS = {
+    "complete": _complete,
     "dump": _dump,
     "info": _info,
     "refresh": _simple("Refresh", "s"),

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
-from urllib.parse import urlsplit
 
-from pizauth_dbus.config import grammar, lexicon
+from pizauth_dbus import urls
+from pizauth_dbus.config import lexicon, scanner
 from pizauth_dbus.config.diagnostics import Diagnostic, line_col
-from pizauth_dbus.config.grammar import AccountBlock, Setting
 from pizauth_dbus.config.lexicon import TIME_MAX
 from pizauth_dbus.config.model import (
     LISTEN_DEFAULT,
@@ -28,6 +27,7 @@ from pizauth_dbus.config.model import (
 )
 from pizauth_dbus.config.options import (
     ACCOUNT_OPTIONS,
+    APP_ID,
     BOOL,
     CHOICES,
     GLOBAL_OPTIONS,
@@ -46,6 +46,7 @@ from pizauth_dbus.config.options import (
     uri_problem,
     wrong_kind,
 )
+from pizauth_dbus.config.scanner import AccountBlock, Setting
 
 Value = str | int | None | tuple[str, ...] | tuple[tuple[str, str], ...]
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class Checker:
     def line(self, pos: int) -> int:
         return line_col(self.text, pos)[0]
 
-    def run(self, nodes: Sequence[grammar.Node], *, whole_file: bool = True) -> Config | None:
+    def run(self, nodes: Sequence[scanner.Node], *, whole_file: bool = True) -> Config | None:
         top = _Scope(GLOBAL_OPTIONS)
         blocks: list[tuple[AccountBlock, _Scope]] = []
         for node in nodes:  # in file order, so the first error is the one upstream reports
@@ -188,7 +189,7 @@ class Checker:
         """An https redirect needs the HTTPS listener, an http one the HTTP listener."""
         # Upstream tests the raw text's prefix; the parsed scheme agrees for lower-case URIs
         # and is also right for "HTTPS://...", which upstream lets through unchecked.
-        scheme = urlsplit(account.redirect_uri).scheme
+        scheme = urls.scheme(account.redirect_uri)
         option = f"{scheme}_listen"
         if top.get(option, LISTEN_DEFAULT) is not None:
             return
@@ -269,6 +270,8 @@ class Checker:
             self.error(problem[0], s.pos, *problem[1:])
             return _INVALID
         if kind == LIST and s.kind == "list":
+            if s.key == "allowed_apps":
+                return self.app_ids(s)
             return s.items
         if kind == MAP and s.kind == "map":
             reserved = False
@@ -280,6 +283,19 @@ class Checker:
         message, *hints = wrong_kind(s, kind)
         self.error(message, s.pos, *hints)
         return _INVALID
+
+    def app_ids(self, s: Setting) -> tuple[str, ...] | _Invalid:
+        """``allowed_apps``: each item a Flatpak app id or a snap's name."""
+        bad = False
+        for item, pos in zip(s.items, s.item_pos, strict=True):
+            if not APP_ID.fullmatch(item):
+                self.error(
+                    f"'{item}' is not an app id",
+                    pos,
+                    'give a Flatpak app id such as "org.mozilla.Thunderbird", or a snap\'s name',
+                )
+                bad = True
+        return _INVALID if bad else s.items
 
     def time(self, s: Setting) -> int | _Invalid:
         value = lexicon.seconds(s.text)

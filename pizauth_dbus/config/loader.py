@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pizauth_dbus.config import grammar
+from pizauth_dbus.config import grammar, scanner
 from pizauth_dbus.config.checker import Checker
 from pizauth_dbus.config.diagnostics import Diagnostic
 from pizauth_dbus.config.model import Config
+from pizauth_dbus.config.scanner import Node
 from pizauth_dbus.errors import ConfigError
 
 
@@ -29,12 +30,26 @@ class ConfigParseError(ConfigError):
         self.diagnostics = tuple(diagnostics)
 
 
+def read_tree(text: str) -> tuple[list[Node], list[Diagnostic]]:
+    """Read ``text`` into top-level nodes, or explain why it is not valid syntax.
+
+    :returns: all the nodes and no diagnostics; or, when there are syntax errors, the nodes
+        complete before the first one and the errors (see
+        :func:`~pizauth_dbus.config.grammar.explain`).
+    """
+    nodes, stopped = scanner.scan(text)
+    if stopped is None:
+        return nodes, []
+    more, errors = grammar.explain(text, stopped)
+    return [*nodes, *more], errors
+
+
 def parse(text: str) -> Config:
     """Parse and validate a whole config file's text.
 
     :raises ConfigError: with the complete, printable message (line, column, source, caret).
     """
-    nodes, syntax_errors = grammar.parse_document(text)
+    nodes, syntax_errors = read_tree(text)
     checker = Checker(text)
     # After a syntax error only the items read before it are checked, one by one: checks that
     # need the whole file ("at least one account", listeners) would be guesses.

@@ -87,6 +87,7 @@ class Config:
     """
 
     accounts: Mapping[str, Account] = field(default_factory=dict)
+    allowed_apps: tuple[str, ...] = ()  # pizauth-dbus addition: sandboxed apps that may ask
     auth_notify_cmd: str | None = None
     auth_notify_interval: int = AUTH_NOTIFY_INTERVAL_DEFAULT
     desktop_notifications: bool = True  # pizauth-dbus addition: native notifications on/off

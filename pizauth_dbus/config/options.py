@@ -1,18 +1,18 @@
 """What each pizauth.conf option is: its kind of value, where it may stand, and the words for
 options that were renamed, removed or misplaced, and for URIs that cannot be used.
 
-Data and small pure checks that :mod:`pizauth_dbus.config.loader` applies to a parsed file; the
-messages are upstream's where upstream has the check.
+Data and small pure checks that :mod:`pizauth_dbus.config.checker` applies to a parsed file;
+the messages are upstream's where upstream has the check.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
+from pizauth_dbus import urls
 from pizauth_dbus.config import lexicon
-from pizauth_dbus.config.grammar import Setting
+from pizauth_dbus.config.scanner import Setting
 
 # Value types: what each option accepts, and how to say so in a message.
 STR, TIME, LISTEN, URI, LIST, MAP = "string", "time", "listen", "uri", "list", "map"
@@ -27,6 +27,7 @@ EXPECTED = {
     BOOL: "true or false",
 }
 GLOBAL_OPTIONS = {
+    "allowed_apps": LIST,
     "auth_notify_cmd": STR,
     "auth_notify_interval": TIME,
     "desktop_notifications": BOOL,
@@ -90,35 +91,27 @@ MISPLACED = {  # indexed by "is it inside an account?"
         'move it into an account "name" { ... } block',
     ),
 }
+APP_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+"""What an ``allowed_apps`` item may be: a Flatpak app id (``org.mozilla.Thunderbird``) or a
+snap's name (``thunderbird``); no wildcards, since one entry must name one app."""
 OFF_WORDS = ("off", "false", "no", "disabled", "disable", "null", "nil")
 
 
 def uri_problem(uri: str) -> tuple[str, ...] | None:
-    """Why ``uri`` can't be an auth_uri, token_uri or redirect_uri: (message, *hints).
+    """Why ``uri`` can't be an auth_uri, token_uri, redirect_uri or device_auth_uri:
+    (message, *hints).
 
-    Upstream's order: the URI must parse, then have no fragment, then be http or https. The
-    ``Invalid URI:`` reasons use the wording of the URL library upstream uses.
+    Upstream's order: the URI must parse, then have no fragment, then be http or https. It is
+    parsed by :mod:`pizauth_dbus.urls`, as every later use parses it, so that a URI accepted
+    here cannot fail there; the ``Invalid URI:`` reasons are upstream's URL library's words.
     """
-    try:
-        parts = urlsplit(uri)
-        parts.port  # noqa: B018 -- evaluated for the ValueError a bad port raises
-    except ValueError as e:
-        why = str(e).lower()
-        reason = "invalid port number" if "port" in why else "invalid IPv6 address"
-        reason = reason if "port" in why or "ipv6" in why else "invalid domain character"
-        return (f"Invalid URI: {reason}",)
-    if not parts.scheme:
-        return ("Invalid URI: relative URL without a base", 'write a full URI: "https://..."')
-    if parts.scheme in ("http", "https"):
-        if not parts.hostname:
-            return ("Invalid URI: empty host",)
-        if not parts.netloc.startswith("[") and re.search(
-            r'[\x00-\x20<>^|\\"\x7f]', parts.hostname
-        ):
-            return ("Invalid URI: invalid domain character",)
-    if "#" in uri:
+    reason = urls.parse_error(uri)
+    if reason is not None:
+        hints = ('write a full URI: "https://..."',) if "relative" in reason else ()
+        return (f"Invalid URI: {reason}", *hints)
+    if urls.has_fragment(uri):
         return ("URI fragments ('#...') are not allowed", "remove the '#' and what follows it")
-    if parts.scheme not in ("http", "https"):
+    if urls.scheme(uri) not in ("http", "https"):
         return ("not a valid HTTP or HTTPS URI", "only http:// and https:// URIs can be used")
     return None
 

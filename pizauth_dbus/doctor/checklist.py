@@ -23,6 +23,7 @@ from pizauth_dbus.doctor.checks import (
     this_program,
 )
 from pizauth_dbus.doctor.desktop import desktop_checks, keyring_checks
+from pizauth_dbus.doctor.tampering import tampering_checks
 
 USAGE = "Usage: {pn} doctor [-c <config-path>] [--json] [--online]\n"
 
@@ -42,6 +43,7 @@ def run(config: str | None, online: bool) -> list[Check]:
     finally:
         if ctx.bus is not None:
             ctx.bus.close()
+    checks += tampering_checks(ctx)
     checks += online_checks(ctx)
     return checks
 

@@ -15,14 +15,14 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pizauth_dbus import BUS_NAME
+from pizauth_dbus.blocking_calls import BusError
 from pizauth_dbus.busaddr import ADDRESS_VARIABLE, session_bus_address
 from pizauth_dbus.config.model import Account, Config
-from pizauth_dbus.doctor.probe import (
-    Bus,
-    Unanswered,
-    find_service_file,
-    find_user_unit,
-)
+from pizauth_dbus.config.providers import Provider
+from pizauth_dbus.doctor.probe import Bus, find_service_file, find_user_unit
+from pizauth_dbus.errors import error_text
+from pizauth_dbus.proxyenv import describe
+from pizauth_dbus.urls import normalise
 
 Verdict = Literal["ok", "fail", "note"]
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -90,7 +90,7 @@ def server_checks(ctx: Context, this_program: str) -> list[Check]:
     if pid is not None:
         try:
             props = bus.server_properties()
-        except Unanswered as e:
+        except BusError as e:
             why = "does not answer" if e.name is None else "is not a pizauth-dbus server"
             return [
                 Check(
@@ -122,11 +122,73 @@ def server_checks(ctx: Context, this_program: str) -> list[Check]:
                     "run pizauth reload after editing the file the server reads",
                 )
             )
-        return out + activation_checks(ctx, this_program, needed=False)
+        return (
+            out
+            + network_checks(props.get("Network"))
+            + failure_checks(bus)
+            + activation_checks(ctx, this_program, needed=False)
+        )
     return [
         Check("server", "note", "not running (the first pizauth show starts it)"),
         *activation_checks(ctx, this_program, needed=True),
     ]
+
+
+def _proxies(variables: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(variables.items())) or "no proxy"
+
+
+def network_checks(network: Any) -> list[Check]:
+    """What the running server follows (network monitor, resume sources) and the proxy it
+    uses, next to the proxy of the shell running the doctor."""
+    if not isinstance(network, dict):
+        return []  # a server from before the Network property
+    monitor, resume = network.get("monitor", "none"), network.get("resume", "clock")
+    out = [
+        Check(
+            "network",
+            "ok",
+            f"{network.get('state', '?')}; network monitor: {monitor}; resumes from: {resume}",
+            details=dict(network),
+        )
+    ]
+    server = {k: v for k, v in network.items() if k.endswith("_proxy")}
+    shell = describe()
+    if server == shell:
+        out.append(Check("proxy", "ok", f"server and this shell: {_proxies(server)}"))
+    else:
+        names = " ".join(sorted(set(server) | set(shell)))
+        out.append(
+            Check(
+                "proxy",
+                "note",
+                f"the server uses {_proxies(server)}; this shell has {_proxies(shell)}",
+                "hand the shell's variables to the server: dbus-update-activation-environment "
+                f"{names} (or systemctl --user import-environment {names}), then pizauth shutdown",
+            )
+        )
+    return out
+
+
+def failure_checks(bus: Bus) -> list[Check]:
+    """Each account's last failure, as the server keeps it, with what to do about it (the
+    error-hint table's answer; the server's message alone when no known cause explains it)."""
+    try:
+        (rows,) = bus.server("Errors")
+    except BusError:  # a server from before Errors existed: nothing to report
+        return []
+    out = []
+    for account, message, hint in rows:
+        out.append(
+            Check(
+                "server",
+                "fail",
+                f"account {account}: {message}",
+                hint or f"run pizauth show {account} to sign in again",
+                {"account": account, "hint": hint},
+            )
+        )
+    return out
 
 
 def activation_checks(ctx: Context, this_program: str, *, needed: bool) -> list[Check]:
@@ -244,22 +306,34 @@ def _flow(account: Account) -> str:
     return "device" if getattr(account, "device_auth_uri", None) else "redirect"
 
 
+def _provider_of(account: Account) -> Provider | None:
+    """The provider in the provider data whose endpoints the account uses, if any."""
+    from pizauth_dbus.config.providers import load
+
+    uris = [account.token_uri, account.auth_uri, getattr(account, "device_auth_uri", None)]
+    hosts = {urlsplit(normalise(u)).hostname for u in uris if u}
+    for provider in load().providers.values():
+        if hosts & {urlsplit(provider.token_uri).hostname, urlsplit(provider.auth_uri).hostname}:
+            return provider
+    return None
+
+
 def _account_checks(config: Config, account: Account) -> list[Check]:
     name = account.name
     if _flow(account) == "device":
-        host = urlsplit(str(getattr(account, "device_auth_uri", ""))).hostname or ""
-        if host.endswith(("google.com", "googleapis.com")):
+        provider = _provider_of(account)
+        if provider is not None and not provider.device_flow:
+            refused = provider.device_flow_refused or f"{provider.label} has no device flow"
             return [
                 Check(
                     "config",
                     "fail",
-                    f"account {name}: device flow with Google, which "
-                    "refuses the mail scope in the device flow",
+                    f"account {name}: device flow with {provider.label}: {refused}",
                     f"remove device_auth_uri from {name} and sign in with the redirect",
                 )
             ]
         return [Check("config", "ok", f"account {name}: device flow")]
-    redirect = urlsplit(account.redirect_uri)
+    redirect = urlsplit(normalise(account.redirect_uri))
     listen = config.http_listen if redirect.scheme == "http" else config.https_listen
     listen_host = (listen or "").rpartition(":")[0].strip("[]")
     host = redirect.hostname or ""
@@ -317,7 +391,7 @@ def _reachable(uri: str) -> str | None:
     import socket
     import ssl
 
-    parts = urlsplit(uri)
+    parts = urlsplit(normalise(uri))
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -326,7 +400,7 @@ def _reachable(uri: str) -> str | None:
                 with ssl.create_default_context().wrap_socket(sock, server_hostname=host):
                     pass
     except (OSError, ssl.SSLError) as e:
-        return str(e) or type(e).__name__
+        return error_text(e)
     return None
 
 

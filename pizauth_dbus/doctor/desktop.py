@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import os
 
+from pizauth_dbus.blocking_calls import BusError
 from pizauth_dbus.doctor.checks import Check, Context, Verdict
-from pizauth_dbus.doctor.probe import Bus, Unanswered, find_data_file
+from pizauth_dbus.doctor.probe import Bus, find_data_file
 
 NOTIFICATIONS = "org.freedesktop.Notifications"
 SECRETS = "org.freedesktop.secrets"
@@ -73,7 +74,7 @@ def _notification_service(bus: Bus) -> Check:
     try:
         name, vendor, version, _ = bus.call(NOTIFICATIONS, path, iface, "GetServerInformation")
         (caps,) = bus.call(NOTIFICATIONS, path, iface, "GetCapabilities")
-    except Unanswered as e:
+    except BusError as e:
         if e.name == "org.freedesktop.DBus.Error.NameHasNoOwner":
             return Check("desktop", "ok", "a notification service starts on demand")
         return Check(
@@ -129,7 +130,7 @@ def keyring_checks(ctx: Context) -> list[Check]:
                 "Locked",
             )
             locked = bool(value[1])
-    except Unanswered as e:
+    except BusError as e:
         if e.name == "org.freedesktop.DBus.Error.NameHasNoOwner":
             return [
                 Check("keyring", "ok" if wanted else "note", "a Secret Service starts on demand")

@@ -13,27 +13,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pizauth_dbus import BUS_NAME, INTERFACE, OBJECT_PATH
+from pizauth_dbus import BUS_NAME, INTERFACE, OBJECT_PATH, blocking_calls
+from pizauth_dbus.blocking_calls import BusError
 
 QUERY_TIMEOUT = 3.0
 """Seconds one question may take; a peer slower than that counts as not answering."""
 
 
-class Unanswered(Exception):
-    """The call failed; ``name`` is the D-Bus error name, or None for no answer at all."""
-
-    def __init__(self, name: str | None, text: str) -> None:
-        super().__init__(text)
-        self.name = name
-
-
 class Bus:
-    """A blocking connection that asks without activating anything."""
+    """A blocking connection that asks without activating anything.
+
+    Its calls raise :class:`~pizauth_dbus.blocking_calls.BusError` (``name`` None for no
+    answer at all).
+    """
 
     def __init__(self, address: str) -> None:
-        from jeepney.io.blocking import open_dbus_connection
-
-        self._conn = open_dbus_connection(bus=address)
+        self._conn = blocking_calls.connect(address)
 
     def close(self) -> None:
         self._conn.close()
@@ -41,20 +36,9 @@ class Bus:
     def call(
         self, dest: str, path: str, iface: str, method: str, sig: str = "", *args: Any
     ) -> tuple[Any, ...]:
-        from jeepney import DBusAddress, MessageFlag, MessageType, new_method_call
-        from jeepney.low_level import HeaderFields
-
-        msg = new_method_call(DBusAddress(path, dest, iface), method, sig or None, args)
-        msg.header.flags |= MessageFlag.no_auto_start
-        try:
-            reply = self._conn.send_and_get_reply(msg, timeout=QUERY_TIMEOUT)
-        except TimeoutError:
-            raise Unanswered(None, f"no answer within {QUERY_TIMEOUT:g} s") from None
-        if reply.header.message_type == MessageType.error:
-            name = str(reply.header.fields.get(HeaderFields.error_name, ""))
-            text = str(reply.body[0]) if reply.body else name
-            raise Unanswered(name, text)
-        return tuple(reply.body)
+        return blocking_calls.call(
+            self._conn, dest, path, iface, method, sig or None, *args, timeout=QUERY_TIMEOUT
+        )
 
     def daemon(self, method: str, sig: str = "", *args: Any) -> tuple[Any, ...]:
         return self.call(
@@ -71,7 +55,7 @@ class Bus:
         try:
             (owner,) = self.daemon("GetNameOwner", "s", name)
             (pid,) = self.daemon("GetConnectionUnixProcessID", "s", owner)
-        except Unanswered:
+        except BusError:
             return None
         return int(pid)
 
@@ -85,6 +69,10 @@ class Bus:
             BUS_NAME, OBJECT_PATH, "org.freedesktop.DBus.Properties", "GetAll", "s", INTERFACE
         )
         return {k: v[1] for k, v in props.items()}
+
+    def server(self, method: str, sig: str = "", *args: Any) -> tuple[Any, ...]:
+        """A call of the running server's own interface (never starting one)."""
+        return self.call(BUS_NAME, OBJECT_PATH, INTERFACE, method, sig, *args)
 
 
 def _data_dirs() -> list[Path]:

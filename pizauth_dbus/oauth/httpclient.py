@@ -5,14 +5,21 @@ HTTP client follows them, and the answer is read only up to :data:`MAX_RESPONSE_
 decompressed size included. aiohttp's own decompression has no such limit (a gzip "bomb" of a
 few kilobytes becomes gigabytes in memory), so the session is made without it and the body is
 inflated here with zlib, stopping at the limit.
+
+Every request goes through the proxy the standard variables name (:mod:`pizauth_dbus.proxyenv`),
+as upstream's HTTP client does. aiohttp's own ``trust_env`` is not used: it ignores
+``all_proxy`` and would also send ``~/.netrc`` passwords to the token endpoint.
 """
 
 from __future__ import annotations
 
+import logging
 import zlib
 from typing import TYPE_CHECKING
 
+from pizauth_dbus.proxyenv import proxy_for, redact
 from pizauth_dbus.timing import HTTP_TIMEOUT
+from pizauth_dbus.urls import normalise
 
 if TYPE_CHECKING:  # imported with the first session: a server start need not wait for it
     import aiohttp
@@ -22,6 +29,8 @@ MAX_RESPONSE_BYTES = 1 << 20
 MAX_REDIRECTS = 10
 """Redirects followed per request (upstream's HTTP client's default)."""
 _READ_CHUNK = 64 * 1024
+log = logging.getLogger(__name__)
+_warned_ignored: set[str] = set()
 
 
 class ResponseTooLarge(Exception):
@@ -68,7 +77,11 @@ async def post(
     """
     import aiohttp
 
+    # As the config check and upstream read it (``http:host`` is ``http://host/``), not as
+    # aiohttp's own URL parser would.
+    uri = normalise(uri)
     timeout = aiohttp.ClientTimeout(total=HTTP_TIMEOUT)
+    proxy, proxy_auth = _proxy(uri)
     # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client
     # follows that many and gives up at the next one.
     async with session.post(
@@ -78,6 +91,8 @@ async def post(
         allow_redirects=True,
         max_redirects=MAX_REDIRECTS + 1,
         headers={"Accept-Encoding": "gzip, deflate"},
+        proxy=proxy,
+        proxy_auth=proxy_auth,
     ) as resp:
         raw = bytearray()
         async for chunk in resp.content.iter_chunked(_READ_CHUNK):
@@ -86,6 +101,30 @@ async def post(
                 raise ResponseTooLarge(resp.status)
         encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
         return resp.status, _inflate(bytes(raw), encoding, resp.status)
+
+
+def _proxy(uri: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy for ``uri`` and its credentials (aiohttp wants them apart), read afresh for
+    every request so that a server whose environment was updated needs no restart. The
+    choice holds for the redirects the request follows too."""
+    import aiohttp
+    from yarl import URL
+
+    choice = proxy_for(uri)
+    if choice.ignored is not None and choice.ignored not in _warned_ignored:
+        _warned_ignored.add(choice.ignored)
+        log.warning(
+            "Ignoring the proxy %s: only http:// and https:// proxies are supported; "
+            "requests go direct",
+            redact(choice.ignored),
+        )
+    if choice.url is None:
+        return None, None
+    url = URL(choice.url)
+    if url.user is None:
+        return choice.url, None
+    auth = aiohttp.BasicAuth(url.user, url.password or "")
+    return str(url.with_user(None)), auth
 
 
 def _inflate(raw: bytes, encoding: str, status: int) -> bytes:

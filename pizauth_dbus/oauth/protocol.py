@@ -1,7 +1,14 @@
 """OAuth2 on the wire: the authorisation URL with PKCE, the code exchange and the refresh.
 
-This module knows the protocol and upstream's error classes (which failures are transient and
-which are permanent); it holds no state. The daemon decides what a result does to an account.
+This module knows the protocol and which failures are transient and which are permanent; it
+holds no state. The daemon decides what a result does to an account.
+
+A refresh token is declared dead only by the provider's own OAuth error: an answer whose body
+is JSON with an ``error`` (``invalid_grant``, ``invalid_client``, ...). Every other failure is
+transient, so the token is kept and the refresh retried: a hotel's sign-in page answering with
+HTML, a filtering proxy's bare 403 or 407, a TLS failure, a body that is not the JSON a token
+endpoint sends. Upstream counts most of these as permanent, which empties the account and
+forces a new sign-in whenever a captive portal intercepts a refresh.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pizauth_dbus import urls
 from pizauth_dbus.config.model import Account
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
@@ -29,7 +37,8 @@ CODE_VERIFIER_BYTES = 64
 EXCHANGE_ATTEMPTS = 10
 """A code exchange that gets no HTTP answer is tried this many times (upstream: 10)."""
 TRANSIENT_HTTP_CODES = frozenset({408, 429, 500, 502, 503, 504})
-"""Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11)."""
+"""Refresh answers that mean "try again later", not "this grant is dead" (upstream 1.0.11),
+even when they carry an OAuth error body."""
 MAX_TOKEN_CHARS = 64 * 1024
 """Access and refresh tokens are a few kilobytes at most; a longer one is refused."""
 EXPIRES_IN_MAX = 2**64 - 1
@@ -243,8 +252,8 @@ async def refresh_token(
 ) -> TokenResponse:
     """Trade a refresh token for a new access token. One attempt: the refresher retries.
 
-    :raises OAuthError: ``transient`` for network trouble, timeouts and HTTP 408, 429, 500, 502,
-        503 and 504; permanent for every other failure.
+    :raises OAuthError: permanent only for the provider's OAuth error (a JSON ``error``, with
+        any status but 408, 429, 500, 502, 503 and 504); ``transient`` for everything else.
     """
     import aiohttp
 
@@ -258,19 +267,30 @@ async def refresh_token(
     )
     try:
         status, body = await post(session, account.token_uri, form)
-    except ResponseTooLarge as e:
-        transient = e.status in TRANSIENT_HTTP_CODES
-        raise OAuthError(f"{account.token_uri}: {e}", transient=transient) from None
+    except ResponseTooLarge as e:  # no token endpoint sends that much: someone else answered
+        raise OAuthError(f"{account.token_uri}: {e}", transient=True) from None
     except TimeoutError:
         raise OAuthError(f"no answer within {HTTP_TIMEOUT:g} s", transient=True) from None
-    except (aiohttp.ClientError, OSError) as e:
-        raise OAuthError(str(e) or type(e).__name__, transient=True) from None
+    except (aiohttp.ClientError, OSError) as e:  # the network, the proxy, TLS
+        raise OAuthError(error_text(e), transient=True) from None
     if not 200 <= status < 300:
-        raise OAuthError(
-            describe_http_error(status, body), transient=status in TRANSIENT_HTTP_CODES
-        )
+        transient = status in TRANSIENT_HTTP_CODES or oauth_error(body) is None
+        raise OAuthError(describe_http_error(status, body), transient=transient)
     failed = f"Refreshing {account.name} failed: "
-    return token_answer(body, failed, failed, "Received JSON in unexpected format")
+    try:
+        return token_answer(body, failed, failed, "Received JSON in unexpected format")
+    except OAuthError as e:
+        # Only the provider's own error ends the refresh token; a page that is not a token
+        # answer (a captive portal's HTML, say) leaves it to be tried again.
+        raise OAuthError(str(e), transient=oauth_error(body) is None) from None
+
+
+def oauth_error(body: bytes) -> str | None:
+    """The provider's OAuth error in ``body`` (JSON with a string ``error``), or None."""
+    try:
+        return provider_words(parse_json(body))
+    except ValueError:
+        return None
 
 
 def token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> TokenResponse:

@@ -1,5 +1,5 @@
 """What each command means on the server: show, refresh, revoke, reload, status, dump, restore,
-info and shutdown.
+info, shutdown, and pizauth-dbus's complete and errors.
 
 A facade over the duties (the store, the authorisation flow, the refresher, the reminders, the
 token events); the D-Bus interface calls it, and ``server.serve`` builds it. It never prints:
@@ -72,6 +72,7 @@ class Commands:
         certificate: Certificate | None,
         config_path: str,
         keyring_times: Callable[[str], dict[str, int]] = lambda name: {},
+        network_times: Callable[[str], dict[str, int]] = lambda name: {},
     ) -> None:
         self.store = store
         self._authoriser = authoriser
@@ -83,6 +84,7 @@ class Commands:
         self._certificate = certificate
         self.config_path = config_path
         self._keyring_times = keyring_times
+        self._network_times = network_times
         self.stopping = asyncio.Event()
         """Set by :meth:`shutdown`; the server stops when it is."""
         self._reloading = asyncio.Lock()
@@ -113,6 +115,17 @@ class Commands:
             case _:
                 self._refresher.refresh_now(name)
                 raise TokenExpiredError(EXPIRED_INITIATED)
+
+    async def complete(self, name: str, url: str) -> None:
+        """Finish the account's pending sign-in with the address the browser ended on.
+
+        :raises UnknownAccountError, CompletionError, AuthorisationFailedError:
+        """
+        await self._authoriser.complete(name, self.store.get(name), url.strip())
+
+    def errors(self) -> list[tuple[str, str, str]]:
+        """``(account, message, hint)``: each account's last failure since its last token."""
+        return self._authoriser.problems.rows()
 
     def usable_token(self, name: str) -> str | None:
         """The account's access token if :meth:`show` would return it now, else None (an
@@ -192,8 +205,12 @@ class Commands:
 
     def status(self) -> list[StatusRow]:
         """Every account's state, sorted by name (a valid config always has an account), with
-        the keyring's times for the accounts it keeps."""
-        return [(n, st, {**t, **self._keyring_times(n)}) for n, st, t in status_rows(self.store)]
+        the keyring's times for the accounts it keeps, and since when an account has been
+        waiting for the network."""
+        return [
+            (n, st, {**t, **self._keyring_times(n), **self._network_times(n)})
+            for n, st, t in status_rows(self.store)
+        ]
 
     def dump(self) -> bytes:
         """Every account's token (Active ones; Pending counts as none), in the dump envelope."""

@@ -13,6 +13,8 @@ import ctypes
 import logging
 import resource
 
+from pizauth_dbus.errors import error_text
+
 log = logging.getLogger(__name__)
 
 PR_SET_DUMPABLE = 4
@@ -24,10 +26,10 @@ def harden_process() -> None:
     try:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (OSError, ValueError) as e:
-        log.warning("Cannot turn off core files: %s", e)
+        log.warning("Cannot turn off core files: %s", error_text(e))
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
     except (OSError, AttributeError) as e:
-        log.warning("Cannot keep other processes out of the server's memory: %s", e)
+        log.warning("Cannot keep other processes out of the server's memory: %s", error_text(e))

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 
-from pizauth_dbus.paths import os_error_text
+from pizauth_dbus.errors import error_text
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ async def run_hook(cmd: str, env: dict[str, str], timeout: float | None) -> None
             process_group=0,
         )
     except OSError as e:
-        raise HookError(f"Couldn't execute '{cmd}': {os_error_text(e)}") from None
+        raise HookError(f"Couldn't execute '{cmd}': {error_text(e)}") from None
     try:
         # asyncio.timeout, not wait_for: see pizauth_dbus.server.tasks.wait_woken.
         async with asyncio.timeout(timeout):

@@ -26,6 +26,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 StatusList = Annotated[list[list[object]], DBusSignature("a(ssa{sx})")]
+ErrorList = Annotated[list[list[object]], DBusSignature("a(sss)")]
 InfoDict = Annotated[dict[str, str], DBusSignature("a{ss}")]
 StrList = Annotated[list[str], DBusSignature("as")]
 StrPair = Annotated[list[str], DBusSignature("ss")]
@@ -56,9 +57,12 @@ class Manager(ServiceInterface):
     :meth:`account_changed` to the duties' signals.
     """
 
-    def __init__(self, commands: Commands) -> None:
+    def __init__(
+        self, commands: Commands, network_info: Callable[[], dict[str, str]] = dict
+    ) -> None:
         super().__init__(INTERFACE)
         self._commands = commands
+        self._network_info = network_info
         self._accounts = commands.store.names()
         self._started = int(time.time())
 
@@ -119,6 +123,21 @@ class Manager(ServiceInterface):
         return [list(row) for row in _call(self._commands.status)]
 
     @dbus_method()
+    async def Complete(self, account: DBusStr, url: DBusStr) -> None:
+        """Finish the account's pending sign-in with the address the browser ended on (a
+        browser on another machine, a redirect that never reached the listener)."""
+        try:
+            await self._commands.complete(account, url)
+        except Exception as e:
+            raise _named(e) from None
+
+    @dbus_method()
+    def Errors(self) -> ErrorList:
+        """(account, message, hint) for each account's last failure since its last token;
+        the hint is what to do, empty when no known cause explains the message."""
+        return [list(row) for row in _call(self._commands.errors)]
+
+    @dbus_method()
     def Info(self) -> InfoDict:
         """Listener ports and the HTTPS certificate's public key and fingerprint."""
         return _call(self._commands.info)
@@ -149,6 +168,12 @@ class Manager(ServiceInterface):
     def Accounts(self) -> StrList:
         """The configured account names, sorted; changes on reload."""
         return self._accounts
+
+    @dbus_property(access=PropertyAccess.READ)
+    def Network(self) -> InfoDict:
+        """The network as this server sees it: ``state``, ``monitor``, ``resume`` sources, the
+        proxy variables in its environment (no credentials), ``offline_since``."""
+        return _call(self._network_info)
 
     # -- signals --------------------------------------------------------------------------
 

@@ -22,14 +22,16 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from dbus_fast import Message, MessageType, NameFlag, RequestNameReply
+from dbus_fast import NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
 from pizauth_dbus import BUS_NAME, OBJECT_PATH
 from pizauth_dbus.busaddr import export_session_bus_address, session_bus_address
 from pizauth_dbus.config.model import Config
-from pizauth_dbus.errors import AlreadyRunningError
+from pizauth_dbus.errors import AlreadyRunningError, error_text
 from pizauth_dbus.oauth.httpclient import HttpClient
+from pizauth_dbus.server import buscall
+from pizauth_dbus.server.buscall import BusCallError
 from pizauth_dbus.server.hooks import run_logged
 from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import KEYRING_CALL_TIMEOUT, KEYRING_START_WAIT
@@ -113,21 +115,11 @@ def detach() -> None:
 
 
 async def _name_has_owner(bus: MessageBus) -> bool:
-    reply = await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member="NameHasOwner",
-            signature="s",
-            body=[BUS_NAME],
-        )
-    )
-    return (
-        reply is not None
-        and reply.message_type == MessageType.METHOD_RETURN
-        and bool(reply.body[0])
-    )
+    try:
+        (owned,) = await buscall.call(bus, buscall.DAEMON, "NameHasOwner", "s", [BUS_NAME])
+    except BusCallError:
+        return False
+    return bool(owned)
 
 
 class _Phases:
@@ -159,12 +151,16 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     """
     clock = _Phases(phases)
     from pizauth_dbus.server.authorisation import Authoriser
+    from pizauth_dbus.server.callers import Gate
     from pizauth_dbus.server.commands import Commands
     from pizauth_dbus.server.desktop.notifications import Desktop
     from pizauth_dbus.server.device_flow import DeviceFlow
     from pizauth_dbus.server.events import Eventer
+    from pizauth_dbus.server.laptop import Laptop
     from pizauth_dbus.server.manager import Manager
+    from pizauth_dbus.server.network import waiting_times
     from pizauth_dbus.server.persistence import Persistence
+    from pizauth_dbus.server.problems import Problems
     from pizauth_dbus.server.redirects import RedirectListeners
     from pizauth_dbus.server.refresher import Refresher
     from pizauth_dbus.server.reminders import Reminders
@@ -179,7 +175,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     try:
         bus = await MessageBus(bus_address=address).connect()
     except Exception as e:
-        log.error("Cannot connect to the session bus: %s", e)
+        log.error("Cannot connect to the session bus: %s", error_text(e))
         return 1
     try:
         if await _name_has_owner(bus):
@@ -188,15 +184,25 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         http = HttpClient()
         store = Store(config)
         events = Eventer(lambda: store.config.token_event_cmd)
-        refresher = Refresher(store, events, http.session)
-        reminders = Reminders(store)
+        problems = Problems()
+        laptop = Laptop(
+            bus,
+            lambda: any(isinstance(e.token, Active | Pending | DeviceWaiting) for _, e in store),
+        )
+        network = laptop.network
+        refresher = Refresher(store, events, http.session, network.offline, problems)
+        reminders = Reminders(store, network.offline)
         persistence = Persistence(store, SecretService(bus, KEYRING_CALL_TIMEOUT))
         listeners: RedirectListeners
         authoriser = Authoriser(
-            store, events, http.session, lambda: (listeners.http_port, listeners.https_port)
+            store,
+            events,
+            http.session,
+            lambda: (listeners.http_port, listeners.https_port),
+            problems,
         )
         listeners = RedirectListeners(authoriser)
-        device = DeviceFlow(store, events, http.session, authoriser)
+        device = DeviceFlow(store, events, http.session, authoriser, network.wait_online)
         certificate = None
         if config.https_listen is not None:
             from pizauth_dbus.server.tls import make_certificate
@@ -213,8 +219,10 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
             certificate=certificate,
             config_path=config_path,
             keyring_times=persistence.times,
+            network_times=lambda name: waiting_times(store.find(name), network.offline_since),
         )
-        manager = Manager(commands)
+        manager = Manager(commands, laptop.info)
+        gate = Gate(bus, lambda: store.config.allowed_apps)
         desktop = Desktop(store, bus)
 
         def wake_duties(name: str, old: Entry | None, new: Entry | None) -> None:
@@ -223,8 +231,11 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
                 refresher.wake()
             if new is not None and isinstance(new.token, Pending | DeviceWaiting):
                 reminders.wake()
+            if new is not None and isinstance(new.token, Active | Pending | DeviceWaiting):
+                laptop.resume.wake()
 
         store.changed.connect(wake_duties)
+        store.changed.connect(problems.account_changed)
         store.changed.connect(persistence.account_changed)
         store.changed.connect(commands.waiters.account_changed)
         authoriser.auth_failed.connect(commands.waiters.auth_failed)
@@ -237,8 +248,12 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         reminders.auth_needed.connect(desktop.auth_needed)
         reminders.device_auth_needed.connect(manager.device_auth_needed)
         authoriser.auth_failed.connect(desktop.auth_failed)
+        laptop.woke.connect(lambda why: refresher.kick())
+        laptop.woke.connect(lambda why: reminders.renotify())
 
         async def stop_duties() -> None:
+            await gate.stop()
+            await laptop.stop()
             await listeners.stop()
             await authoriser.stop()
             await device.stop()
@@ -261,7 +276,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
                 certificate.context if certificate else None,
             )
         except OSError as e:
-            log.error("Cannot start the redirect listeners: %s", e)
+            log.error("Cannot start the redirect listeners: %s", error_text(e))
             await stop_duties()
             return 1
         clock.lap("listeners")
@@ -277,6 +292,8 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
         except TimeoutError:
             log.warning("The keyring has not answered yet; its tokens are resumed when it does")
         bus.export(OBJECT_PATH, manager)
+        # The gate first: no method (nor Show's fast answer) runs before it has decided.
+        bus.add_message_handler(gate.handle)
         bus.add_message_handler(manager.answer_show_at_once)
         desktop.start()  # before the name: queued calls may need notifying
         reply = await bus.request_name(BUS_NAME, NameFlag.DO_NOT_QUEUE)
@@ -285,6 +302,7 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
             await stop_duties()
             raise AlreadyRunningError()
         desktop.adopt()  # only now: before, another server's notifications may be recorded
+        laptop.start()  # only now: a slow or missing system bus must not delay the name
         clock.lap("bus name")
         clock.log()
         log.info(
@@ -314,14 +332,14 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
 
 
 def _install_signal_handlers(commands: Commands, tasks: Tasks) -> None:
-    """SIGHUP reloads (upstream's README promises it, its code dies); SIGTERM and SIGINT stop
-    cleanly instead of killing the process on the spot."""
+    """SIGHUP reloads, as for most daemons (upstream's server dies of it: see pizauth(1)'s
+    DIFFERENCES); SIGTERM and SIGINT stop cleanly instead of killing the process on the spot."""
 
     async def reload() -> None:
         try:
             await commands.reload()
         except Exception as e:
-            log.error("Reload on SIGHUP failed: %s", e)
+            log.error("Reload on SIGHUP failed: %s", error_text(e))
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGHUP, lambda: tasks.spawn(reload(), name="SIGHUP reload"))
@@ -343,7 +361,7 @@ def run(
     try:
         setup_logging(verbosity, to_syslog=not foreground)
     except OSError as e:
-        print(f"Cannot connect to syslog: {e}", file=sys.stderr)
+        print(f"Cannot connect to syslog: {error_text(e)}", file=sys.stderr)
         return 1
     for warning in config.warnings:
         # Deprecated but accepted constructs: shown on the terminal whatever the log level,
@@ -353,7 +371,7 @@ def run(
         try:
             detach()
         except OSError as e:
-            print(f"Cannot daemonise: {e}", file=sys.stderr)
+            print(f"Cannot daemonise: {error_text(e)}", file=sys.stderr)
             return 1
     try:
         return asyncio.run(serve(config, config_path, phases))

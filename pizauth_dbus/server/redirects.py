@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from aiohttp.web_protocol import RequestHandler
 
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.server.state import Entry, Pending, Store
 from pizauth_dbus.timing import CONNECTION_TIMEOUT, LISTENER_SHUTDOWN_TIMEOUT
 from pizauth_dbus.urls import query_pairs, redirect_matches
@@ -52,10 +53,11 @@ class RedirectTarget(Protocol):
 
     store: Store
 
-    def authorisation_failed(self, name: str, entry: Entry, message: str) -> None:
-        """The provider redirected with an ``error``: the account goes back to Empty."""
+    def authorisation_failed(self, name: str, entry: Entry, error: str, description: str) -> str:
+        """The provider redirected with an ``error`` (and maybe an ``error_description``):
+        the account goes back to Empty. Returns what the person is told."""
 
-    def code_received(self, name: str, entry: Entry, code: str) -> None:
+    def code_received(self, name: str, entry: Entry, code: str) -> object:
         """The provider redirected with a code: exchange it (in the background)."""
 
 
@@ -139,11 +141,9 @@ def decide(target: RedirectTarget, url: str) -> Page:
         return NOT_FOUND
     error = _first(pairs, "error")
     if error is not None:
-        msg = f"Authentication for {name} failed: {error}"
-        detail = _first(pairs, "error_description")
-        if detail:  # upstream shows the code only; the description says what went wrong
-            msg += f" ({detail})"
-        target.authorisation_failed(name, entry, msg)
+        msg = target.authorisation_failed(
+            name, entry, error, _first(pairs, "error_description") or ""
+        )
         return Page(
             400,
             "Authorisation failed",
@@ -186,6 +186,26 @@ def _drop(handler: RequestHandler, transport: asyncio.BaseTransport) -> None:
     if isinstance(transport, asyncio.Transport):
         transport.abort()
     handler.force_close()
+
+
+def _strict_parser(handler: RequestHandler) -> None:
+    """Parse the connection's request with aiohttp's pure-Python parser, not its C one.
+
+    The C parser (llhttp, built lenient) accepts a request line with more than one space
+    between its parts (``GET  /?code=...``); the Python parser, like upstream's, answers 400.
+    A redirect listener sees one small request per sign-in, so speed does not matter here.
+    """
+    from aiohttp.http_parser import HttpRequestParserPy
+    from aiohttp.web_protocol import RequestPayloadError
+
+    handler._parser = HttpRequestParserPy(
+        handler,
+        asyncio.get_running_loop(),
+        2**16,
+        max_line_size=MAX_REQUEST_BYTES,
+        max_field_size=MAX_REQUEST_BYTES,
+        payload_exception=RequestPayloadError,
+    )
 
 
 @functools.cache
@@ -263,12 +283,15 @@ class RedirectListeners:
             self._serving = asyncio.create_task(self._serve(), name="redirect listeners")
 
     async def _bind(self, address: str, tls: ssl.SSLContext | None) -> int:
-        host, _, port_text = address.rpartition(":")
-        host = host.strip("[]") or "127.0.0.1"
-        try:
-            port = int(port_text)
-        except ValueError:
-            raise OSError(f"invalid listen address '{address}'") from None
+        # "host:port", as upstream's server reads it: no host is no address (and an empty
+        # one must not become every interface), and the words are upstream's.
+        host, colon, port_text = address.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+        if not colon or not host:
+            raise OSError("invalid socket address")
+        if not port_text.isdigit() or int(port_text) > 65535:
+            raise OSError("invalid port value")
+        port = int(port_text)
         sock = await _bound_socket(asyncio.get_running_loop(), host, port)
         self._bound.append((sock, tls))
         bound: int = sock.getsockname()[1]
@@ -283,7 +306,7 @@ class RedirectListeners:
                 await self._listen(sock, tls)
                 self._bound.pop(0)
         except Exception as e:  # a task's failure would otherwise go unseen
-            log.error("Cannot serve redirects: %s", e)
+            log.error("Cannot serve redirects: %s", error_text(e))
 
     def _close_bound(self) -> None:
         for sock, _ in self._bound:
@@ -301,6 +324,7 @@ class RedirectListeners:
 
         def protocol() -> RequestHandler:
             handler = web_server()
+            _strict_parser(handler)
             loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
             return handler
 

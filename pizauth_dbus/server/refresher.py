@@ -2,11 +2,20 @@
 
 When: ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, but never sooner
 than half the token's lifetime (see :func:`refresh_due_at`), or after a failure
-``last_refresh_attempt + refresh_retry``. What a failure does follows upstream: transient ones
-(network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a row asks
-``transient_error_if_cmd`` whether to keep trying; permanent ones empty the account and emit
-``token_invalidated``. Every write goes through the version stamp (see :mod:`.state`), so a
+``last_refresh_attempt + refresh_retry`` (at least
+:data:`~pizauth_dbus.timing.REFRESH_RETRY_MIN`). What a failure does follows upstream:
+transient ones (network trouble, HTTP 408/429/5xx) keep the token and retry; every sixth in a
+row asks ``transient_error_if_cmd`` whether to keep trying; permanent ones empty the account
+and emit ``token_invalidated``. Every write goes through the version stamp (see :mod:`.state`), so a
 refresh that finishes after a revoke or a reload changes nothing.
+
+Laptops: after a resume, or when the network comes back, :meth:`Refresher.kick` refreshes at
+once every account that is expired, inside ``refresh_before_expiry`` or waiting to retry, and
+for :data:`~pizauth_dbus.timing.RESUME_WINDOW` retries failures after a few seconds instead of
+``refresh_retry``. While the network monitor says offline, failures are retried more slowly
+and neither they nor those of the resume window count towards ``transient_error_if_cmd``.
+The loop sleeps until the next refresh is due and no longer: a resume wakes it (asyncio's
+timers stop while the machine sleeps).
 """
 
 from __future__ import annotations
@@ -20,9 +29,17 @@ from typing import TYPE_CHECKING
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.hooks import HookError, run_hook
+from pizauth_dbus.server.problems import Problems
 from pizauth_dbus.server.state import Active, Empty, Entry, Store, expiry_after, now
 from pizauth_dbus.server.tasks import Tasks, wait_woken
-from pizauth_dbus.timing import MAX_WAIT, MIN_REFRESH_GAP, TRANSIENT_TIMEOUT
+from pizauth_dbus.timing import (
+    MIN_REFRESH_GAP,
+    OFFLINE_RETRY,
+    REFRESH_RETRY_MIN,
+    RESUME_RETRY,
+    RESUME_WINDOW,
+    TRANSIENT_TIMEOUT,
+)
 
 if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made
     import aiohttp
@@ -33,7 +50,7 @@ TRANSIENT_CHECK_EVERY = 6
 """Ask transient_error_if_cmd after every this many transient failures in a row."""
 
 
-def refresh_due_at(entry: Entry) -> float | None:
+def refresh_due_at(entry: Entry, retry: float | None = None) -> float | None:
     """When the account's token should next be refreshed.
 
     Upstream's rule, ``min(expiry - refresh_before_expiry, obtained + refresh_at_least)``, with
@@ -42,13 +59,19 @@ def refresh_due_at(entry: Entry) -> float | None:
     floor, a token whose lifetime is at or below ``refresh_before_expiry`` (90 s by default) is
     due again the moment it arrives, and the server refreshes in a hot loop.
 
+    After a failed attempt, ``refresh_retry`` later, but never sooner than
+    :data:`~pizauth_dbus.timing.REFRESH_RETRY_MIN`: ``refresh_retry = 0s;`` would otherwise
+    retry in a hot loop, as upstream does.
+
+    :param retry: seconds after a failed attempt; the account's ``refresh_retry`` by default.
     :returns: ``None`` when the account is not Active or a refresh is already in flight.
     """
     tok, acct = entry.token, entry.account
     if not isinstance(tok, Active) or tok.ongoing_refresh:
         return None
     if tok.last_refresh_attempt is not None:
-        return tok.last_refresh_attempt + acct.refresh_retry
+        gap = acct.refresh_retry if retry is None else retry
+        return tok.last_refresh_attempt + max(gap, REFRESH_RETRY_MIN)
     lifetime = max(0.0, tok.expiry - tok.obtained)
     gap = min(MIN_REFRESH_GAP, lifetime)
     before_expiry = max(
@@ -61,16 +84,25 @@ class Refresher:
     """The background task that starts refreshes when they are due.
 
     :param http: the server's HTTP client session.
+    :param offline: whether the network monitor says the machine is offline.
     """
 
     def __init__(
-        self, store: Store, events: Eventer, http: Callable[[], aiohttp.ClientSession]
+        self,
+        store: Store,
+        events: Eventer,
+        http: Callable[[], aiohttp.ClientSession],
+        offline: Callable[[], bool] = lambda: False,
+        problems: Problems | None = None,
     ) -> None:
         self._store = store
+        self._problems = Problems() if problems is None else problems
         self._events = events
         self._http = http
+        self._offline = offline
         self._wake = asyncio.Event()
         self._tasks = Tasks()
+        self._urgent_until = float("-inf")
 
     def start(self) -> None:
         self._tasks.spawn(self._run(), name="refresher")
@@ -82,6 +114,34 @@ class Refresher:
         """Recompute the next refresh time now (a token arrived, a config changed, ...)."""
         self._wake.set()
 
+    def kick(self) -> None:
+        """After a resume or the network's return: refresh at once what is expired, close to
+        expiry or waiting to retry, and retry soon for a while (see the module docstring).
+        While offline, nothing: the network's return kicks again."""
+        if self._offline():
+            return
+        t = now()
+        self._urgent_until = t + RESUME_WINDOW
+        for name, entry in self._store:
+            tok, acct = entry.token, entry.account
+            if not isinstance(tok, Active) or tok.ongoing_refresh:
+                continue
+            due = refresh_due_at(entry)
+            if (
+                tok.last_refresh_attempt is not None
+                or t >= tok.expiry - acct.refresh_before_expiry
+                or (due is not None and due <= t)
+            ):
+                self.refresh_now(name)
+        self.wake()
+
+    def _retry_gap(self, refresh_retry: float, t: float) -> float:
+        if self._offline():
+            return max(refresh_retry, OFFLINE_RETRY)
+        if t < self._urgent_until:
+            return min(refresh_retry, RESUME_RETRY)
+        return refresh_retry
+
     async def _run(self) -> None:
         while True:
             self._wake.clear()
@@ -90,13 +150,15 @@ class Refresher:
             # a finished refresh or a reload wakes the loop, and an idle laptop stays asleep.
             next_at: float | None = None
             for name, entry in self._store:
-                due = refresh_due_at(entry)
+                due = refresh_due_at(entry, self._retry_gap(entry.account.refresh_retry, t))
                 if due is None:
                     continue
                 if due <= t:
                     self.refresh_now(name)
                 else:
-                    next_at = min(t + MAX_WAIT, due if next_at is None else min(next_at, due))
+                    next_at = due if next_at is None else min(next_at, due)
+            if next_at is not None and t < self._urgent_until < next_at:
+                next_at = self._urgent_until  # the retry gap changes then
             await wait_woken(self._wake, None if next_at is None else max(0.0, next_at - now()))
 
     def refresh_now(self, name: str) -> bool:
@@ -156,12 +218,22 @@ class Refresher:
             return
         if not err.transient:
             log.info("Permanent refresh error for %s: %s", name, err)
+            # The hint (a refresh token dead after 90 days unused, or 7 days in Google's
+            # Testing) is logged at error level: it asks the person to do something.
+            self._problems.note(cur.account, f"Refreshing {name} failed: {err}", "refresh")
             self._invalidate(name, cur)
             return
-        log.info("Transitory refresh error for %s: %s", name, err)
-        fails = cur.token.consecutive_refresh_fails + 1
+        # Offline, or just after a resume, failing is expected: it must not count towards
+        # the hook, which would otherwise run (and may end the token) for a closed lid.
+        failed_at = now()  # as upstream: the attempt's time, not the hook's end
+        counted = not self._offline() and failed_at >= self._urgent_until
+        if counted:
+            log.info("Transitory refresh error for %s: %s", name, err)
+        else:
+            log.info("Transitory refresh error for %s (waiting for the network): %s", name, err)
+        fails = cur.token.consecutive_refresh_fails + counted
         cmd = store.config.transient_error_if_cmd
-        if fails % TRANSIENT_CHECK_EVERY == 0 and cmd is not None:
+        if counted and fails % TRANSIENT_CHECK_EVERY == 0 and cmd is not None:
             # The refresh stays "in flight" while the hook decides, so no other one starts.
             try:
                 await run_hook(cmd, {"PIZAUTH_ACCOUNT": name}, TRANSIENT_TIMEOUT)
@@ -183,7 +255,7 @@ class Refresher:
                 tok,
                 ongoing_refresh=False,
                 consecutive_refresh_fails=fails,
-                last_refresh_attempt=now(),
+                last_refresh_attempt=failed_at,
             ),
         )
 

@@ -7,28 +7,38 @@ desktop notifications listen) and runs ``auth_notify_cmd`` (one at a time, 10 s 
 upstream's "notifier". For a device code, :attr:`Reminders.device_auth_needed` (the
 ``DeviceAuthNeeded`` signal) follows, and the hook also gets ``$PIZAUTH_USER_CODE`` and
 ``$PIZAUTH_VERIFICATION_URI``.
+
+While the network monitor says offline, reminders are held (the page they point to cannot
+load); after a resume or the network's return, :meth:`Reminders.renotify` announces every
+waiting account again at once, which also redraws a desktop prompt the sleep may have lost.
+With nothing waiting, or nothing due, the loop sleeps until the next reminder and no longer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from pizauth_dbus.server.hooks import run_logged
 from pizauth_dbus.server.signals import Signal
 from pizauth_dbus.server.state import DeviceWaiting, Pending, Store, now
 from pizauth_dbus.server.tasks import Tasks, wait_woken
-from pizauth_dbus.timing import MAX_WAIT, NOTIFY_TIMEOUT
+from pizauth_dbus.timing import NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 
 class Reminders:
-    """The background task that announces Pending accounts."""
+    """The background task that announces Pending accounts.
 
-    def __init__(self, store: Store) -> None:
+    :param held: whether reminders wait (the network monitor says offline).
+    """
+
+    def __init__(self, store: Store, held: Callable[[], bool] = lambda: False) -> None:
         self._store = store
+        self._held = held
         self._wake = asyncio.Event()
         self._tasks = Tasks()
         self.auth_needed: Signal[str, str] = Signal("authorisation reminders")
@@ -47,9 +57,20 @@ class Reminders:
         """Look again at once (an account became Pending, the config changed, ...)."""
         self._wake.set()
 
+    def renotify(self) -> None:
+        """Announce every waiting account again now (after a resume, or the network's return)."""
+        for name, entry in self._store:
+            if isinstance(entry.token, Pending | DeviceWaiting):
+                self._store.annotate(
+                    name, entry.version, replace(entry.token, last_notification=None)
+                )
+        self.wake()
+
     def _due(self) -> tuple[list[tuple[str, Pending | DeviceWaiting]], float | None]:
         """Mark due accounts as announced now; return them and when the next one falls due
         (None when no account is waiting: only a new request can change that, and it wakes us)."""
+        if self._held():
+            return [], None  # the network's return wakes us
         t = now()
         interval = self._store.config.auth_notify_interval
         next_at: float | None = None
@@ -64,7 +85,7 @@ class Reminders:
                 at = t + interval
             else:
                 at = tok.last_notification + interval
-            next_at = min(t + MAX_WAIT, at if next_at is None else min(next_at, at))
+            next_at = at if next_at is None else min(next_at, at)
         return due, next_at
 
     async def _run(self) -> None:

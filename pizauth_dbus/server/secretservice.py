@@ -15,7 +15,6 @@ It never prompts: a locked collection, or a call that answers with a prompt, is 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
@@ -24,6 +23,9 @@ from typing import Any
 
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
+
+from pizauth_dbus.server import buscall
+from pizauth_dbus.server.buscall import BusCallError
 
 SERVICE = "org.freedesktop.secrets"
 SERVICE_PATH = "/org/freedesktop/secrets"
@@ -117,31 +119,23 @@ class SecretService:
     async def _call(
         self, path: str, interface: str, member: str, signature: str = "", body: Any = ()
     ) -> list[Any]:
-        message = Message(
-            destination=SERVICE,
-            path=path,
-            interface=interface,
-            member=member,
-            signature=signature,
-            body=list(body),
-        )
         try:
-            async with asyncio.timeout(self._timeout):
-                reply = await self._bus.call(message)
-        except TimeoutError:
-            raise KeyringError(f"the keyring did not answer within {self._timeout:g} s") from None
-        if reply is None:
-            raise KeyringError("the keyring sent no answer")
-        if reply.message_type == MessageType.ERROR:
-            if reply.error_name in (
-                "org.freedesktop.DBus.Error.ServiceUnknown",
-                "org.freedesktop.DBus.Error.NameHasNoOwner",
-            ):
+            return await buscall.call(
+                self._bus,
+                buscall.Target(SERVICE, path, interface),
+                member,
+                signature,
+                body,
+                timeout=self._timeout,
+            )
+        except BusCallError as e:
+            if e.name is None:
+                timeout = self._timeout
+                raise KeyringError(f"the keyring did not answer within {timeout:g} s") from None
+            if e.gone:
                 self.forget_session()
-                raise KeyringError("no Secret Service is running on the session bus")
-            detail = reply.body[0] if reply.body and isinstance(reply.body[0], str) else ""
-            raise KeyringError(f"the keyring refused {member}: {reply.error_name} {detail}".strip())
-        return list(reply.body)
+                raise KeyringError("no Secret Service is running on the session bus") from None
+            raise KeyringError(f"the keyring refused {member}: {e.name} {e.text}".strip()) from None
 
     def forget_session(self) -> None:
         """Open a new session at the next call (the service restarted, or went away)."""
@@ -260,18 +254,10 @@ class SecretService:
             f"arg0='{_COLLECTION_IFACE}'",
         ]
         for rule in rules:
-            reply = await self._bus.call(
-                Message(
-                    destination="org.freedesktop.DBus",
-                    path="/org/freedesktop/DBus",
-                    interface="org.freedesktop.DBus",
-                    member="AddMatch",
-                    signature="s",
-                    body=[rule],
-                )
-            )
-            if reply is None or reply.message_type == MessageType.ERROR:
-                raise KeyringError("the bus refused to report keyring changes")
+            try:
+                await buscall.add_match(self._bus, rule, timeout=self._timeout)
+            except BusCallError:
+                raise KeyringError("the bus refused to report keyring changes") from None
 
         def handler(msg: Message) -> None:
             if msg.message_type != MessageType.SIGNAL:

@@ -75,7 +75,7 @@ class Waiters:
     def revoked(self, name: str) -> None:
         self.fail(name, WaitEndedError(f"The token of '{name}' was revoked while waiting"))
 
-    def auth_failed(self, name: str, message: str) -> None:
+    def auth_failed(self, name: str, message: str, hint: str = "") -> None:
         self.fail(name, WaitEndedError(message))
 
     def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:

@@ -37,13 +37,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from dbus_fast import Message, MessageType
 from dbus_fast.aio import MessageBus
 from dbus_fast.errors import DBusError
 from desktop_notifier import Button, Notification
 
 from pizauth_dbus.errors import UnknownAccountError
 from pizauth_dbus.paths import runtime_dir
+from pizauth_dbus.server import buscall
+from pizauth_dbus.server.buscall import BusCallError
 from pizauth_dbus.server.desktop.backend import NOTIFICATIONS, Backend, Extras
 from pizauth_dbus.server.desktop.browser import open_url
 from pizauth_dbus.server.desktop.record import Record
@@ -59,13 +60,22 @@ from pizauth_dbus.server.desktop.text import (
     error_text,
     prompt_text,
 )
-from pizauth_dbus.server.state import DeviceWaiting, Empty, Entry, Store, now, waiting_url
+from pizauth_dbus.server.state import (
+    DeviceWaiting,
+    Empty,
+    Entry,
+    Pending,
+    Store,
+    now,
+    waiting_url,
+)
 from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import (
     NOTIFICATION_BACKOFF_FIRST,
     NOTIFICATION_BACKOFF_MAX,
     NOTIFICATION_OP_TIMEOUT,
 )
+from pizauth_dbus.urls import lands_here
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +164,9 @@ class Desktop:
         if self._enabled():
             self._queue.put_nowait(functools.partial(self._announce, account, url))
 
-    def auth_failed(self, account: str, message: str) -> None:
+    def auth_failed(self, account: str, message: str, hint: str = "") -> None:
         if self._enabled():
-            self._queue.put_nowait(functools.partial(self._error, account, message))
+            self._queue.put_nowait(functools.partial(self._error, account, message, hint))
 
     def account_changed(self, name: str, old: Entry | None, new: Entry | None) -> None:
         token = None if new is None else new.token
@@ -249,32 +259,21 @@ class Desktop:
 
     async def _name_owner(self) -> str | None:
         """The unique bus name of the notification service, or None when none runs."""
-        reply = await self._ask_bus("GetNameOwner", "s", [NOTIFICATIONS])
-        if reply.message_type == MessageType.ERROR:
+        try:
+            owner = await self._bus_call("GetNameOwner", "s", [NOTIFICATIONS])
+        except BusCallError as e:
+            if e.name is None:
+                raise
             return None  # NameHasNoOwner
-        return str(reply.body[0])
+        return str(owner)
 
     async def _bus_call(self, member: str, signature: str, body: list[Any]) -> Any:
-        reply = await self._ask_bus(member, signature, body)
-        if reply.message_type != MessageType.METHOD_RETURN:
-            raise RuntimeError(f"{member} failed")
-        return reply.body[0]
-
-    async def _ask_bus(self, member: str, signature: str, body: list[Any]) -> Message:
-        """Call ``member`` of the bus itself over the server's connection."""
-        reply = await self._bus.call(
-            Message(
-                destination="org.freedesktop.DBus",
-                path="/org/freedesktop/DBus",
-                interface="org.freedesktop.DBus",
-                member=member,
-                signature=signature,
-                body=body,
+        """Call ``member`` of the bus itself over the server's connection; its first value."""
+        return (
+            await buscall.call(
+                self._bus, buscall.DAEMON, member, signature, body, timeout=NOTIFICATION_OP_TIMEOUT
             )
-        )
-        if reply is None:
-            raise RuntimeError(f"{member} got no reply")
-        return reply
+        )[0]
 
     def _save(self) -> None:
         if self._record is not None:
@@ -333,7 +332,9 @@ class Desktop:
             return  # overtaken while queued (a token arrived, a revoke, a new URL)
         tok = self._store.get(account).token  # there: _waiting() just found it
         summary, body = prompt_text(
-            account, tok.user_code if isinstance(tok, DeviceWaiting) else None
+            account,
+            tok.user_code if isinstance(tok, DeviceWaiting) else None,
+            may_not_land=isinstance(tok, Pending) and not lands_here(tok.redirect_uri),
         )
 
         def on_open() -> None:
@@ -356,9 +357,9 @@ class Desktop:
         if key in self._shown and not self._waiting(account, url):
             await self._withdraw(key)
 
-    async def _error(self, account: str, message: str) -> None:
+    async def _error(self, account: str, message: str, hint: str = "") -> None:
         key = ("error", account)
-        summary, body = error_text(account, message)
+        summary, body = error_text(account, message, hint)
         await self._send(
             key,
             lambda: Notification(

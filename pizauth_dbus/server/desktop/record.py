@@ -19,6 +19,8 @@ import json
 import logging
 import os
 
+from pizauth_dbus.errors import error_text
+
 log = logging.getLogger(__name__)
 
 Shown = list[tuple[str, int]]
@@ -44,7 +46,9 @@ class Record:
         except FileNotFoundError:
             return []
         except (OSError, ValueError, TypeError) as e:
-            log.warning("Ignoring the record of earlier notifications in %s: %s", self.path, e)
+            log.warning(
+                "Ignoring the record of earlier notifications in %s: %s", self.path, error_text(e)
+            )
             return []
 
     def save(self, shown: Shown) -> None:
@@ -60,4 +64,6 @@ class Record:
                 json.dump(shown, f)
             os.replace(partial, self.path)
         except OSError as e:
-            log.warning("Couldn't record the notifications shown in %s: %s", self.path, e)
+            log.warning(
+                "Couldn't record the notifications shown in %s: %s", self.path, error_text(e)
+            )
