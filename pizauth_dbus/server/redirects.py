@@ -198,7 +198,7 @@ def _strict_parser(handler: RequestHandler) -> None:
     from aiohttp.http_parser import HttpRequestParserPy
     from aiohttp.web_protocol import RequestPayloadError
 
-    handler._parser = HttpRequestParserPy(
+    parser = HttpRequestParserPy(
         handler,
         asyncio.get_running_loop(),
         2**16,
@@ -206,6 +206,11 @@ def _strict_parser(handler: RequestHandler) -> None:
         max_field_size=MAX_REQUEST_BYTES,
         payload_exception=RequestPayloadError,
     )
+    # The handler's slot for its parser is `_parser` (declared by its base class) in newer
+    # aiohttp releases, `_request_parser` in older ones; each release has exactly one of them
+    # (the tests run on the lowest allowed release too).
+    slots = {s for c in type(handler).__mro__ for s in getattr(c, "__slots__", ())}
+    setattr(handler, "_parser" if "_parser" in slots else "_request_parser", parser)
 
 
 @functools.cache
