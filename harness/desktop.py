@@ -7,7 +7,6 @@ URLs it is given, so a test knows exactly what a click opened.
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -44,5 +43,4 @@ def start(servers: ServerFactory, text: str, browser: Path) -> PizauthServer:
 
 def kill(server: PizauthServer) -> None:
     """SIGKILL the server, as the OOM killer would: no chance to withdraw anything."""
-    os.kill(server.pid, signal.SIGKILL)
-    assert server.wait_exit(WAIT) == -signal.SIGKILL
+    assert server.kill(WAIT) == -signal.SIGKILL

@@ -193,13 +193,13 @@ def test_the_documented_backup_recipe_survives_a_crash_at_any_moment(
     wait_for(lambda: _restorable(backup), "the first backup")
     rng = random.Random(9)
     for _ in range(6):
-        os.kill(server.pid, signal.SIGKILL)
+        server.kill()
         server = servers(config)
         assert server.cli("restore", input=backup.read_bytes()).returncode == 0
         assert server.cli("refresh", "acct").returncode == 0
         wait_for(lambda: in_log(server, "Token event token_refreshed"), "the refresh")  # noqa: B023
         time.sleep(rng.uniform(0.02, 0.18))  # the hook is under way
-        os.kill(server.pid, signal.SIGKILL)
+        server.kill()
         assert _restorable(backup), "the backup was left broken"
     server = servers(config)
     assert server.cli("restore", input=backup.read_bytes()).returncode == 0
