@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 16 * 1024
 """Upstream caps a redirect request at 16 KiB; a real redirect is far smaller."""
+MAX_CONNECTION_BYTES = 2 * MAX_REQUEST_BYTES
+"""What one connection may send before it is cut: a request, its refusal's worth of slack."""
 MAX_CONNECTIONS = 32
 """Open connections per listener; a new one beyond that closes the oldest (see ``_bind``)."""
 MAX_QUERY_PAIRS = 64
@@ -218,11 +220,35 @@ def _bounded_server() -> type[web.Server]:
     starve it nor pile up memory and descriptors.
     """
     from aiohttp import web
+    from aiohttp.web_protocol import RequestHandler
+
+    class CappedHandler(RequestHandler):
+        """A connection whose bytes past :data:`MAX_CONNECTION_BYTES` are dropped unread:
+        one request per connection, of at most :data:`MAX_REQUEST_BYTES`, so a client can
+        make the server buffer no more than that (aiohttp's parser refuses the request with
+        a 400 long before; the answer then closes the connection, or the deadline does)."""
+
+        received = 0
+
+        def data_received(self, data: bytes) -> None:
+            room = MAX_CONNECTION_BYTES - self.received
+            self.received += len(data)
+            if room > 0:
+                super().data_received(data[:room])
 
     class BoundedServer(web.Server):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._open: dict[RequestHandler, asyncio.Transport] = {}  # oldest first
+            # Each connection's deadline. A timer holds its handler, and with it the buffers
+            # of the request, until it fires: it must go when the connection does.
+            self.deadlines: dict[RequestHandler, asyncio.TimerHandle] = {}
+
+        def __call__(self) -> RequestHandler:
+            handler = CappedHandler(self, loop=self._loop, **self._kwargs)
+            _strict_parser(handler)
+            self.deadlines[handler] = self._loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
+            return handler
 
         def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
             super().connection_made(handler, transport)
@@ -236,6 +262,9 @@ def _bounded_server() -> type[web.Server]:
             self, handler: RequestHandler, exc: BaseException | None = None
         ) -> None:
             self._open.pop(handler, None)
+            deadline = self.deadlines.pop(handler, None)
+            if deadline is not None:
+                deadline.cancel()
             super().connection_lost(handler, exc)
 
     return BoundedServer
@@ -322,14 +351,8 @@ class RedirectListeners:
             max_field_size=MAX_REQUEST_BYTES,
         )
 
-        def protocol() -> RequestHandler:
-            handler = web_server()
-            _strict_parser(handler)
-            loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
-            return handler
-
         server = await loop.create_server(
-            protocol,
+            web_server,
             sock=sock,
             ssl=tls,
             ssl_handshake_timeout=CONNECTION_TIMEOUT if tls else None,
