@@ -23,13 +23,14 @@ from harness.lifecycle import (
     login_with_fake,
     recorder,
     setting,
+    show,
     show_token,
     status,
     wait_for,
 )
 from harness.procs import free_port
 from harness.server import PizauthServer, ServerFactory
-from harness.texts import HEAD
+from harness.texts import HEAD, PENDING
 from harness.user import follow
 
 KNOBS = {
@@ -311,6 +312,29 @@ def test_oversized_answers_are_refused(
     s.refresh()
     wait_for(lambda: in_log(s.server, f"Transitory refresh error for acct: {too_large}"), "it")
     assert s.server.running()
+
+
+def test_tokens_no_bus_can_carry_are_refused_at_the_exchange(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """A token with a NUL or a lone surrogate was kept, and every show of its account then
+    failed with a generic bus error for the token's whole lifetime."""
+    s = Setup(servers, fake_oauth, tmp_path)
+    bearer = {"token_type": "Bearer", "expires_in": 60}
+    cases = [
+        (Reply(json={**bearer, "access_token": "a\x00b"}), "the access_token contains a NUL"),
+        (Reply(json={**bearer, "access_token": "\ud800"}), "the access_token is not valid Unicode"),
+        (
+            Reply(json={**bearer, "access_token": "a", "refresh_token": "\udfff"}),
+            "the refresh_token is not valid Unicode",
+        ),
+    ]
+    for reply, text in cases:
+        message = s.failed_login(reply)
+        assert message.startswith(f"acct|Authentication for acct failed: {text}"), message
+        # The account waits for a new sign-in, and show says so.
+        code, _, err = show(s.server)
+        assert code == 1 and err.startswith(PENDING), err
 
 
 def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(

@@ -307,7 +307,7 @@ def token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> To
     resp = parse_token_response(data)
     if resp is None:
         raise OAuthError(bad_shape)
-    return _not_too_long(resp)
+    return _checked(resp)
 
 
 def parse_json(body: bytes) -> Any:
@@ -322,13 +322,38 @@ def parse_json(body: bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def _not_too_long(resp: TokenResponse) -> TokenResponse:
-    """``resp``, unless a token in it is longer than :data:`MAX_TOKEN_CHARS`.
+def token_problem(name: str, value: object) -> str | None:
+    """What makes ``value`` unfit to be kept and served as the ``name`` (``access_token`` or
+    ``refresh_token``), or None. The one check of a token, however it arrives: from a token
+    endpoint, from the device flow, from ``restore``.
 
-    :raises OAuthError: permanent, naming the token.
+    A token is a string of at most :data:`MAX_TOKEN_CHARS` that a D-Bus string can carry:
+    valid UTF-8 without NUL. One with a NUL or a lone surrogate would be kept, and every
+    ``show`` of its account then fail for the token's whole lifetime.
     """
-    refresh = resp.refresh_token if isinstance(resp.refresh_token, str) else ""
-    for name, value in (("access_token", resp.access_token), ("refresh_token", refresh)):
-        if len(value) > MAX_TOKEN_CHARS:
-            raise OAuthError(f"the {name} is longer than {MAX_TOKEN_CHARS // 1024} KiB")
+    if not isinstance(value, str):
+        return f"the {name} is not a string"
+    if len(value) > MAX_TOKEN_CHARS:
+        return f"the {name} is longer than {MAX_TOKEN_CHARS // 1024} KiB"
+    if "\x00" in value:
+        return f"the {name} contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"the {name} is not valid Unicode"
+    return None
+
+
+def _checked(resp: TokenResponse) -> TokenResponse:
+    """``resp``, unless a token in it fails :func:`token_problem`.
+
+    :raises OAuthError: permanent, naming the token (never quoting it).
+    """
+    tokens = [("access_token", resp.access_token)]
+    if isinstance(resp.refresh_token, str):
+        tokens.append(("refresh_token", resp.refresh_token))
+    for name, value in tokens:
+        problem = token_problem(name, value)
+        if problem is not None:
+            raise OAuthError(problem)
     return resp
