@@ -40,8 +40,9 @@ from harness.lifecycle import (
 from harness.server import PizauthServer, ServerFactory, cli_with, pizauth_command
 from harness.texts import BOTH, HEAD
 from harness.user import follow
+from pizauth_dbus.config.loader import parse
 from pizauth_dbus.errors import RestoreError
-from pizauth_dbus.server.dump import decode
+from pizauth_dbus.server.dump import DumpedToken, decode, encode
 from pizauth_dbus.server.redirects import (
     ACCEPT_FAILED,
     MAX_CONNECTIONS,
@@ -363,3 +364,34 @@ def _restorable(path: Path) -> bool:
     except (OSError, RestoreError):
         return False
     return dumped["acct"].token is not None
+
+
+# -- One provider cannot hold up another -------------------------------------------------------
+
+
+def test_a_provider_that_never_answers_does_not_delay_another(
+    servers: ServerFactory, fake_oauth: FakeOAuth
+) -> None:
+    """aiohttp's pool of 100 connections was shared by every provider: 110 accounts at one
+    that drips its answers held up another provider's refresh by 28 s. Here the slow provider
+    accepts and never answers (the kernel's backlog accepts for it), and 110 of its accounts
+    are due at once together with one healthy account, which must be refreshed at once."""
+    with socket.create_server(("127.0.0.1", 0), backlog=512) as silent:
+        slow_uri = f"http://127.0.0.1:{silent.getsockname()[1]}/token"
+        slow = "".join(
+            f'account "s{i}" {{\n  auth_uri = "{fake_oauth.auth_uri}";\n'
+            f'  token_uri = "{slow_uri}";\n  client_id = "c";\n}}\n'
+            for i in range(110)
+        )
+        config = HEAD + slow + fake_account(fake_oauth, "good")
+        server = servers(config, extra_env={"PIZAUTH_HTTP_TIMEOUT": "20"})
+        t = time.time()
+        expired = DumpedToken("old", t - 100, t - 10, "rt")
+        dumped = encode([(a, expired) for a in parse(config).accounts.values()])
+        assert server.cli("restore", input=dumped).returncode == 0
+        started = time.monotonic()
+        wait_for(lambda: fake_oauth.seen, "the healthy provider's refresh", timeout=10)
+        waited = time.monotonic() - started
+        assert waited < 5, f"the healthy provider was asked after {waited:.1f} s"
+        assert wait_for(lambda: show_token(server, "good") == "at-1", "the new token")
+        server.stop()

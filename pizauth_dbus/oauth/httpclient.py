@@ -1,4 +1,8 @@
-"""The server's HTTP client for token endpoints: one session, and answers of bounded size.
+"""The server's HTTP client for token endpoints: a pool per provider, answers of bounded size.
+
+Each provider (the scheme, host and port of an endpoint) gets its own session and so its own
+pool of connections. aiohttp's pool holds 100 connections; shared, 110 accounts at a provider
+that answers a byte a second held up every other provider's requests by half a minute.
 
 Every request to a provider goes through :func:`post`: redirects are followed as upstream's
 HTTP client follows them, and the answer is read only up to :data:`MAX_RESPONSE_BYTES`,
@@ -15,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pizauth_dbus.proxyenv import proxy_for, redact
 from pizauth_dbus.timing import HTTP_TIMEOUT
@@ -41,20 +47,33 @@ class ResponseTooLarge(Exception):
         self.status = status
 
 
+Sessions = Callable[[str], "aiohttp.ClientSession"]
+"""What the duties get: the session for a request to the given URI."""
+
+
 class HttpClient:
-    """The one HTTP client session of a server, made on first use (it needs the running loop)."""
+    """The HTTP client sessions of a server, one per provider, each made on first use (a
+    session needs the running loop)."""
 
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[tuple[str, str, int | None], aiohttp.ClientSession] = {}
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = new_session()
-        return self._session
+    def session(self, uri: str) -> aiohttp.ClientSession:
+        """The session for requests to ``uri``'s provider (its scheme, host and port)."""
+        try:
+            parts = urlsplit(uri)
+            key = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+        except ValueError:  # a port out of range: aiohttp refuses the request itself
+            key = ("", uri, None)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = new_session()
+        return session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
 
 def new_session() -> aiohttp.ClientSession:
