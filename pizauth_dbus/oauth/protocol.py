@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pizauth_dbus import urls
 from pizauth_dbus.config.model import Account
 from pizauth_dbus.errors import error_text
-from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
+from pizauth_dbus.oauth.httpclient import BadAnswer, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
 if TYPE_CHECKING:  # imported by the requests, so that building a URL needs no aiohttp
@@ -215,7 +215,8 @@ async def exchange_code(
     """Trade an authorisation code for tokens.
 
     A request that gets no HTTP answer at all (connection refused, timeout) is tried again,
-    :data:`EXCHANGE_ATTEMPTS` times in all; any HTTP answer is final.
+    :data:`EXCHANGE_ATTEMPTS` times in all; any answer is final, one that cannot be read
+    included: the provider may have spent the code, which must then not be sent again.
 
     :raises OAuthError: with the message a person sees in ``error_notify_cmd`` and the log.
     """
@@ -235,7 +236,7 @@ async def exchange_code(
         try:
             status, body = await post(session, account.token_uri, form)
             break
-        except ResponseTooLarge as e:  # an answer, and so final
+        except BadAnswer as e:  # an answer, and so final: the code may have been spent
             raise OAuthError(f"{account.token_uri}: {e}") from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             if attempt + 1 < EXCHANGE_ATTEMPTS:
@@ -267,7 +268,7 @@ async def refresh_token(
     )
     try:
         status, body = await post(session, account.token_uri, form)
-    except ResponseTooLarge as e:  # no token endpoint sends that much: someone else answered
+    except BadAnswer as e:  # no token endpoint sends that: someone else answered, or a fault
         raise OAuthError(f"{account.token_uri}: {e}", transient=True) from None
     except TimeoutError:
         raise OAuthError(f"no answer within {HTTP_TIMEOUT:g} s", transient=True) from None
