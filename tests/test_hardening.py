@@ -296,7 +296,7 @@ def test_failing_accepts_are_reported_once_a_burst(caplog: pytest.LogCaptureFixt
         loop.close()
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2, messages
-    assert "cannot accept connections: [Errno 24] Too many open files" in messages[0]
+    assert "cannot accept connections: Too many open files (os error 24)" in messages[0]
     assert messages[1] == "something else"
 
 

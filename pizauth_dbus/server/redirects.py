@@ -519,9 +519,9 @@ def quiet_accept_errors(loop: asyncio.AbstractEventLoop) -> None:
             return
         last = loop.time()
         more = f" ({held} more since the last report)" if held else ""
-        log.warning(
-            "A redirect listener cannot accept connections: %s%s", context.get("exception"), more
-        )
+        error = context.get("exception")
+        reason = error_text(error) if isinstance(error, BaseException) else "no reason given"
+        log.warning("A redirect listener cannot accept connections: %s%s", reason, more)
         held = 0
 
     handler.quiets_accept_errors = True  # type: ignore[attr-defined]
