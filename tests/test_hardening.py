@@ -46,7 +46,9 @@ from pizauth_dbus.server.dump import DumpedToken, decode, encode
 from pizauth_dbus.server.redirects import (
     ACCEPT_FAILED,
     MAX_CONNECTIONS,
+    MAX_CONNECTIONS_HELD,
     MAX_REQUEST_BYTES,
+    _tls_layer,
     quiet_accept_errors,
 )
 
@@ -272,13 +274,42 @@ def _flood_while_redirecting(server: PizauthServer) -> None:
     finally:
         flood.stop.set()
         flood.join(timeout=20)
-    assert most <= fds + 2 * MAX_CONNECTIONS + 100, f"{most} descriptors, {fds} before"
+    # The cap on connections held, and the few just accepted that are not yet counted.
+    assert most <= fds + MAX_CONNECTIONS_HELD + 48, f"{most} descriptors, {fds} before"
     assert grown < 40 * 1024, f"the server grew by {grown} KiB during the flood"
     # Only the redirects' own lines (at -vv, info), nothing about the flood.
     added = [line for line in server.log().splitlines()[log_lines:] if "INFO" not in line]
     assert len(added) <= 3, added[:10]
     for name in ("a1", "a2"):
         assert show_token(server, name) is not None
+
+
+def test_the_tls_layer_still_tells_how_far_a_handshake_got() -> None:
+    """Which connection makes room depends on a private method of asyncio's TLS layer that
+    the listener overrides: a Python that renames it must fail here, not in a flood."""
+    loop = asyncio.new_event_loop()
+    try:
+        told: list[bool] = []
+        layer = _tls_layer()(
+            loop,
+            asyncio.Protocol(),
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH),
+            None,
+            server_side=True,
+        )
+        layer.answered = lambda: told.append(True)
+        layer._outgoing.write(b"ServerHello")
+        layer._transport = _Sink()
+        layer._process_outgoing()
+        assert told == [True]
+        layer._app_transport.close()  # made with the layer
+    finally:
+        loop.close()
+
+
+class _Sink(asyncio.Transport):
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        pass
 
 
 def test_failing_accepts_are_reported_once_a_burst(caplog: pytest.LogCaptureFixture) -> None:

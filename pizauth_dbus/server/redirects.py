@@ -45,7 +45,14 @@ MAX_REQUEST_BYTES = 16 * 1024
 MAX_CONNECTION_BYTES = 2 * MAX_REQUEST_BYTES
 """What one connection may send before it is cut: a request, its refusal's worth of slack."""
 MAX_CONNECTIONS = 32
-"""Open connections per listener; a new one beyond that closes the oldest (see ``_bind``)."""
+"""Open connections per listener; beyond that, stalled ones are closed (``_bounded_server``)."""
+MAX_CONNECTIONS_HELD = 2 * MAX_CONNECTIONS
+"""Open connections per listener, stalled or not: beyond that, the least advanced is closed."""
+ACCEPT_BATCH = 8
+"""Connections accepted in a go, before the first of them is counted."""
+STALL_GRACE = 0.05
+"""Seconds a connection that has not moved on is safe from being closed to make room: a
+browser on the same machine gets through each step of a TLS handshake well within that."""
 MAX_QUERY_PAIRS = 64
 """A redirect carries a handful of parameters (code, state, iss, session_state...)."""
 
@@ -208,13 +215,20 @@ def _strict_parser(handler: RequestHandler) -> None:
     )
 
 
+ACCEPTED, ANSWERED, OPEN = 0, 1, 2
+"""How far a connection got: accepted (its TLS handshake begun), its ClientHello answered,
+its handshake done (a plain HTTP connection is open from its accept)."""
+
+
 @dataclass
 class _Open:
-    """One accepted connection: its socket's transport, its deadline, where it stands."""
+    """One accepted connection: its socket's transport, its deadline, how far it got."""
 
     transport: asyncio.Transport
     deadline: asyncio.TimerHandle
-    handshaking: bool
+    stage: int
+    since: float
+    """When it reached ``stage`` (the loop's clock)."""
 
 
 @functools.cache
@@ -223,10 +237,12 @@ def _bounded_server() -> Callable[..., BoundedServer]:
     connections open, counted from accept (made on first use, so that importing this module
     imports no aiohttp).
 
-    A connection beyond that closes another: of those still in their TLS handshake the one
-    that has been silent longest, else the oldest. A real browser finishes its handshake in
-    milliseconds and sends its redirect at once, so a flood of stalled handshakes or idle
-    connections can neither push it out nor pile up memory and descriptors.
+    A connection beyond that closes others, those that got least far first: a TLS handshake
+    whose ClientHello is not complete, then one waiting for the client's last step, then an
+    open connection; the longest there of equals, and none that moved on in the last
+    :data:`STALL_GRACE` unless :data:`MAX_CONNECTIONS_HELD` are open. A real browser goes
+    through each step in milliseconds and sends its redirect at once, so a flood of stalled
+    handshakes or idle connections can neither push it out nor pile up memory and descriptors.
     """
     from aiohttp import web
     from aiohttp.web_protocol import RequestHandler
@@ -248,10 +264,10 @@ def _bounded_server() -> Callable[..., BoundedServer]:
     class Bounded(web.Server):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            # Least recently active first (see ``sent``). Each entry's deadline timer holds its
-            # handler, and with it the request's buffers, until it fires: it goes with the
-            # connection.
+            # Each entry's deadline timer holds its handler, and with it the request's
+            # buffers, until it fires: it goes with the connection.
             self._open: dict[RequestHandler, _Open] = {}
+            self._trimming: asyncio.TimerHandle | None = None
 
         def __call__(self) -> RequestHandler:
             handler = CappedHandler(self, loop=self._loop, **self._kwargs)
@@ -261,20 +277,38 @@ def _bounded_server() -> Callable[..., BoundedServer]:
         def admit(
             self, handler: RequestHandler, transport: asyncio.Transport, handshaking: bool
         ) -> None:
-            """Count a connection just accepted, closing another if there are too many."""
+            """Count a connection just accepted, closing others if there are too many."""
             deadline = self._loop.call_later(CONNECTION_TIMEOUT, self._expire, handler)
-            self._open[handler] = _Open(transport, deadline, handshaking)
-            while len(self._open) > MAX_CONNECTIONS:
-                victim = next((h for h, o in self._open.items() if o.handshaking), None)
-                victim = next(iter(self._open)) if victim is None else victim
-                log.debug("Closing one of %d redirect connections", MAX_CONNECTIONS)
-                self.close(victim)
+            stage = ACCEPTED if handshaking else OPEN
+            self._open[handler] = _Open(transport, deadline, stage, self._loop.time())
+            self._trim()
 
-        def sent(self, handler: RequestHandler) -> None:
-            """``handler``'s client sent something: it is closed after every idle one."""
-            entry = self._open.pop(handler, None)
-            if entry is not None:
-                self._open[handler] = entry
+        def reached(self, handler: RequestHandler, stage: int) -> None:
+            """``handler``'s connection got as far as ``stage``."""
+            entry = self._open.get(handler)
+            if entry is not None and entry.stage < stage:
+                entry.stage, entry.since = stage, self._loop.time()
+
+        def _trim(self) -> None:
+            """Close connections while there are more than :data:`MAX_CONNECTIONS`: the one
+            that got least far (the longest there of equals), of those that have not moved on
+            for :data:`STALL_GRACE`; any, past :data:`MAX_CONNECTIONS_HELD`."""
+            self._trimming = None
+            now = self._loop.time()
+            while len(self._open) > MAX_CONNECTIONS:
+                hard = len(self._open) > MAX_CONNECTIONS_HELD
+                stalled = [
+                    (e.stage, e.since, h)
+                    for h, e in self._open.items()
+                    if hard or now - e.since >= STALL_GRACE
+                ]
+                if not stalled:  # all moving: look again once the first may have stalled
+                    if self._trimming is None:
+                        self._trimming = self._loop.call_later(STALL_GRACE, self._trim)
+                    return
+                victim = min(stalled, key=lambda s: s[:2])[2]
+                log.debug("Closing one of %d redirect connections", len(self._open))
+                self.close(victim)
 
         def close(self, handler: RequestHandler) -> None:
             entry = self.release(handler)
@@ -288,6 +322,8 @@ def _bounded_server() -> Callable[..., BoundedServer]:
             return entry
 
         def close_all(self) -> None:
+            if self._trimming is not None:
+                self._trimming.cancel()
             for handler in list(self._open):
                 self.close(handler)
 
@@ -301,7 +337,7 @@ def _bounded_server() -> Callable[..., BoundedServer]:
             if entry is None:  # plain HTTP: accepted just now
                 self.admit(handler, transport, handshaking=False)
             else:  # the handshake is over
-                entry.handshaking = False
+                self.reached(handler, OPEN)
 
         def connection_lost(
             self, handler: RequestHandler, exc: BaseException | None = None
@@ -320,7 +356,7 @@ class BoundedServer(Protocol):
         self, handler: RequestHandler, transport: asyncio.Transport, handshaking: bool
     ) -> None: ...
     def release(self, handler: RequestHandler) -> object: ...
-    def sent(self, handler: RequestHandler) -> None: ...
+    def reached(self, handler: RequestHandler, stage: int) -> None: ...
     def close_all(self) -> None: ...
     def pre_shutdown(self) -> None: ...
     async def shutdown(self, timeout: float | None = None) -> None: ...
@@ -336,13 +372,16 @@ def _tls_layer() -> Callable[..., Any]:
         # A redirect request is a sixteenth of that.
         max_size = MAX_CONNECTION_BYTES
 
-        def sent(self) -> None:
-            """Called whenever the client sends something."""
+        def answered(self) -> None:
+            """Called when the layer first sends: the client's ClientHello was complete."""
 
-        def buffer_updated(self, nbytes: int) -> None:
-            # A client that sends is not stalled: it goes to the back of the queue for closing.
-            self.sent()
-            super().buffer_updated(nbytes)
+        def _process_outgoing(self) -> None:
+            # How far a handshake got decides which connection is closed first (see
+            # Bounded._trim); tests/test_hardening.py checks this method is still called.
+            # (Private to asyncio, hence unknown to the type stubs.)
+            if self._outgoing.pending:  # type: ignore[attr-defined]
+                self.answered()
+            super()._process_outgoing()  # type: ignore[misc]
 
     return Layer
 
@@ -373,7 +412,7 @@ class _Handshake(asyncio.Protocol):
             server_side=True,
             ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
         )
-        layer.sent = functools.partial(self._server.sent, handler)
+        layer.answered = functools.partial(self._server.reached, handler, ANSWERED)
         done.add_done_callback(functools.partial(self._finished, handler, transport))
         transport.set_protocol(layer)
         layer.connection_made(transport)
@@ -470,7 +509,11 @@ class RedirectListeners:
         )
         # TLS is layered on here, not by asyncio, so that a connection counts from its accept.
         protocol = web_server if tls is None else functools.partial(_Handshake, web_server, tls)
-        server = await loop.create_server(protocol, sock=sock)
+        # asyncio accepts up to ``backlog`` connections in a go (100 by default) before it
+        # tells the protocols of any: fewer keeps a flood's descriptors near the cap. The
+        # kernel's queue, which the same number sets, gets its full length back.
+        server = await loop.create_server(protocol, sock=sock, backlog=ACCEPT_BATCH)
+        sock.listen(socket.SOMAXCONN)
         self._servers.append((server, web_server))
 
     async def stop(self) -> None:
