@@ -24,9 +24,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.oauth.httpclient import Sessions
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.hooks import HookError, run_hook
 from pizauth_dbus.server.problems import Problems
@@ -40,9 +40,6 @@ from pizauth_dbus.timing import (
     RESUME_WINDOW,
     TRANSIENT_TIMEOUT,
 )
-
-if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made
-    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +80,7 @@ def refresh_due_at(entry: Entry, retry: float | None = None) -> float | None:
 class Refresher:
     """The background task that starts refreshes when they are due.
 
-    :param http: the server's HTTP client session.
+    :param http: the server's HTTP sessions, one per provider (see HttpClient).
     :param offline: whether the network monitor says the machine is offline.
     """
 
@@ -91,7 +88,7 @@ class Refresher:
         self,
         store: Store,
         events: Eventer,
-        http: Callable[[], aiohttp.ClientSession],
+        http: Sessions,
         offline: Callable[[], bool] = lambda: False,
         problems: Problems | None = None,
     ) -> None:
@@ -188,7 +185,9 @@ class Refresher:
     async def _refresh(self, name: str, started: Entry, token: str) -> None:
         store = self._store
         try:
-            resp = await oauth.refresh_token(self._http(), started.account, token)
+            resp = await oauth.refresh_token(
+                self._http(started.account.token_uri), started.account, token
+            )
         except oauth.OAuthError as e:
             await self._failed(name, started, e)
         except Exception:  # a bug must not leave the account "refreshing" for ever
