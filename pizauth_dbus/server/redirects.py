@@ -256,7 +256,8 @@ def _bounded_server() -> Callable[..., BoundedServer]:
         """A connection whose bytes past :data:`MAX_CONNECTION_BYTES` are dropped unread:
         one request per connection, of at most :data:`MAX_REQUEST_BYTES`, so a client can
         make the server buffer no more than that (aiohttp's parser refuses the request with
-        a 400 long before; the answer then closes the connection, or the deadline does)."""
+        a 400 long before; the answer then closes the connection, or, past the limit, this
+        handler does)."""
 
         received = 0
 
@@ -265,6 +266,10 @@ def _bounded_server() -> Callable[..., BoundedServer]:
             self.received += len(data)
             if room > 0:
                 super().data_received(data[:room])
+            if self.received > MAX_CONNECTION_BYTES and self.transport is not None:
+                # Newer aiohttp releases answer 400 before this point; older ones notice an
+                # over-long request line only at its end, which a client need never send.
+                self.transport.close()
 
     class Bounded(web.Server):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
