@@ -43,7 +43,7 @@ from harness.user import follow
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.errors import RestoreError
 from pizauth_dbus.server.dump import DumpedToken, decode, encode
-from pizauth_dbus.server.redirects import (
+from pizauth_dbus.server.listeners import (
     ACCEPT_FAILED,
     MAX_CONNECTIONS,
     MAX_CONNECTIONS_HELD,
