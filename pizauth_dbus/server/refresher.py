@@ -31,7 +31,7 @@ from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.hooks import HookError, run_hook
 from pizauth_dbus.server.problems import Problems
 from pizauth_dbus.server.state import Active, Empty, Entry, Store, expiry_after, now
-from pizauth_dbus.server.tasks import Tasks, wait_woken
+from pizauth_dbus.server.tasks import LoopDuty, wait_woken
 from pizauth_dbus.timing import (
     MIN_REFRESH_GAP,
     OFFLINE_RETRY,
@@ -77,12 +77,14 @@ def refresh_due_at(entry: Entry, retry: float | None = None) -> float | None:
     return min(before_expiry, tok.obtained + max(acct.refresh_at_least, gap))
 
 
-class Refresher:
+class Refresher(LoopDuty):
     """The background task that starts refreshes when they are due.
 
     :param http: the server's HTTP sessions, one per provider (see HttpClient).
     :param offline: whether the network monitor says the machine is offline.
     """
+
+    duty_name = "refresher"
 
     def __init__(
         self,
@@ -98,14 +100,8 @@ class Refresher:
         self._http = http
         self._offline = offline
         self._wake = asyncio.Event()
-        self._tasks = Tasks()
+        super().__init__()
         self._urgent_until = float("-inf")
-
-    def start(self) -> None:
-        self._tasks.spawn(self._run(), name="refresher")
-
-    async def stop(self) -> None:
-        await self._tasks.stop()
 
     def wake(self) -> None:
         """Recompute the next refresh time now (a token arrived, a config changed, ...)."""
