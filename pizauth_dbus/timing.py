@@ -26,6 +26,9 @@ NOTIFY_TIMEOUT = tunable_seconds("PIZAUTH_HOOK_TIMEOUT", 10.0)
 """auth_notify_cmd, error_notify_cmd and token_event_cmd each get 10 s (upstream)."""
 TRANSIENT_TIMEOUT = tunable_seconds("PIZAUTH_TRANSIENT_HOOK_TIMEOUT", 180.0)
 """transient_error_if_cmd may take 3 minutes, e.g. to wait for a network to come back."""
+HANDSHAKE_TIMEOUT = tunable_seconds("PIZAUTH_TLS_HANDSHAKE_TIMEOUT", 0.5)
+"""Seconds the HTTPS redirect listener gives a TLS handshake. A browser on the same machine
+needs a few milliseconds; a client that stalls in the middle is cut this soon."""
 CONNECTION_TIMEOUT = tunable_seconds("PIZAUTH_REDIRECT_TIMEOUT", 10.0)
 """Seconds a redirect connection may stay open, TLS handshake included, before it is closed.
 

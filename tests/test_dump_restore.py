@@ -31,6 +31,17 @@ def _with_times(obtained: object, expiry: object) -> dict[str, object]:
     return {"version": 1, "accounts": {"acct": {**fields, "token": token}}}
 
 
+def _with_token(access: object, refresh: object = None) -> dict[str, object]:
+    """A well-formed payload but for the token's two strings."""
+    payload = _with_times(1, 2)
+    token = payload["accounts"]["acct"]["token"]  # type: ignore[index]
+    token |= {"access_token": access, "refresh_token": refresh}
+    return payload
+
+
+_DEEP = "[" * 700 + "]" * 700
+
+
 def test_dump_restart_restore_show_prints_the_same_token(
     oidc: OidcProvider, servers: ServerFactory
 ) -> None:
@@ -89,6 +100,36 @@ BAD_DUMPS = {
     "text time": (_envelope(_with_times("1", 2)), "Invalid dump: malformed time"),
     # ...100,000 nested arrays make the JSON parser raise RecursionError...
     "deep": (_envelope("[" * 100_000 + "]" * 100_000), "Invalid dump: nested too deeply"),
+    # ...as do account fields nested 700 lists deep, which the JSON parser still reads...
+    "deep field": (
+        _envelope(json.dumps(_with_times(1, 2)).replace('"scopes": []', f'"scopes": {_DEEP}')),
+        "Invalid dump: malformed field nested too deeply",
+    ),
+    # ...an integer time of 400 digits made math.isfinite raise OverflowError...
+    "long integer time": (
+        _envelope(json.dumps(_with_times(1, 2)).replace(": 2,", f": {'9' * 400},")),
+        "Invalid dump: malformed time (far too large)",
+    ),
+    # ...the tokens get the checks a provider's answer gets (they were restored and served)...
+    "70 KiB token": (
+        _envelope(_with_token("x" * (70 << 10))),
+        "Invalid dump: the access_token is longer than 64 KiB, for account 'acct'",
+    ),
+    "3 MiB refresh token": (
+        _envelope(_with_token("a", "x" * (3 << 20))),
+        "Invalid dump: the refresh_token is longer than 64 KiB, for account 'acct'",
+    ),
+    "NUL in a token": (
+        _envelope(_with_token("a\x00b")),
+        "Invalid dump: the access_token contains a NUL character, for account 'acct'",
+    ),
+    "lone surrogate in a token": (
+        _envelope(_with_token("a", "\ud800")),
+        "Invalid dump: the refresh_token is not valid Unicode, for account 'acct'",
+    ),
+    "number token": (_envelope(_with_token(5)), "Invalid dump: the access_token is not a string"),
+    # ...a version of true is not version 1 (Python's True == 1)...
+    "version true": (_envelope({**_with_times(1, 2), "version": True}), "Unknown dump version"),
     # ...and a 5 MiB input is refused before anything is decrypted.
     "too large": (os.urandom(5 << 20), "Dump too large: a dump is at most 4 MiB"),
 }

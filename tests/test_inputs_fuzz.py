@@ -2,13 +2,15 @@
 still alive, and no state changed.
 
 Surfaces: the config parser; both redirect listeners fed raw bytes over TCP and over TLS;
-restore input; the arguments of every D-Bus method. Each runs ``PIZAUTH_FUZZ_EXAMPLES`` inputs
-(default 100, so the suite stays quick); set it to 10000 or more for the long run, e.g.
+restore input, both as bytes and as JSON sealed again; the arguments of every D-Bus method.
+Each runs ``PIZAUTH_FUZZ_EXAMPLES`` inputs (default 100, so the suite stays quick); set it
+to 10000 or more for the long run, e.g.
 ``PIZAUTH_FUZZ_EXAMPLES=10000 ./scripts/test.sh tests/test_inputs_fuzz.py``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
@@ -29,6 +32,7 @@ from harness.server import PizauthServer, ServerFactory
 from harness.texts import BOTH
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.errors import ConfigError
+from pizauth_dbus.server.dump import _KEY, NONCE_BYTES
 
 EXAMPLES = int(os.environ.get("PIZAUTH_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
@@ -171,6 +175,93 @@ def test_restore_input(target: Target, bus: DBusConnection) -> None:
         assert name in ("", "org.pizauth.Error.Restore"), (name, body)
         if name:
             assert body and body[0] and "\n" not in body[0]
+
+    one()
+    target.unchanged()
+
+
+# Inside the seal: a dump's JSON, mutated, then sealed again, so that the authentication tag
+# lets every input through to the parser and the checks after it.
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(10**300, 10**400)  # past a float's range
+    | st.floats()
+    | st.text()  # lone surrogates and NULs included
+    | st.sampled_from([1, 1.0, -1, 0, 253402300800, "x" * (70 << 10)]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def _paths(value: object, at: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
+    """Every place in a JSON value, the value itself first."""
+    yield at
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, child in items:
+        yield from _paths(child, (*at, key))
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: object) -> Any:
+    if not path:
+        return new
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _replace(value[path[0]], path[1:], new)
+    return copy
+
+
+def _deep(depth: int, inner: str) -> str:
+    return "[" * depth + inner + "]" * depth
+
+
+@st.composite
+def _sealed_payloads(draw: st.DrawFn, plain: bytes) -> bytes:
+    """The dump's own JSON with some of it replaced, its text cut up, or nesting added."""
+    payload = json.loads(plain)
+    kind = draw(st.sampled_from(["values", "text", "deep"]))
+    if kind == "values":
+        for _ in range(draw(st.integers(1, 3))):
+            path = draw(st.sampled_from(list(_paths(payload))))
+            payload = _replace(payload, path, draw(JSON_VALUES))
+        text = json.dumps(payload)
+    elif kind == "text":
+        text = json.dumps(payload)
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(max_size=12)) + text[at + draw(st.integers(0, 12)) :]
+    else:
+        path = draw(st.sampled_from(list(_paths(payload))))
+        marker = "\u0000MARK"
+        text = json.dumps(_replace(payload, path, marker)).replace(
+            json.dumps(marker),
+            _deep(draw(st.integers(100, 3000)), draw(st.sampled_from(["", '"s"', "1"]))),
+        )
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + ChaCha20Poly1305(_KEY).encrypt(
+        nonce, text.encode("utf-8", "surrogatepass"), None
+    )
+
+
+def test_restore_json_inside_the_seal(target: Target, bus: DBusConnection) -> None:
+    """Integers of 310 digits and fields nested 500-990 lists deep failed with a bus error
+    of no name: mutating the sealed bytes never reached them, as the tag refuses nearly all."""
+    good = target.server.cli("dump").stdout
+    plain = ChaCha20Poly1305(_KEY).decrypt(good[:NONCE_BYTES], good[NONCE_BYTES:], None)
+
+    @given(_sealed_payloads(plain))
+    @FUZZ
+    def one(data: bytes) -> None:
+        name, body = _call(bus, "Restore", "ay", data)
+        assert name in ("", "org.pizauth.Error.Restore"), (name, body)
+        if name:
+            assert body and body[0] and "\n" not in body[0] and len(body[0]) < 300
 
     one()
     target.unchanged()

@@ -5,8 +5,10 @@ slow answers from overwriting newer states."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
+import socket
 import threading
 import time
 import zlib
@@ -24,13 +26,14 @@ from harness.lifecycle import (
     login_with_fake,
     recorder,
     setting,
+    show,
     show_token,
     status,
     wait_for,
 )
 from harness.procs import free_port
 from harness.server import PizauthServer, ServerFactory
-from harness.texts import HEAD
+from harness.texts import HEAD, PENDING
 from harness.user import follow
 
 KNOBS = {
@@ -321,6 +324,77 @@ def test_oversized_answers_are_refused(
     s.refresh()
     wait_for(lambda: in_log(s.server, f"Transitory refresh error for acct: {too_large}"), "it")
     assert s.server.running()
+
+
+class _GarbledEndpoint(threading.Thread):
+    """A token endpoint that answers every request with ``answer`` and closes; it counts the
+    requests it gets."""
+
+    def __init__(self, answer: bytes) -> None:
+        super().__init__(daemon=True)
+        self.answer, self.requests = answer, 0
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.uri = f"http://127.0.0.1:{self.sock.getsockname()[1]}/token"
+
+    def run(self) -> None:
+        with contextlib.suppress(OSError):  # closed at the end of the test
+            while True:
+                conn, _ = self.sock.accept()
+                with conn:
+                    conn.settimeout(5)
+                    with contextlib.suppress(OSError):
+                        conn.recv(65536)
+                        self.requests += 1
+                        conn.sendall(self.answer)
+
+
+def test_an_answer_that_cannot_be_read_is_reported_at_once_and_the_code_sent_once(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """An answer that came back but could not be decoded was retried as if the network had
+    failed: the same code sent 10 times, then reported as "couldn't connect" (54 s)."""
+    s = Setup(servers, fake_oauth, tmp_path)
+    corrupt = Reply(body=b"this is not gzip", headers={"Content-Encoding": "gzip"})
+    message = s.failed_login(corrupt)
+    unreadable = f"{fake_oauth.token_uri}: the answer could not be read"
+    assert message == f"acct|Authentication for acct failed: {unreadable} (corrupt gzip data)"
+    assert len(fake_oauth.seen) == 1
+    # A status line that is not HTTP: bytes came back, so it is an answer too.
+    s.server.stop()
+    garbled = _GarbledEndpoint(b"HTTP/1.1 2x0 garbled\r\n\r\n")
+    garbled.start()
+    try:
+        s = Setup(servers, fake_oauth, tmp_path, token_uri=garbled.uri)
+        message = s.failed_login(Reply())
+        assert message.startswith(
+            f"acct|Authentication for acct failed: {garbled.uri}: the answer could not be read"
+        ), message
+        assert garbled.requests == 1
+    finally:
+        garbled.sock.close()
+
+
+def test_tokens_no_bus_can_carry_are_refused_at_the_exchange(
+    servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
+) -> None:
+    """A token with a NUL or a lone surrogate was kept, and every show of its account then
+    failed with a generic bus error for the token's whole lifetime."""
+    s = Setup(servers, fake_oauth, tmp_path)
+    bearer = {"token_type": "Bearer", "expires_in": 60}
+    cases = [
+        (Reply(json={**bearer, "access_token": "a\x00b"}), "the access_token contains a NUL"),
+        (Reply(json={**bearer, "access_token": "\ud800"}), "the access_token is not valid Unicode"),
+        (
+            Reply(json={**bearer, "access_token": "a", "refresh_token": "\udfff"}),
+            "the refresh_token is not valid Unicode",
+        ),
+    ]
+    for reply, text in cases:
+        message = s.failed_login(reply)
+        assert message.startswith(f"acct|Authentication for acct failed: {text}"), message
+        # The account waits for a new sign-in, and show says so.
+        code, _, err = show(s.server)
+        assert code == 1 and err.startswith(PENDING), err
 
 
 def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(

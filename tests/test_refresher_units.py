@@ -12,7 +12,7 @@ from pizauth_dbus import timing
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.config.model import Account
 from pizauth_dbus.oauth import protocol as oauth
-from pizauth_dbus.server import redirects, refresher
+from pizauth_dbus.server import listeners, refresher
 from pizauth_dbus.server.refresher import refresh_due_at
 from pizauth_dbus.server.state import (
     CLOCK_MAX,
@@ -113,7 +113,7 @@ def test_upstreams_time_limits() -> None:
     assert {408, 429, 500, 502, 503, 504} == oauth.TRANSIENT_HTTP_CODES
     assert (timing.NOTIFY_TIMEOUT, timing.TRANSIENT_TIMEOUT) == (10, 180)
     assert (timing.MAX_WAIT, refresher.TRANSIENT_CHECK_EVERY) == (37, 6)
-    assert redirects.MAX_REQUEST_BYTES == 16 * 1024
+    assert listeners.MAX_REQUEST_BYTES == 16 * 1024
     assert timing.CONNECTION_TIMEOUT == 10
 
 

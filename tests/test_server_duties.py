@@ -68,8 +68,8 @@ async def duties(
     store = Store(parse(_config(fake_oauth, extra)))
     events = Eventer(lambda: store.config.token_event_cmd)
     async with new_session() as session:
-        refresher = Refresher(store, events, lambda: session)
-        authoriser = Authoriser(store, events, lambda: session, lambda: (8080, None))
+        refresher = Refresher(store, events, lambda uri: session)
+        authoriser = Authoriser(store, events, lambda uri: session, lambda: (8080, None))
         d = Duties(store, events, refresher, authoriser)
         events.changed.connect(lambda name, event: d.seen.append((name, event)))
         events.start()

@@ -21,7 +21,7 @@ from pizauth_dbus import urls
 from pizauth_dbus.config.model import Account
 from pizauth_dbus.errors import error_text
 from pizauth_dbus.oauth import protocol as oauth
-from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
+from pizauth_dbus.oauth.httpclient import BadAnswer, ResponseTooLarge, UnreadableAnswer, post
 from pizauth_dbus.timing import DEVICE_REQUEST_TIMEOUT
 
 # aiohttp is imported once the listeners are bound (see pizauth_dbus.server.process)
@@ -126,7 +126,7 @@ async def request_device_code(session: aiohttp.ClientSession, account: Account) 
     try:
         async with asyncio.timeout(DEVICE_REQUEST_TIMEOUT):
             status, body = await post(session, uri, oauth.with_secret(account, form))
-    except ResponseTooLarge as e:
+    except BadAnswer as e:
         raise oauth.OAuthError(f"{uri}: {e}") from None
     except TimeoutError:
         raise oauth.OAuthError(
@@ -170,7 +170,8 @@ async def poll_token(
         if e.status in oauth.TRANSIENT_HTTP_CODES:
             return Wait.TRANSIENT
         raise oauth.OAuthError(f"{account.token_uri}: {e}") from None
-    except (aiohttp.ClientError, TimeoutError, OSError) as e:
+    except (UnreadableAnswer, aiohttp.ClientError, TimeoutError, OSError) as e:
+        # The device code may be sent again (it is polled with until it expires).
         log.info("Polling %s failed (%s); trying again later", account.token_uri, error_text(e))
         return Wait.TRANSIENT
     try:

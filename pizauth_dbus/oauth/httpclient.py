@@ -1,4 +1,8 @@
-"""The server's HTTP client for token endpoints: one session, and answers of bounded size.
+"""The server's HTTP client for token endpoints: a pool per provider, answers of bounded size.
+
+Each provider (the scheme, host and port of an endpoint) gets its own session and so its own
+pool of connections. aiohttp's pool holds 100 connections; shared, 110 accounts at a provider
+that answers a byte a second held up every other provider's requests by half a minute.
 
 Every request to a provider goes through :func:`post`: redirects are followed as upstream's
 HTTP client follows them, and the answer is read only up to :data:`MAX_RESPONSE_BYTES`,
@@ -15,8 +19,11 @@ from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from pizauth_dbus.errors import error_text
 from pizauth_dbus.proxyenv import proxy_for, redact
 from pizauth_dbus.timing import HTTP_TIMEOUT
 from pizauth_dbus.urls import normalise
@@ -33,28 +40,59 @@ log = logging.getLogger(__name__)
 _warned_ignored: set[str] = set()
 
 
-class ResponseTooLarge(Exception):
-    """The answer is larger than :data:`MAX_RESPONSE_BYTES`; ``status`` is its HTTP status."""
+class BadAnswer(Exception):
+    """An answer came back, but not one that can be used. It is an answer all the same: the
+    provider had the request, so a code exchange must not send its code again."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+        """The answer's HTTP status; 0 when its status line could not be read."""
+
+
+class ResponseTooLarge(BadAnswer):
+    """The answer is larger than :data:`MAX_RESPONSE_BYTES`."""
 
     def __init__(self, status: int) -> None:
-        super().__init__(f"the answer is larger than {MAX_RESPONSE_BYTES // 1024} KiB")
-        self.status = status
+        super().__init__(f"the answer is larger than {MAX_RESPONSE_BYTES // 1024} KiB", status)
+
+
+class UnreadableAnswer(BadAnswer):
+    """The answer could not be read: a malformed status line or header, a body cut short or
+    that did not arrive in time, compressed data that does not inflate."""
+
+    def __init__(self, reason: BaseException | str, status: int = 0) -> None:
+        text = reason if isinstance(reason, str) else error_text(reason)
+        super().__init__(f"the answer could not be read ({text})", status)
+
+
+Sessions = Callable[[str], "aiohttp.ClientSession"]
+"""What the duties get: the session for a request to the given URI."""
 
 
 class HttpClient:
-    """The one HTTP client session of a server, made on first use (it needs the running loop)."""
+    """The HTTP client sessions of a server, one per provider, each made on first use (a
+    session needs the running loop)."""
 
     def __init__(self) -> None:
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[tuple[str, str, int | None], aiohttp.ClientSession] = {}
 
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = new_session()
-        return self._session
+    def session(self, uri: str) -> aiohttp.ClientSession:
+        """The session for requests to ``uri``'s provider (its scheme, host and port)."""
+        try:
+            parts = urlsplit(uri)
+            key = (parts.scheme.lower(), (parts.hostname or "").lower(), parts.port)
+        except ValueError:  # a port out of range: aiohttp refuses the request itself
+            key = ("", uri, None)
+        session = self._sessions.get(key)
+        if session is None:
+            session = self._sessions[key] = new_session()
+        return session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
 
 def new_session() -> aiohttp.ClientSession:
@@ -73,7 +111,9 @@ async def post(
     the POST with its form, a 301, 302 or 303 turns it into a GET without one.
 
     :raises ResponseTooLarge: when the body is over the limit, compressed or not.
-    :raises aiohttp.ClientError, TimeoutError, OSError: as aiohttp raises them.
+    :raises UnreadableAnswer: when an answer came back that cannot be read.
+    :raises aiohttp.ClientError, TimeoutError, OSError: as aiohttp raises them, when no
+        answer came back (and for too many redirects, as upstream's client counts those).
     """
     import aiohttp
 
@@ -84,23 +124,31 @@ async def post(
     proxy, proxy_auth = _proxy(uri)
     # aiohttp gives up when it receives its max_redirects-th redirect; upstream's client
     # follows that many and gives up at the next one.
-    async with session.post(
-        uri,
-        data=form,
-        timeout=timeout,
-        allow_redirects=True,
-        max_redirects=MAX_REDIRECTS + 1,
-        headers={"Accept-Encoding": "gzip, deflate"},
-        proxy=proxy,
-        proxy_auth=proxy_auth,
-    ) as resp:
-        raw = bytearray()
-        async for chunk in resp.content.iter_chunked(_READ_CHUNK):
-            raw += chunk
-            if len(raw) > MAX_RESPONSE_BYTES:
-                raise ResponseTooLarge(resp.status)
-        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
-        return resp.status, _inflate(bytes(raw), encoding, resp.status)
+    try:
+        async with session.post(
+            uri,
+            data=form,
+            timeout=timeout,
+            allow_redirects=True,
+            max_redirects=MAX_REDIRECTS + 1,
+            headers={"Accept-Encoding": "gzip, deflate"},
+            proxy=proxy,
+            proxy_auth=proxy_auth,
+        ) as resp:
+            try:
+                raw = bytearray()
+                async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+                    raw += chunk
+                    if len(raw) > MAX_RESPONSE_BYTES:
+                        raise ResponseTooLarge(resp.status)
+                encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+                return resp.status, _inflate(bytes(raw), encoding, resp.status)
+            except (aiohttp.ClientError, TimeoutError, OSError) as e:  # the head had come
+                raise UnreadableAnswer(e, resp.status) from None
+    except aiohttp.TooManyRedirects:
+        raise
+    except aiohttp.ClientResponseError as e:  # bytes came back, but no HTTP head
+        raise UnreadableAnswer(e.message or e) from None
 
 
 def _proxy(uri: str) -> tuple[str | None, aiohttp.BasicAuth | None]:

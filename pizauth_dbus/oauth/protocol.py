@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pizauth_dbus import urls
 from pizauth_dbus.config.model import Account
 from pizauth_dbus.errors import error_text
-from pizauth_dbus.oauth.httpclient import ResponseTooLarge, post
+from pizauth_dbus.oauth.httpclient import BadAnswer, post
 from pizauth_dbus.timing import EXCHANGE_RETRY_GAP, HTTP_TIMEOUT
 
 if TYPE_CHECKING:  # imported by the requests, so that building a URL needs no aiohttp
@@ -215,7 +215,8 @@ async def exchange_code(
     """Trade an authorisation code for tokens.
 
     A request that gets no HTTP answer at all (connection refused, timeout) is tried again,
-    :data:`EXCHANGE_ATTEMPTS` times in all; any HTTP answer is final.
+    :data:`EXCHANGE_ATTEMPTS` times in all; any answer is final, one that cannot be read
+    included: the provider may have spent the code, which must then not be sent again.
 
     :raises OAuthError: with the message a person sees in ``error_notify_cmd`` and the log.
     """
@@ -235,7 +236,7 @@ async def exchange_code(
         try:
             status, body = await post(session, account.token_uri, form)
             break
-        except ResponseTooLarge as e:  # an answer, and so final
+        except BadAnswer as e:  # an answer, and so final: the code may have been spent
             raise OAuthError(f"{account.token_uri}: {e}") from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             if attempt + 1 < EXCHANGE_ATTEMPTS:
@@ -267,7 +268,7 @@ async def refresh_token(
     )
     try:
         status, body = await post(session, account.token_uri, form)
-    except ResponseTooLarge as e:  # no token endpoint sends that much: someone else answered
+    except BadAnswer as e:  # no token endpoint sends that: someone else answered, or a fault
         raise OAuthError(f"{account.token_uri}: {e}", transient=True) from None
     except TimeoutError:
         raise OAuthError(f"no answer within {HTTP_TIMEOUT:g} s", transient=True) from None
@@ -307,7 +308,7 @@ def token_answer(body: bytes, bad_json: str, refused: str, bad_shape: str) -> To
     resp = parse_token_response(data)
     if resp is None:
         raise OAuthError(bad_shape)
-    return _not_too_long(resp)
+    return _checked(resp)
 
 
 def parse_json(body: bytes) -> Any:
@@ -322,13 +323,38 @@ def parse_json(body: bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
-def _not_too_long(resp: TokenResponse) -> TokenResponse:
-    """``resp``, unless a token in it is longer than :data:`MAX_TOKEN_CHARS`.
+def token_problem(name: str, value: object) -> str | None:
+    """What makes ``value`` unfit to be kept and served as the ``name`` (``access_token`` or
+    ``refresh_token``), or None. The one check of a token, however it arrives: from a token
+    endpoint, from the device flow, from ``restore``.
 
-    :raises OAuthError: permanent, naming the token.
+    A token is a string of at most :data:`MAX_TOKEN_CHARS` that a D-Bus string can carry:
+    valid UTF-8 without NUL. One with a NUL or a lone surrogate would be kept, and every
+    ``show`` of its account then fail for the token's whole lifetime.
     """
-    refresh = resp.refresh_token if isinstance(resp.refresh_token, str) else ""
-    for name, value in (("access_token", resp.access_token), ("refresh_token", refresh)):
-        if len(value) > MAX_TOKEN_CHARS:
-            raise OAuthError(f"the {name} is longer than {MAX_TOKEN_CHARS // 1024} KiB")
+    if not isinstance(value, str):
+        return f"the {name} is not a string"
+    if len(value) > MAX_TOKEN_CHARS:
+        return f"the {name} is longer than {MAX_TOKEN_CHARS // 1024} KiB"
+    if "\x00" in value:
+        return f"the {name} contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"the {name} is not valid Unicode"
+    return None
+
+
+def _checked(resp: TokenResponse) -> TokenResponse:
+    """``resp``, unless a token in it fails :func:`token_problem`.
+
+    :raises OAuthError: permanent, naming the token (never quoting it).
+    """
+    tokens = [("access_token", resp.access_token)]
+    if isinstance(resp.refresh_token, str):
+        tokens.append(("refresh_token", resp.refresh_token))
+    for name, value in tokens:
+        problem = token_problem(name, value)
+        if problem is not None:
+            raise OAuthError(problem)
     return resp

@@ -14,11 +14,11 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pizauth_dbus import urls
 from pizauth_dbus.errors import AuthorisationFailedError, CompletionError
 from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.oauth.httpclient import Sessions
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.hooks import run_logged
 from pizauth_dbus.server.problems import Problems
@@ -26,9 +26,6 @@ from pizauth_dbus.server.signals import Signal
 from pizauth_dbus.server.state import Active, Empty, Entry, Pending, Store, expiry_after, now
 from pizauth_dbus.server.tasks import Tasks
 from pizauth_dbus.timing import NOTIFY_TIMEOUT
-
-if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made
-    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +40,7 @@ Ports = Callable[[], tuple[int | None, int | None]]
 class Authoriser:
     """Pending authorisations and their outcome.
 
-    :param http: the server's HTTP client session.
+    :param http: the server's HTTP sessions, one per provider (see HttpClient).
     :param ports: where the redirect listeners listen (known once they are bound).
     """
 
@@ -51,7 +48,7 @@ class Authoriser:
         self,
         store: Store,
         events: Eventer,
-        http: Callable[[], aiohttp.ClientSession],
+        http: Sessions,
         ports: Ports,
         problems: Problems | None = None,
     ) -> None:
@@ -187,7 +184,11 @@ class Authoriser:
         assert isinstance(pending, Pending)
         try:
             resp = await oauth.exchange_code(
-                self._http(), entry.account, code, pending.code_verifier, pending.redirect_uri
+                self._http(entry.account.token_uri),
+                entry.account,
+                code,
+                pending.code_verifier,
+                pending.redirect_uri,
             )
         except Exception as e:
             # Whatever went wrong (a provider's answer no parser expects included), the

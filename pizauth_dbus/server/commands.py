@@ -25,7 +25,7 @@ from pizauth_dbus.errors import (
 from pizauth_dbus.server.authorisation import Authoriser
 from pizauth_dbus.server.device_flow import DeviceFlow
 from pizauth_dbus.server.events import Eventer, TokenEvent
-from pizauth_dbus.server.redirects import RedirectListeners
+from pizauth_dbus.server.listeners import RedirectListeners
 from pizauth_dbus.server.refresher import Refresher
 from pizauth_dbus.server.reminders import Reminders
 from pizauth_dbus.server.state import (

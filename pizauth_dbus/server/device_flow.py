@@ -21,11 +21,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from pizauth_dbus.errors import DeviceAuthorisationError
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.oauth.device import Wait, poll_token, request_device_code
+from pizauth_dbus.oauth.httpclient import Sessions
 from pizauth_dbus.server.authorisation import Authoriser
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.state import Active, DeviceWaiting, Empty, Entry, Store, expiry_after, now
@@ -37,10 +37,6 @@ from pizauth_dbus.timing import (
     DEVICE_SLOW_DOWN,
 )
 
-# aiohttp is imported once the listeners are bound (see pizauth_dbus.server.process)
-if TYPE_CHECKING:
-    import aiohttp
-
 log = logging.getLogger(__name__)
 
 
@@ -49,7 +45,7 @@ class DeviceFlow:
 
     ``server.serve`` connects :meth:`account_changed` to ``Store.changed``.
 
-    :param http: the server's HTTP client session.
+    :param http: the server's HTTP sessions, one per provider (see HttpClient).
     :param authoriser: reports failed attempts (log, ``error_notify_cmd``, desktop).
     """
 
@@ -57,7 +53,7 @@ class DeviceFlow:
         self,
         store: Store,
         events: Eventer,
-        http: Callable[[], aiohttp.ClientSession],
+        http: Sessions,
         authoriser: Authoriser,
         wait_online: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -101,7 +97,9 @@ class DeviceFlow:
 
     async def _request(self, name: str, entry: Entry) -> DeviceWaiting:
         try:
-            code = await request_device_code(self._http(), entry.account)
+            code = await request_device_code(
+                self._http(entry.account.device_auth_uri or ""), entry.account
+            )
         except Exception as e:
             if not isinstance(e, oauth.OAuthError):
                 log.debug("The device code request for %s failed unexpectedly", name, exc_info=True)
@@ -158,7 +156,9 @@ class DeviceFlow:
             if cur is None or waiting.expires <= now():
                 continue  # gone (the loop returns), or expired (the loop says so)
             try:
-                answer = await poll_token(self._http(), cur.account, waiting.device_code)
+                answer = await poll_token(
+                    self._http(cur.account.token_uri), cur.account, waiting.device_code
+                )
             except Exception as e:
                 if not isinstance(e, oauth.OAuthError):
                     log.debug("Polling for %s failed unexpectedly", name, exc_info=True)

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from pizauth_dbus.config.model import ADDED_SECURITY_FIELDS, SECURITY_FIELDS, Account
 from pizauth_dbus.errors import RestoreError
+from pizauth_dbus.oauth.protocol import token_problem
 
 NONCE_BYTES = 12
 PAYLOAD_VERSION = 1
@@ -64,13 +65,21 @@ def _to_json(value: object) -> object:
     return [_to_json(v) for v in value] if isinstance(value, tuple) else value
 
 
-def _from_json(value: object) -> object:
+MAX_FIELD_DEPTH = 4
+"""How deep an account field's lists may nest: ``auth_uri_fields`` is a list of pairs (2)."""
+
+
+def _from_json(value: object, depth: int = 0) -> object:
     """Strings, None, and lists of them (made tuples again, as the account holds them).
 
     :raises TypeError: for anything else.
+    :raises ValueError: for lists nested deeper than :data:`MAX_FIELD_DEPTH` (which would
+        otherwise end in RecursionError, a failure with no name).
     """
     if isinstance(value, list):
-        return tuple(_from_json(v) for v in value)
+        if depth >= MAX_FIELD_DEPTH:
+            raise ValueError("field nested too deeply")
+        return tuple(_from_json(v, depth + 1) for v in value)
     if value is None or isinstance(value, str):
         return value
     raise TypeError(type(value).__name__)
@@ -126,7 +135,8 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
         raise RestoreError("Invalid dump: nested too deeply") from None
     except (ValueError, KeyError, TypeError) as e:
         raise RestoreError(f"Invalid dump: {e}") from None
-    if version != PAYLOAD_VERSION:
+    # type(): JSON's true is a Python bool, which equals 1.
+    if type(version) is not int or version != PAYLOAD_VERSION:
         raise RestoreError("Unknown dump version")
     out: dict[str, DumpedAccount] = {}
     try:
@@ -134,12 +144,14 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
             t = d["token"]
             token = None
             if t is not None:
-                rt = t["refresh_token"]
-                if not isinstance(t["access_token"], str) or not (
-                    rt is None or isinstance(rt, str)
-                ):
-                    raise TypeError("token")
-                token = DumpedToken(t["access_token"], _time(t["obtained"]), _time(t["expiry"]), rt)
+                at, rt = t["access_token"], t["refresh_token"]
+                # The checks a token from the provider passes, in the same words.
+                problem = token_problem("access_token", at) or (
+                    None if rt is None else token_problem("refresh_token", rt)
+                )
+                if problem is not None:
+                    raise RestoreError(f"Invalid dump: {problem}, for account {_shown(name)}")
+                token = DumpedToken(at, _time(t["obtained"]), _time(t["expiry"]), rt)
             fields = {
                 k: _from_json(d.get(k) if k in ADDED_SECURITY_FIELDS else d[k])
                 for k in SECURITY_FIELDS
@@ -147,7 +159,15 @@ def decode(data: bytes) -> dict[str, DumpedAccount]:
             out[str(name)] = DumpedAccount(fields, token)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise RestoreError(f"Invalid dump: malformed {e}") from None
+    except RecursionError:  # a last guard: _from_json bounds the depth it walks
+        raise RestoreError("Invalid dump: nested too deeply") from None
     return out
+
+
+def _shown(name: object) -> str:
+    """An account name from a dump, as an error message may quote it: short, one line."""
+    text = repr(name)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _time(value: object) -> float:
@@ -158,6 +178,10 @@ def _time(value: object) -> float:
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("time")
-    if not math.isfinite(value) or not 0 <= value <= LATEST_TIME:
+    # An int is compared as it is: converting one of 310 digits or more to a float (as
+    # math.isfinite does) raises OverflowError. A huge one is not quoted.
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"time {value}")
+    if not 0 <= value <= LATEST_TIME:
+        raise ValueError(f"time {value}" if -1e20 < value < 1e20 else "time (far too large)")
     return float(value)

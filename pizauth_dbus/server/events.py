@@ -13,7 +13,7 @@ from enum import Enum
 
 from pizauth_dbus.server.hooks import run_logged
 from pizauth_dbus.server.signals import Signal
-from pizauth_dbus.server.tasks import Tasks
+from pizauth_dbus.server.tasks import LoopDuty
 from pizauth_dbus.timing import NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -28,22 +28,18 @@ class TokenEvent(Enum):
     REVOKED = "token_revoked"
 
 
-class Eventer:
+class Eventer(LoopDuty):
     """A FIFO of token events and the task that feeds them to ``token_event_cmd``."""
+
+    duty_name = "eventer"
 
     def __init__(self, command: Callable[[], str | None]) -> None:
         # A callable so that a reload's new token_event_cmd applies to queued events too.
         self._command = command
         self._queue: asyncio.Queue[tuple[str, TokenEvent]] = asyncio.Queue()
-        self._tasks = Tasks()
+        super().__init__()
         self.changed: Signal[str, TokenEvent] = Signal("token events")
         """Emitted as ``(account, event)`` for every event, as it is queued."""
-
-    def start(self) -> None:
-        self._tasks.spawn(self._run(), name="eventer")
-
-    async def stop(self) -> None:
-        await self._tasks.stop()
 
     def put(self, account: str, event: TokenEvent) -> None:
         """Queue an event; events are dropped by the worker when ``token_event_cmd`` is unset."""

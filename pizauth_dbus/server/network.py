@@ -22,7 +22,7 @@ from dbus_fast.aio import MessageBus
 from pizauth_dbus.server import systembus
 from pizauth_dbus.server.signals import Signal
 from pizauth_dbus.server.state import Active, DeviceWaiting, Entry, Pending, now, to_wall
-from pizauth_dbus.server.tasks import Tasks
+from pizauth_dbus.server.tasks import LoopDuty
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,19 @@ def _rule(sender: str, path: str, interface: str, member: str) -> str:
     )
 
 
-class NetworkWatch:
+class NetworkWatch(LoopDuty):
     """The network's state as the first monitor that answers tells it.
 
     :param session_bus: the server's bus connection (the portal lives there).
     :param system_bus: NetworkManager and systemd-networkd live there.
     """
 
+    duty_name = "network watch"
+
     def __init__(self, session_bus: MessageBus, system_bus: systembus.SystemBus) -> None:
         self._session_bus = session_bus
         self._system_bus = system_bus
-        self._tasks = Tasks()
+        super().__init__()
         self._online_event = asyncio.Event()
         self._online_event.set()
         self._nm: dict[str, Any] = {}
@@ -81,12 +83,6 @@ class NetworkWatch:
     async def wait_online(self) -> None:
         """Return at once when online, else when the network comes back."""
         await self._online_event.wait()
-
-    def start(self) -> None:
-        self._tasks.spawn(self._run(), name="network watch")
-
-    async def stop(self) -> None:
-        await self._tasks.stop()
 
     async def _run(self) -> None:
         if await self._portal():

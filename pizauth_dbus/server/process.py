@@ -157,11 +157,11 @@ async def serve(config: Config, config_path: str, phases: dict[str, float] | Non
     from pizauth_dbus.server.device_flow import DeviceFlow
     from pizauth_dbus.server.events import Eventer
     from pizauth_dbus.server.laptop import Laptop
+    from pizauth_dbus.server.listeners import RedirectListeners
     from pizauth_dbus.server.manager import Manager
     from pizauth_dbus.server.network import waiting_times
     from pizauth_dbus.server.persistence import Persistence
     from pizauth_dbus.server.problems import Problems
-    from pizauth_dbus.server.redirects import RedirectListeners
     from pizauth_dbus.server.refresher import Refresher
     from pizauth_dbus.server.reminders import Reminders
     from pizauth_dbus.server.secretservice import SecretService

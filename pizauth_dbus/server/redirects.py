@@ -1,45 +1,26 @@
-"""The redirect listeners: where the browser lands after the person authorises.
+"""What a redirect means: where the browser lands after the person authorises.
 
-aiohttp's low-level server, on loopback, over HTTP and/or HTTPS. This module owns the decision
-sequence upstream pizauth applies to a redirect (and its status codes), the limits on what a
-client may send, and the pages a person sees; what a redirect does to an account is left to the
-:class:`RedirectTarget` (:class:`~pizauth_dbus.server.authorisation.Authoriser`).
-
-The sockets are bound at start, before the server takes its bus name; aiohttp (a third of a
-start-up) is imported in a worker thread and serves them moments later, so that the first
-``pizauth show`` of a session need not wait for it. A browser that connects meanwhile waits in
-the socket's backlog.
+This module owns the decision sequence upstream pizauth applies to a redirect (and its status
+codes) and the pages a person sees; what a redirect does to an account is left to the
+:class:`RedirectTarget` (:class:`~pizauth_dbus.server.authorisation.Authoriser`). The sockets,
+and the limits on what a client may send them, are :mod:`pizauth_dbus.server.listeners`'.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import html
-import importlib
 import logging
-import socket
-import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from aiohttp import web
-    from aiohttp.web_protocol import RequestHandler
 
-from pizauth_dbus.errors import error_text
 from pizauth_dbus.server.state import Entry, Pending, Store
-from pizauth_dbus.timing import CONNECTION_TIMEOUT, LISTENER_SHUTDOWN_TIMEOUT
 from pizauth_dbus.urls import query_pairs, redirect_matches
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_BYTES = 16 * 1024
-"""Upstream caps a redirect request at 16 KiB; a real redirect is far smaller."""
-MAX_CONNECTIONS = 32
-"""Open connections per listener; a new one beyond that closes the oldest (see ``_bind``)."""
 MAX_QUERY_PAIRS = 64
 """A redirect carries a handful of parameters (code, state, iss, session_state...)."""
 
@@ -166,215 +147,3 @@ def decide(target: RedirectTarget, url: str) -> Page:
         good=True,
         next_step=f"Your mail programs get the token for {name} from pizauth show {name}.",
     )
-
-
-def request_size(request: web.BaseRequest) -> int:
-    """The size of the request line and headers as they came over the wire (near enough)."""
-    line = len(request.method) + len(request.raw_path) + len("  HTTP/1.1\r\n")
-    return line + sum(len(k) + len(v) + 4 for k, v in request.raw_headers) + 2
-
-
-def _expire(handler: RequestHandler) -> None:
-    if handler.transport is not None:
-        log.debug("Closing a redirect connection that outstayed %g s", CONNECTION_TIMEOUT)
-        _drop(handler, handler.transport)
-
-
-def _drop(handler: RequestHandler, transport: asyncio.BaseTransport) -> None:
-    """Close a connection now. A TLS transport's ordinary close waits (up to 30 s) for the
-    client's close_notify, which an idle or hostile client never sends: abort instead."""
-    if isinstance(transport, asyncio.Transport):
-        transport.abort()
-    handler.force_close()
-
-
-def _strict_parser(handler: RequestHandler) -> None:
-    """Parse the connection's request with aiohttp's pure-Python parser, not its C one.
-
-    The C parser (llhttp, built lenient) accepts a request line with more than one space
-    between its parts (``GET  /?code=...``); the Python parser, like upstream's, answers 400.
-    A redirect listener sees one small request per sign-in, so speed does not matter here.
-    """
-    from aiohttp.http_parser import HttpRequestParserPy
-    from aiohttp.web_protocol import RequestPayloadError
-
-    parser = HttpRequestParserPy(
-        handler,
-        asyncio.get_running_loop(),
-        2**16,
-        max_line_size=MAX_REQUEST_BYTES,
-        max_field_size=MAX_REQUEST_BYTES,
-        payload_exception=RequestPayloadError,
-    )
-    # The handler's slot for its parser is `_parser` (declared by its base class) in newer
-    # aiohttp releases, `_request_parser` in older ones; each release has exactly one of them
-    # (the tests run on the lowest allowed release too).
-    slots = {s for c in type(handler).__mro__ for s in getattr(c, "__slots__", ())}
-    setattr(handler, "_parser" if "_parser" in slots else "_request_parser", parser)
-
-
-@functools.cache
-def _bounded_server() -> type[web.Server]:
-    """The class of aiohttp's low-level server that keeps at most :data:`MAX_CONNECTIONS`
-    connections open (made on first use, so that importing this module imports no aiohttp).
-
-    A connection beyond that closes the oldest: a real browser connects and sends its redirect
-    at once, so it is never the oldest for long, while a flood of idle connections can neither
-    starve it nor pile up memory and descriptors.
-    """
-    from aiohttp import web
-
-    class BoundedServer(web.Server):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self._open: dict[RequestHandler, asyncio.Transport] = {}  # oldest first
-
-        def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-            super().connection_made(handler, transport)
-            self._open[handler] = transport
-            while len(self._open) > MAX_CONNECTIONS:
-                oldest = next(iter(self._open))
-                log.debug("Closing the oldest of %d redirect connections", MAX_CONNECTIONS)
-                _drop(oldest, self._open.pop(oldest))
-
-        def connection_lost(
-            self, handler: RequestHandler, exc: BaseException | None = None
-        ) -> None:
-            self._open.pop(handler, None)
-            super().connection_lost(handler, exc)
-
-    return BoundedServer
-
-
-class RedirectListeners:
-    """The HTTP and HTTPS redirect listeners; a port is ``None`` when that listener is off."""
-
-    def __init__(self, target: RedirectTarget) -> None:
-        self._target = target
-        self._servers: list[tuple[asyncio.Server, web.Server]] = []
-        self._bound: list[tuple[socket.socket, ssl.SSLContext | None]] = []
-        self._serving: asyncio.Task[None] | None = None
-        self.http_port: int | None = None
-        self.https_port: int | None = None
-
-    def _handler(self, scheme: str) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
-        async def handle(request: web.BaseRequest) -> web.StreamResponse:
-            # Upstream's parser accepts GET only and needs exactly one Host header.
-            if request.method != "GET" or request_size(request) >= MAX_REQUEST_BYTES:
-                return BAD_REQUEST.response()
-            hosts = request.headers.getall("Host", [])
-            if len(hosts) != 1:
-                return BAD_REQUEST.response()
-            page = decide(self._target, f"{scheme}://{hosts[0]}{request.raw_path}")
-            return page.response()
-
-        return handle
-
-    async def start(self, http: str | None, https: str | None, tls: ssl.SSLContext | None) -> None:
-        """Bind the listeners (``host:port`` strings, ``None`` for off); they serve soon after.
-
-        :raises OSError: when an address cannot be bound.
-        """
-        try:
-            if http is not None:
-                self.http_port = await self._bind(http, None)
-            if https is not None:
-                assert tls is not None
-                self.https_port = await self._bind(https, tls)
-        except BaseException:
-            self._close_bound()
-            raise
-        if self._bound:
-            self._serving = asyncio.create_task(self._serve(), name="redirect listeners")
-
-    async def _bind(self, address: str, tls: ssl.SSLContext | None) -> int:
-        # "host:port", as upstream's server reads it: no host is no address (and an empty
-        # one must not become every interface), and the words are upstream's.
-        host, colon, port_text = address.rpartition(":")
-        host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
-        if not colon or not host:
-            raise OSError("invalid socket address")
-        if not port_text.isdigit() or int(port_text) > 65535:
-            raise OSError("invalid port value")
-        port = int(port_text)
-        sock = await _bound_socket(asyncio.get_running_loop(), host, port)
-        self._bound.append((sock, tls))
-        bound: int = sock.getsockname()[1]
-        return bound
-
-    async def _serve(self) -> None:
-        # In a thread: imported in the event loop, aiohttp would hold up the first bus calls.
-        try:
-            await asyncio.to_thread(importlib.import_module, "aiohttp.web")
-            while self._bound:
-                sock, tls = self._bound[0]
-                await self._listen(sock, tls)
-                self._bound.pop(0)
-        except Exception as e:  # a task's failure would otherwise go unseen
-            log.error("Cannot serve redirects: %s", error_text(e))
-
-    def _close_bound(self) -> None:
-        for sock, _ in self._bound:
-            sock.close()
-        self._bound = []
-
-    async def _listen(self, sock: socket.socket, tls: ssl.SSLContext | None) -> None:
-        loop = asyncio.get_running_loop()
-        web_server = _bounded_server()(
-            self._handler("https" if tls else "http"),
-            access_log=None,
-            max_line_size=MAX_REQUEST_BYTES,
-            max_field_size=MAX_REQUEST_BYTES,
-        )
-
-        def protocol() -> RequestHandler:
-            handler = web_server()
-            _strict_parser(handler)
-            loop.call_later(CONNECTION_TIMEOUT, _expire, handler)
-            return handler
-
-        server = await loop.create_server(
-            protocol,
-            sock=sock,
-            ssl=tls,
-            ssl_handshake_timeout=CONNECTION_TIMEOUT if tls else None,
-        )
-        self._servers.append((server, web_server))
-
-    async def stop(self) -> None:
-        """Close both listeners and every connection they have open."""
-        if self._serving is not None:
-            self._serving.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._serving
-            self._serving = None
-        self._close_bound()
-        servers, self._servers = self._servers, []
-        for server, web_server in servers:
-            server.close()
-            web_server.pre_shutdown()
-            await web_server.shutdown(LISTENER_SHUTDOWN_TIMEOUT)
-            await server.wait_closed()
-
-
-async def _bound_socket(loop: asyncio.AbstractEventLoop, host: str, port: int) -> socket.socket:
-    """A listening socket on the first address ``host`` resolves to that can be bound.
-
-    One socket, not one per address: ``localhost:0`` would otherwise get a different random
-    port for 127.0.0.1 and for ::1, and only one of them could be put into redirect URIs.
-    """
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    error: OSError = OSError(f"cannot resolve '{host}'")
-    for family, kind, proto, _, addr in infos:
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(addr)
-            sock.listen(socket.SOMAXCONN)
-            sock.setblocking(False)
-        except OSError as e:
-            sock.close()
-            error = e
-            continue
-        return sock
-    raise error

@@ -24,14 +24,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 from pizauth_dbus.oauth import protocol as oauth
+from pizauth_dbus.oauth.httpclient import Sessions
 from pizauth_dbus.server.events import Eventer, TokenEvent
 from pizauth_dbus.server.hooks import HookError, run_hook
 from pizauth_dbus.server.problems import Problems
 from pizauth_dbus.server.state import Active, Empty, Entry, Store, expiry_after, now
-from pizauth_dbus.server.tasks import Tasks, wait_woken
+from pizauth_dbus.server.tasks import LoopDuty, wait_woken
 from pizauth_dbus.timing import (
     MIN_REFRESH_GAP,
     OFFLINE_RETRY,
@@ -40,9 +40,6 @@ from pizauth_dbus.timing import (
     RESUME_WINDOW,
     TRANSIENT_TIMEOUT,
 )
-
-if TYPE_CHECKING:  # aiohttp is imported only once an HTTP request is made
-    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -80,18 +77,20 @@ def refresh_due_at(entry: Entry, retry: float | None = None) -> float | None:
     return min(before_expiry, tok.obtained + max(acct.refresh_at_least, gap))
 
 
-class Refresher:
+class Refresher(LoopDuty):
     """The background task that starts refreshes when they are due.
 
-    :param http: the server's HTTP client session.
+    :param http: the server's HTTP sessions, one per provider (see HttpClient).
     :param offline: whether the network monitor says the machine is offline.
     """
+
+    duty_name = "refresher"
 
     def __init__(
         self,
         store: Store,
         events: Eventer,
-        http: Callable[[], aiohttp.ClientSession],
+        http: Sessions,
         offline: Callable[[], bool] = lambda: False,
         problems: Problems | None = None,
     ) -> None:
@@ -101,14 +100,8 @@ class Refresher:
         self._http = http
         self._offline = offline
         self._wake = asyncio.Event()
-        self._tasks = Tasks()
+        super().__init__()
         self._urgent_until = float("-inf")
-
-    def start(self) -> None:
-        self._tasks.spawn(self._run(), name="refresher")
-
-    async def stop(self) -> None:
-        await self._tasks.stop()
 
     def wake(self) -> None:
         """Recompute the next refresh time now (a token arrived, a config changed, ...)."""
@@ -188,7 +181,9 @@ class Refresher:
     async def _refresh(self, name: str, started: Entry, token: str) -> None:
         store = self._store
         try:
-            resp = await oauth.refresh_token(self._http(), started.account, token)
+            resp = await oauth.refresh_token(
+                self._http(started.account.token_uri), started.account, token
+            )
         except oauth.OAuthError as e:
             await self._failed(name, started, e)
         except Exception:  # a bug must not leave the account "refreshing" for ever

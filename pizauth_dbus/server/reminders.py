@@ -24,34 +24,30 @@ from dataclasses import replace
 from pizauth_dbus.server.hooks import run_logged
 from pizauth_dbus.server.signals import Signal
 from pizauth_dbus.server.state import DeviceWaiting, Pending, Store, now
-from pizauth_dbus.server.tasks import Tasks, wait_woken
+from pizauth_dbus.server.tasks import LoopDuty, wait_woken
 from pizauth_dbus.timing import NOTIFY_TIMEOUT
 
 log = logging.getLogger(__name__)
 
 
-class Reminders:
+class Reminders(LoopDuty):
     """The background task that announces Pending accounts.
 
     :param held: whether reminders wait (the network monitor says offline).
     """
 
+    duty_name = "reminders"
+
     def __init__(self, store: Store, held: Callable[[], bool] = lambda: False) -> None:
         self._store = store
         self._held = held
         self._wake = asyncio.Event()
-        self._tasks = Tasks()
+        super().__init__()
         self.auth_needed: Signal[str, str] = Signal("authorisation reminders")
         """Emitted as ``(account, url)`` for every announcement."""
         self.device_auth_needed: Signal[str, str, str, str] = Signal("device code reminders")
         """Then, for a device code, as ``(account, verification_uri, user_code,
         verification_uri_complete or "")``."""
-
-    def start(self) -> None:
-        self._tasks.spawn(self._run(), name="reminders")
-
-    async def stop(self) -> None:
-        await self._tasks.stop()
 
     def wake(self) -> None:
         """Look again at once (an account became Pending, the config changed, ...)."""

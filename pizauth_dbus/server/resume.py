@@ -27,7 +27,7 @@ from dbus_fast import Message, MessageType
 from pizauth_dbus.server import systembus
 from pizauth_dbus.server.signals import Signal
 from pizauth_dbus.server.state import now
-from pizauth_dbus.server.tasks import Tasks, wait_woken
+from pizauth_dbus.server.tasks import LoopDuty, wait_woken
 from pizauth_dbus.timing import CLOCK_JUMP, MAX_WAIT, RESUME_BACKSTOP, RESUME_DEBOUNCE
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,14 @@ class JumpDetector:
         return grown if grown > CLOCK_JUMP else 0.0
 
 
-class ResumeWatch:
+class ResumeWatch(LoopDuty):
     """Publishes each resume once, from whichever source notices it first.
 
     :param system_bus: where logind lives.
     :param clock: seconds on a clock that runs during suspend (for the debounce).
     """
+
+    duty_name = "resume watch"
 
     def __init__(
         self,
@@ -77,19 +79,13 @@ class ResumeWatch:
         self._clock = clock
         self._needed = needed
         self._wake = asyncio.Event()
-        self._tasks = Tasks()
+        super().__init__()
         self._jumps = JumpDetector()
         self._last_resume: float | None = None
         self.sources: list[str] = []
         """What announces resumes: ``logind`` (when it answered) and ``clock`` (always)."""
         self.resumed: Signal[str] = Signal("resumes")
         """Emitted as ``(source,)`` once per resume."""
-
-    def start(self) -> None:
-        self._tasks.spawn(self._run(), name="resume watch")
-
-    async def stop(self) -> None:
-        await self._tasks.stop()
 
     async def _run(self) -> None:
         if await self._listen_to_logind():

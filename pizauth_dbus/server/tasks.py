@@ -39,6 +39,29 @@ class Tasks:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+class LoopDuty:
+    """A duty whose work is one loop, :meth:`_run`, from :meth:`start` until :meth:`stop`.
+
+    The refresher, the reminders, the token-event worker and the laptop watchers are each one
+    such loop; what else a duty spawns into ``_tasks`` stops with it.
+    """
+
+    duty_name = "duty"
+    """The loop task's name, for asyncio's debug output and tracebacks."""
+
+    def __init__(self) -> None:
+        self._tasks = Tasks()
+
+    def start(self) -> None:
+        self._tasks.spawn(self._run(), name=self.duty_name)
+
+    async def stop(self) -> None:
+        await self._tasks.stop()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
 async def wait_woken(event: asyncio.Event, timeout: float | None) -> None:
     """Wait until ``event`` is set or ``timeout`` seconds have passed, whichever comes first
     (only for ``event`` when ``timeout`` is None).
