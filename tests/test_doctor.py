@@ -287,7 +287,7 @@ def test_device_flow_accounts_and_googles_refusal(
         installed, _config(oidc).replace("work", "x") + oidc.account_config("dev", device=True)
     )
     code, doc = _doctor(installed)
-    assert code == 0
+    assert code == 0, _fails(doc)
     assert any(c["text"] == "account dev: device flow" for c in doc["checks"]), doc
     google = (
         'account "gmail" {\n'
