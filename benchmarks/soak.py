@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 from benchenv import rig, rss_kib
-from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 from rowtypes import Row
 
+from harness.dbus_call import MANAGER, call
 from harness.flows import authorise_account
 from harness.oidc import OidcProvider
 from harness.server import PizauthServer
@@ -75,13 +75,10 @@ class Checker:
         self.shows = self.late = self.errors = 0
 
     def check(self, account: str) -> None:
-        addr = DBusAddress("/org/pizauth", bus_name="org.pizauth", interface="org.pizauth.Manager")
-        reply = self.conn.send_and_get_reply(
-            new_method_call(addr, "Show", "s", (account,)), timeout=30
-        )
+        reply = call(self.conn, MANAGER, "Show", "s", (account,), timeout=30)
         served = time.time()
         self.shows += 1
-        if reply.header.message_type == MessageType.error:
+        if not reply.ok:
             self.errors += 1
             return
         tok = str(reply.body[0])

@@ -12,20 +12,18 @@ Queries go through jeepney's blocking client: no subprocess, no event loop.
 from __future__ import annotations
 
 import os
-import select
 import shlex
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import open_dbus_connection
 
-from harness.procs import popen_in_group, read_text, stop_group
+from harness.dbus_call import BUS_DAEMON, CallError, call
+from harness.procs import popen_ready, read_text, stop_group
 from harness.service import Service
 
 START_TIMEOUT = 10.0
@@ -36,6 +34,10 @@ CALL_TIMEOUT = 5.0
 
 SERVICE_START_TIMEOUT_MS = 10_000
 """How long the bus waits for an activated service to own its name (the brief's 10 s)."""
+
+SOCKET_DIR_MAX = 60
+"""The longest base directory that leaves room, below the ~108 bytes of a Unix socket path,
+for the bus's own ``pzbus-XXXXXXXX/s/dbus-XXXXXXXXXX`` (or ``.../run/bus``)."""
 
 _CONFIG_TEMPLATE = """\
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
@@ -73,17 +75,12 @@ def _call(
     :returns: the unique name of the connection used, and the reply's body.
     :raises RuntimeError: on an error reply.
     """
-    dbus = DBusAddress(
-        "/org/freedesktop/DBus", bus_name="org.freedesktop.DBus", interface="org.freedesktop.DBus"
-    )
     with open_dbus_connection(bus=address) as conn:
-        reply = conn.send_and_get_reply(
-            new_method_call(dbus, method, signature, body), timeout=timeout
-        )
-        own_name: str = conn.unique_name
-    if reply.header.message_type == MessageType.error:
-        raise RuntimeError(f"{method} failed on {address}: {reply.body}")
-    return own_name, reply.body
+        try:
+            answer = call(conn, BUS_DAEMON, method, signature, body, timeout=timeout).result()
+        except CallError as e:
+            raise RuntimeError(f"{method} failed on {address}: {e.body}") from None
+        return conn.unique_name, answer
 
 
 def name_has_owner(address: str, name: str) -> bool:
@@ -105,8 +102,10 @@ class PrivateBus(Service):
     """A running private ``dbus-daemon``; also a context manager that stops it on exit.
 
     :param env: the daemon's whole environment (activated services inherit it).
-    :param base_dir: where to create the daemon's directory; a short temporary directory by
-        default. The directory and everything in it are removed by :meth:`stop`.
+    :param base_dir: where to create the daemon's directory; by default the temporary
+        directory, or ``/tmp`` when that is too long for a socket path (a process whose
+        ``TMPDIR`` is a test's ``tmp_path``). The directory and everything in it are removed by
+        :meth:`stop`.
     :param user_bus: listen at :attr:`runtime_dir`/``bus``, as a systemd user session's bus does.
     :param kind: ``session``, or ``system`` for a private stand-in for the system bus (logind,
         NetworkManager and their mocks live there; point ``DBUS_SYSTEM_BUS_ADDRESS`` at it).
@@ -120,6 +119,8 @@ class PrivateBus(Service):
         user_bus: bool = False,
         kind: str = "session",
     ) -> None:
+        if base_dir is None and len(tempfile.gettempdir()) > SOCKET_DIR_MAX:
+            base_dir = Path("/tmp")
         self.dir = Path(tempfile.mkdtemp(prefix="pzbus-", dir=base_dir))
         self.socket_dir = self.dir / "s"
         self.data_dir = self.dir / "share"
@@ -152,47 +153,24 @@ class PrivateBus(Service):
 
         :raises RuntimeError: when it exits or stays silent; the message holds its output.
         """
-        read_fd, write_fd = os.pipe()
         try:
-            self._proc = popen_in_group(
-                [
+            self._proc, self.address = popen_ready(
+                lambda fd: [
                     "dbus-daemon",
                     f"--config-file={self.config_path}",
                     "--nofork",
                     "--nopidfile",
-                    f"--print-address={write_fd}",
+                    f"--print-address={fd}",
                 ],
+                what="dbus-daemon address",
                 env=self._env,
                 log_path=self.log_path,
-                pass_fds=(write_fd,),
+                timeout=START_TIMEOUT,
             )
-            os.close(write_fd)
-            write_fd = -1
-            self.address = self._read_address(read_fd)
         except BaseException:
-            if write_fd >= 0:
-                os.close(write_fd)
             self.stop()
             raise
-        finally:
-            os.close(read_fd)
         return self
-
-    def _read_address(self, fd: int) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        data = b""
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(f"dbus-daemon printed no address:\n{self.log()}")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, 4096)
-            if not chunk:  # the daemon closed its end, most likely by exiting
-                raise RuntimeError(f"dbus-daemon exited before printing its address:\n{self.log()}")
-            data += chunk
-        return data.split(b"\n", 1)[0].decode().strip()
 
     @property
     def pid(self) -> int:

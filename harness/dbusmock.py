@@ -6,7 +6,7 @@ monitor (dbusmock has no portal template) on the test's session bus.
 ``python -m dbusmock --system --template logind`` owns ``org.freedesktop.login1`` on whatever
 ``DBUS_SYSTEM_BUS_ADDRESS`` names; the test drives it through the mock's own
 ``org.freedesktop.DBus.Mock`` interface (emit ``PrepareForSleep``, set NetworkManager's
-state), over jeepney's blocking client.
+state), over the harness's blocking calls (``harness.dbus_call``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any, Self
 
-from jeepney import DBusAddress, MessageType, new_method_call
-from jeepney.io.blocking import open_dbus_connection
+from jeepney import DBusAddress
 
+from harness.dbus_call import call
 from harness.dbus_daemon import name_has_owner
 from harness.procs import popen_in_group, read_text, stop_group, wait_until
 from harness.service import Service
@@ -76,13 +76,7 @@ class MockService(Service):
     def mock_call(self, method: str, signature: str = "", body: tuple[Any, ...] = ()) -> Any:
         """Call ``method`` of the mock's control interface; its reply's body."""
         target = DBusAddress(self.path, bus_name=self.name, interface=MOCK_IFACE)
-        with open_dbus_connection(bus=self.address) as conn:
-            reply = conn.send_and_get_reply(
-                new_method_call(target, method, signature, body), timeout=CALL_TIMEOUT
-            )
-        if reply.header.message_type == MessageType.error:
-            raise RuntimeError(f"{method} failed: {reply.body}")
-        return reply.body
+        return call(self.address, target, method, signature, body, timeout=CALL_TIMEOUT).result()
 
     def emit(self, interface: str, member: str, signature: str, args: list[Any]) -> None:
         """Emit a signal from the mock's main object: ``args`` as (signature, value) pairs."""
@@ -136,9 +130,4 @@ def portal_network_monitor(portal: MockService, available: bool) -> None:
 def set_portal_available(portal: MockService, available: bool) -> None:
     """The network comes (True) or goes (False), as the portal reports it."""
     target = DBusAddress(portal.path, bus_name=portal.name, interface=PORTAL_MONITOR)
-    with open_dbus_connection(bus=portal.address) as conn:
-        reply = conn.send_and_get_reply(
-            new_method_call(target, "SetAvailable", "b", (available,)), timeout=CALL_TIMEOUT
-        )
-    if reply.header.message_type == MessageType.error:
-        raise RuntimeError(f"SetAvailable failed: {reply.body}")
+    call(portal.address, target, "SetAvailable", "b", (available,), timeout=CALL_TIMEOUT).result()

@@ -7,7 +7,6 @@ URLs it is given, so a test knows exactly what a click opened.
 
 from __future__ import annotations
 
-import os
 import signal
 from pathlib import Path
 
@@ -32,16 +31,9 @@ def opened(browser: Path) -> list[str]:
     return urls.read_text().splitlines() if urls.exists() else []
 
 
-def account(fake: FakeOAuth, name: str) -> str:
-    return (
-        f'account "{name}" {{\n  auth_uri = "{fake.auth_uri}";\n'
-        f'  token_uri = "{fake.token_uri}";\n  client_id = "the-client";\n}}\n'
-    )
-
-
 def config(fake: FakeOAuth, *names: str, head: str = "") -> str:
     """A config with the fake provider's accounts ``names``, HTTPS off, ``head`` first."""
-    return "https_listen = none;\n" + head + "".join(account(fake, n) for n in names)
+    return "https_listen = none;\n" + head + "".join(fake.account_config(n) for n in names)
 
 
 def start(servers: ServerFactory, text: str, browser: Path) -> PizauthServer:
@@ -51,5 +43,4 @@ def start(servers: ServerFactory, text: str, browser: Path) -> PizauthServer:
 
 def kill(server: PizauthServer) -> None:
     """SIGKILL the server, as the OOM killer would: no chance to withdraw anything."""
-    os.kill(server.pid, signal.SIGKILL)
-    assert server.wait_exit(WAIT) == -signal.SIGKILL
+    assert server.kill(WAIT) == -signal.SIGKILL

@@ -23,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import threading
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import urlencode
@@ -33,12 +35,21 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from harness.service import Service
+from harness.texts import account_block
 
 START_TIMEOUT = 10.0
 """Seconds to wait for the server thread to bind its port."""
 
-SHUTDOWN_TIMEOUT = 1.0
-"""Seconds in-flight requests (e.g. a scripted delay) get at :meth:`FakeOAuth.stop`."""
+SHUTDOWN_TIMEOUT = 0.1
+"""Seconds in-flight requests get at :meth:`FakeOAuth.stop`: enough for an answer on its way;
+a request still sleeping on a scripted delay is cancelled rather than waited for (no test
+waits for the fake's teardown)."""
+
+
+HOLD_LIMIT = 60.0
+"""Seconds a held answer waits at most for its release: longer than any test."""
+HOLD_POLL = 0.01
+"""Seconds between two looks at a held answer's event."""
 
 
 @dataclass
@@ -55,6 +66,22 @@ class Reply:
     delay: float = 0.0
     """Seconds to wait before answering (to provoke client timeouts)."""
     headers: dict[str, str] = field(default_factory=dict)
+    hold: threading.Event | None = None
+    """When set, the answer waits until the test sets this event (at most :data:`HOLD_LIMIT`
+    seconds): a request the test keeps in flight while it does something else, however long
+    that takes on a busy machine, and not a moment longer."""
+
+
+def bearer(access_token: str, refresh_token: str | None = None, expires_in: int = 3600) -> Reply:
+    """A scripted successful token answer."""
+    body: dict[str, Any] = {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": expires_in,
+    }
+    if refresh_token is not None:
+        body["refresh_token"] = refresh_token
+    return Reply(json=body)
 
 
 @dataclass(frozen=True)
@@ -65,7 +92,12 @@ class AuthorizeRequest:
 
 
 async def _answer_later(reply: Reply) -> web.StreamResponse:
-    """``reply``, after its delay."""
+    """``reply``, once released (:attr:`Reply.hold`) and after its delay."""
+    if reply.hold is not None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + HOLD_LIMIT
+        while not reply.hold.is_set() and loop.time() < deadline:
+            await asyncio.sleep(HOLD_POLL)
     if reply.delay:
         await asyncio.sleep(reply.delay)
     return _answer(reply)
@@ -85,6 +117,44 @@ def _answer(reply: Reply) -> web.StreamResponse:
     return web.json_response(
         reply.json if reply.json is not None else {}, status=reply.status, headers=reply.headers
     )
+
+
+async def _close(runner: web.AppRunner) -> None:
+    """Stop listening, close every connection at once, then clean up.
+
+    A client's idle keep-alive connection (a pizauth server still running) would otherwise be
+    left to the shutdown's timeout, and one still open when the loop closes is later found by
+    the garbage collector: an unclosed transport, which on Python 3.13.0 even raises from its
+    ``__del__`` once the listening server has gone (an error in whatever test then runs).
+    """
+    server = runner.server
+    for site in list(runner.sites):
+        await site.stop()
+    if server is not None:
+        for connection in list(server.connections):
+            connection.force_close()
+    await runner.cleanup()
+
+
+@contextlib.contextmanager
+def _quiet_transport_deaths() -> Iterator[None]:
+    """Drop what an asyncio transport's ``__del__`` raises meanwhile, and only that.
+
+    Besides its ResourceWarning, a transport collected after its listening server has gone
+    raises TypeError on Python 3.13.0 (``Server._wakeup`` runs a second time): it is the same
+    leftover, and no business of whichever test is then tearing down.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not getattr(unraisable.object, "__qualname__", "").endswith("Transport.__del__"):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 async def _cancel_others() -> None:
@@ -153,6 +223,30 @@ class FakeOAuth(Service):
     @property
     def device_uri(self) -> str:
         return f"{self.url}/device"
+
+    def account_config(
+        self,
+        name: str = "acct",
+        *,
+        extra: str = "",
+        client_id: str = "fake-client",
+        client_secret: str | None = "fake-secret",
+        scopes: Sequence[str] | None = None,
+        device: bool = False,
+    ) -> str:
+        """A pizauth.conf ``account`` block using this endpoint.
+
+        ``extra`` is put in as it is before the closing brace (each setting ending in ``;`` and
+        a newline), e.g. ``"refresh_retry = 0s;\\n"``. With ``device``, the account signs in
+        with the device flow (``device_auth_uri``, no ``auth_uri``). ``scopes`` default to
+        ``mail``, and ``offline_access`` too for the device flow.
+        """
+        if scopes is None:
+            scopes = ("mail", "offline_access") if device else ("mail",)
+        start = ("device_auth_uri", self.device_uri) if device else ("auth_uri", self.auth_uri)
+        return account_block(
+            name, start, self.token_uri, client_id, client_secret, scopes, tail=extra
+        )
 
     def hops(self, status: int, count: int) -> str:
         """A token URI that redirects ``count`` times with ``status`` before ``/token``."""
@@ -277,7 +371,7 @@ class FakeOAuth(Service):
         if loop is None or thread is None:
             return
         if runner is not None and not loop.is_closed():
-            future = asyncio.run_coroutine_threadsafe(runner.cleanup(), loop)
+            future = asyncio.run_coroutine_threadsafe(_close(runner), loop)
             future.result(timeout=SHUTDOWN_TIMEOUT + START_TIMEOUT)
             # A request still sleeping on a scripted delay outlives cleanup(); cancel it here so
             # its task is not destroyed pending when the loop closes (an unraisable warning).
@@ -289,7 +383,7 @@ class FakeOAuth(Service):
         # once the loop is closed nothing refers to it. Collect it now, quietly, rather than
         # let the collector find it later and report it as an unclosed transport in whatever
         # test then runs.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _quiet_transport_deaths():
             warnings.simplefilter("ignore", ResourceWarning)
             gc.collect()
 

@@ -14,9 +14,10 @@ import subprocess
 from pathlib import Path
 from typing import Any, Self
 
-from jeepney import DBusAddress, MessageType, new_method_call
+from jeepney import DBusAddress
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
+from harness.dbus_call import CallError, call
 from harness.dbus_daemon import name_has_owner
 from harness.procs import wait_for
 from harness.service import Service
@@ -26,6 +27,8 @@ SCHEMA = "org.pizauth.Account"
 PASSWORD = "test-keyring-password"
 LOGIN = "/org/freedesktop/secrets/collection/login"
 _SECRETS = DBusAddress("/org/freedesktop/secrets", SERVICE, "org.freedesktop.Secret.Service")
+VANISHED = ("org.freedesktop.DBus.Error.UnknownMethod", "org.freedesktop.DBus.Error.UnknownObject")
+"""What gnome-keyring answers about an item that no longer exists (its object is gone)."""
 _INTERNAL = DBusAddress(
     "/org/freedesktop/secrets", SERVICE, "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
 )
@@ -95,10 +98,7 @@ class GnomeKeyring(Service):
         sig: str = "",
         body: tuple[Any, ...] = (),
     ) -> tuple[Any, ...]:
-        reply = conn.send_and_get_reply(new_method_call(addr, method, sig, body), timeout=10)
-        if reply.header.message_type == MessageType.error:
-            raise RuntimeError(f"{method}: {reply.header.fields} {reply.body}")
-        return tuple(reply.body)
+        return call(conn, addr, method, sig, body).result()
 
     def _connect(self) -> DBusConnection:
         return open_dbus_connection(bus=self.env["DBUS_SESSION_BUS_ADDRESS"])
@@ -119,11 +119,18 @@ class GnomeKeyring(Service):
             for item in unlocked:
                 props = DBusAddress(item, SERVICE, "org.freedesktop.DBus.Properties")
                 iface = "org.freedesktop.Secret.Item"
-                (label,) = self._call(conn, props, "Get", "ss", (iface, "Label"))
-                (attrs,) = self._call(conn, props, "Get", "ss", (iface, "Attributes"))
-                ((_, _, value, _),) = self._call(
-                    conn, DBusAddress(item, SERVICE, iface), "GetSecret", "o", (session,)
-                )
+                try:
+                    (label,) = self._call(conn, props, "Get", "ss", (iface, "Label"))
+                    (attrs,) = self._call(conn, props, "Get", "ss", (iface, "Attributes"))
+                    ((_, _, value, _),) = self._call(
+                        conn, DBusAddress(item, SERVICE, iface), "GetSecret", "o", (session,)
+                    )
+                except CallError as e:
+                    # The server may delete an item between the search and these reads (the
+                    # tests read while it works): then the object is gone, and so is the item.
+                    if e.error in VANISHED:
+                        continue
+                    raise
                 account = attrs[1]["account"]
                 assert account not in out, f"two items for account {account}"
                 out[account] = {

@@ -14,12 +14,11 @@ import subprocess
 from pathlib import Path
 from typing import TypeVar
 
-from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url, wait_for_token
-from harness.oidc import conf_string
 from harness.procs import WAIT as WAIT
 from harness.procs import wait_for as wait_for
 from harness.server import PizauthServer
+from harness.texts import conf_string
 from harness.user import follow
 from pizauth_dbus.server.dump import DumpedAccount, decode
 
@@ -44,20 +43,6 @@ def recorder(path: Path, *variables: str) -> str:
 def setting(name: str, value: str) -> str:
     """One ``name = "value";`` line, the value quoted for pizauth.conf."""
     return f"{name} = {conf_string(value)};\n"
-
-
-def fake_account(fake: FakeOAuth, name: str = "acct", extra: str = "") -> str:
-    """An account block using the fake endpoints (client_secret set, one scope)."""
-    return (
-        f"account {conf_string(name)} {{\n"
-        f"    auth_uri = {conf_string(fake.auth_uri)};\n"
-        f"    token_uri = {conf_string(fake.token_uri)};\n"
-        f'    client_id = "fake-client";\n'
-        f'    client_secret = "fake-secret";\n'
-        f'    scopes = ["mail"];\n'
-        f"{extra}"
-        "}\n"
-    )
 
 
 def login_with_fake(server: PizauthServer, account: str = "acct") -> str:

@@ -14,9 +14,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Self
 
-from jeepney import DBusAddress, HeaderFields, MessageType, new_method_call
+from jeepney import DBusAddress, HeaderFields, MessageType
 from jeepney.io.blocking import open_dbus_connection
 
+from harness.dbus_call import call
 from harness.procs import wait_until
 from harness.service import Service
 
@@ -68,7 +69,7 @@ class NotificationsMonitor(Service):
             interface="org.freedesktop.DBus.Monitoring",
         )
         rules = [f"interface='{INTERFACE}'", "type='method_return'", "type='error'"]
-        conn.send_and_get_reply(new_method_call(monitoring, "BecomeMonitor", "asu", (rules, 0)))
+        call(conn, monitoring, "BecomeMonitor", "asu", (rules, 0)).result()
         self._thread = threading.Thread(target=self._watch, args=(conn,), daemon=True)
         self._thread.start()
         return self

@@ -17,11 +17,11 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
 
 from harness.procs import free_port, popen_in_group, read_text, stop_group, wait_until
 from harness.service import Service
+from harness.texts import account_block, conf_string
 
 OIDC_DIR = Path(__file__).resolve().parent.parent / "tests" / "oidc"
 """``tests/oidc``: the server script, its package.json and (once installed) node_modules."""
@@ -42,11 +42,6 @@ HTTPS_CLIENT_ID = "pizauth-https"
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 """An opener that never goes through a proxy: everything here is on loopback."""
-
-
-def conf_string(s: str) -> str:
-    """``s`` as a pizauth.conf string literal (the language's only escapes: ``\\"``, ``\\\\``)."""
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def post_form(
@@ -167,21 +162,14 @@ class OidcProvider(Service):
             stop_group(self._proc)
 
     def cleanup(self) -> None:
-        """Stop the server and remove its temporary directory (if it made one)."""
+        """Stop the server and remove its temporary directory (if it made one); what leaving
+        its ``with`` block does."""
         self.stop()
         if self._own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def started(self) -> bool:
         return self._proc is not None
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.cleanup()  # also removes its temporary directory
 
     # -- endpoints ----------------------------------------------------------------------------
 
@@ -301,27 +289,15 @@ class OidcProvider(Service):
         fields = {"prompt": "consent"} if auth_uri_fields is None else auth_uri_fields
         if device:
             fields = auth_uri_fields or {}
-        start = (
-            f"device_auth_uri = {conf_string(self.device_auth_uri)};"
-            if device
-            else f"auth_uri = {conf_string(self.auth_uri)};"
-        )
-        lines = [
-            f"account {conf_string(name)} {{",
-            f"    {start}",
-            f"    token_uri = {conf_string(self.token_uri)};",
-            f"    client_id = {conf_string(client_id)};",
-        ]
-        if client_secret is not None:
-            lines.append(f"    client_secret = {conf_string(client_secret)};")
-        if scopes:
-            lines.append(f"    scopes = [{', '.join(conf_string(s) for s in scopes)}];")
+        more = []
         if fields:
             pairs = ", ".join(f"{conf_string(k)}: {conf_string(v)}" for k, v in fields.items())
-            lines.append(f"    auth_uri_fields = {{ {pairs} }};")
-        lines.extend(f"    {line.strip()}" for line in extra.splitlines() if line.strip())
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+            more.append(("auth_uri_fields", f"{{ {pairs} }}"))
+        tail = "".join(f"    {line.strip()}\n" for line in extra.splitlines() if line.strip())
+        start = ("device_auth_uri", self.device_auth_uri) if device else ("auth_uri", self.auth_uri)
+        return account_block(
+            name, start, self.token_uri, client_id, client_secret, scopes, more=more, tail=tail
+        )
 
 
 class OidcFactory:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -108,6 +109,58 @@ def popen_in_group(
         )
     _LIVE_GROUPS.add(proc.pid)
     return proc
+
+
+def popen_ready(
+    argv: Callable[[int], list[str]],
+    *,
+    what: str,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a program that says it is ready by writing a line to a file descriptor it is
+    given (dbus-daemon's ``--print-address=FD``, Xvfb's ``-displayfd FD``), as
+    :func:`popen_in_group` does, and wait (bounded) for that line.
+
+    :param argv: the command line, given the number of the descriptor to write to.
+    :param what: what the program says, for the error messages ("dbus-daemon's address").
+    :returns: the process and the line it wrote, stripped.
+    :raises RuntimeError: when it exits or stays silent; the message holds its output. The
+        process is stopped then.
+    """
+    read_fd, write_fd = os.pipe()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        proc = popen_in_group(argv(write_fd), env=env, log_path=log_path, pass_fds=(write_fd,))
+        os.close(write_fd)
+        write_fd = -1
+        return proc, _read_line(read_fd, what, log_path, timeout)
+    except BaseException:
+        if write_fd >= 0:
+            os.close(write_fd)
+        if proc is not None:
+            stop_group(proc)
+        raise
+    finally:
+        os.close(read_fd)
+
+
+def _read_line(fd: int, what: str, log_path: Path, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise RuntimeError(f"no {what} within {timeout} s:\n{read_text(log_path)}")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 4096)
+        if not chunk:  # the program closed its end, most likely by exiting
+            raise RuntimeError(f"exited before telling its {what}:\n{read_text(log_path)}")
+        data += chunk
+    return data.split(b"\n", 1)[0].decode().strip()
 
 
 def group_members(pgid: int) -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.dbus_daemon import name_owner_pid
-from harness.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.procs import popen_in_group, read_text, stop_group, wait_for, wait_until
 from harness.service import Service
 
 BUS_NAME = "org.pizauth"
@@ -160,6 +161,28 @@ class PizauthServer(Service):
         raise RuntimeError(
             f"pizauth server exited with status {status} at start; log:\n{self.log()}"
         )
+
+    def kill(self, timeout: float = SHUTDOWN_WAIT) -> int | None:
+        """SIGKILL the server, as the OOM killer would: no chance to withdraw or save anything.
+
+        Waits (bounded) until it has exited and the bus has noticed, so that a successor can
+        own ``org.pizauth`` at once: the bus releases a dead connection's names a moment after
+        the process dies, later still on a busy machine.
+
+        :returns: its exit status (``-SIGKILL`` unless it had exited already).
+        :raises AssertionError: when the bus still names it after ``timeout`` seconds.
+        """
+        if self._proc is None:
+            raise RuntimeError("the server was never started")
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)
+        status = self.wait_exit(timeout)
+        wait_for(
+            lambda: name_owner_pid(self.bus_address, BUS_NAME) != self.pid,
+            f"the bus to release {BUS_NAME} of the killed server",
+            timeout,
+        )
+        return status
 
     def wait_exit(self, timeout: float = SHUTDOWN_WAIT) -> int | None:
         """Wait (bounded) for the server to exit; returns its status, or None if still running."""

@@ -2,8 +2,8 @@
 
 A :class:`Service` (a private bus, a provider, the fake endpoint, a pizauth server, Xvfb, a
 notification server, a bus monitor) is started, then stopped by whoever started it; as a
-context manager it starts on entry if it has not been started yet, and stops on exit,
-whatever happened in between.
+context manager it starts on entry if it has not been started yet, and on exit stops and
+cleans up (:meth:`Service.cleanup`), whatever happened in between.
 """
 
 from __future__ import annotations
@@ -28,6 +28,11 @@ class Service(ABC):
     def started(self) -> bool:
         """Whether :meth:`start` has been called."""
 
+    def cleanup(self) -> None:
+        """Stop it, and remove what it leaves behind (by default, nothing); leaving its
+        ``with`` block calls this."""
+        self.stop()
+
     def __enter__(self) -> Self:
         return self if self.started() else self.start()
 
@@ -37,4 +42,4 @@ class Service(ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.cleanup()

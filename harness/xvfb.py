@@ -11,14 +11,13 @@ its label rather than by a hard-coded offset.
 from __future__ import annotations
 
 import os
-import select
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import gettempdir
 from typing import Self
 
-from harness.procs import popen_in_group, read_text, stop_group, wait_until
+from harness.procs import popen_ready, read_text, stop_group, wait_until
 from harness.service import Service
 
 START_TIMEOUT = 10.0
@@ -29,6 +28,9 @@ TOOL_TIMEOUT = 10.0
 
 SCREEN = "1280x800x24"
 """The screen; its root window is white (``-wr``), so screenshots' margins look like a page."""
+
+NO_TCP = ("-wr", "-nolisten", "tcp")
+"""A white root window (see :data:`SCREEN`), and no TCP listener: clients use the socket."""
 
 DARK = 110
 """Grey levels below this count as ink (text, icons) on a light notification background."""
@@ -61,54 +63,20 @@ class Xvfb(Service):
 
         :raises RuntimeError: when it exits or stays silent; the message holds its output.
         """
-        read_fd, write_fd = os.pipe()
-        try:
-            self._proc = popen_in_group(
-                [
-                    "Xvfb",
-                    "-displayfd",
-                    str(write_fd),
-                    "-screen",
-                    "0",
-                    SCREEN,
-                    "-wr",
-                    "-nolisten",
-                    "tcp",
-                ],
-                env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                log_path=self.log_path,
-                pass_fds=(write_fd,),
-            )
-            os.close(write_fd)
-            write_fd = -1
-            self.display = f":{self._read_number(read_fd)}"
-        except BaseException:
-            if write_fd >= 0:
-                os.close(write_fd)
-            self.stop()
-            raise
-        finally:
-            os.close(read_fd)
-        socket = Path(f"/tmp/.X11-unix/X{self.display[1:]}")
+        self._proc, number = popen_ready(
+            lambda fd: ["Xvfb", "-displayfd", str(fd), "-screen", "0", SCREEN, *NO_TCP],
+            what="Xvfb display",
+            # TMPDIR marks it as the test run's (scripts/test.sh looks for leftovers so).
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TMPDIR": gettempdir()},
+            log_path=self.log_path,
+            timeout=START_TIMEOUT,
+        )
+        self.display = f":{number}"
+        socket = Path(f"/tmp/.X11-unix/X{number}")
         if not wait_until(socket.exists, START_TIMEOUT):
+            self.stop()
             raise RuntimeError(f"Xvfb made no socket {socket}:\n{read_text(self.log_path)}")
         return self
-
-    def _read_number(self, fd: int) -> str:
-        deadline = time.monotonic() + START_TIMEOUT
-        data = b""
-        while b"\n" not in data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RuntimeError(f"Xvfb named no display:\n{read_text(self.log_path)}")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, 64)
-            if not chunk:
-                raise RuntimeError(f"Xvfb exited at start:\n{read_text(self.log_path)}")
-            data += chunk
-        return data.decode().strip()
 
     def stop(self) -> None:
         """Stop Xvfb (bounded); idempotent."""

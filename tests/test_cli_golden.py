@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -67,7 +68,7 @@ def test_expired_status_and_show(fake_oauth: FakeOAuth, servers: ServerFactory) 
     )
     server = servers(text)
     acct = parse(text).accounts["x"]
-    fake_oauth.script.append(Reply(status=200, json={}, delay=3))
+    fake_oauth.script.append(Reply(status=200, json={}, hold=threading.Event()))  # never answered
     old = dumpmod.encode([(acct, dumpmod.DumpedToken("t", time.time() - 60, time.time() - 5, "r"))])
     assert server.cli("restore", input=old).returncode == 0
     rc, o, e = out(server.cli("show", "x"))

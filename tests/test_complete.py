@@ -17,7 +17,7 @@ import pytest
 from harness.browser import chromium, sign_in_and_consent_to
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url, url_query
-from harness.lifecycle import fake_account, show_token, wait_for
+from harness.lifecycle import show_token, wait_for
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcProvider
 from harness.server import PizauthServer, ServerFactory, run_cli
@@ -65,7 +65,7 @@ def test_complete_finishes_a_sign_in_with_a_real_browsers_final_url(
 def test_complete_reads_the_url_from_standard_input(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     url = pending_url(server, "acct")
     final = _redirect(url, code="test-code", state=url_query(url)["state"][0])
     assert _complete(server, "acct", stdin=final.encode() + b"\n") == (0, "")
@@ -80,7 +80,7 @@ def test_complete_reads_the_url_from_standard_input(
 def test_bad_urls_are_refused_and_change_nothing(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     url = pending_url(server, "acct")
     state = url_query(url)["state"][0]
     cases = [
@@ -109,7 +109,7 @@ def test_bad_urls_are_refused_and_change_nothing(
 def test_a_refused_exchange_is_reported_to_the_caller(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     url = pending_url(server, "acct")
     fake_oauth.script.append(Reply(400, {"error": "invalid_grant", "error_description": "gone"}))
     final = _redirect(url, code="test-code", state=url_query(url)["state"][0])
@@ -123,7 +123,7 @@ def test_a_refused_exchange_is_reported_to_the_caller(
 def test_show_mentions_complete_only_where_the_browser_is_elsewhere(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     url = pending_url(server, "acct")  # upstream's one line, exactly, outside SSH
     ssh = {**server.env, "SSH_CONNECTION": "192.0.2.1 50000 192.0.2.2 22"}
     r = run_cli(ssh, "show", "acct", command=server.command)
@@ -139,8 +139,8 @@ def test_show_mentions_complete_only_where_the_browser_is_elsewhere(
 def test_the_prompt_mentions_complete_for_a_redirect_that_may_not_land(
     servers: ServerFactory, fake_oauth: FakeOAuth, notifications: FakeNotifications
 ) -> None:
-    secure = fake_account(fake_oauth, "secure", extra='redirect_uri = "https://localhost/";\n')
-    server = servers(BOTH + fake_account(fake_oauth, "plain") + secure)
+    secure = fake_oauth.account_config("secure", extra='redirect_uri = "https://localhost/";\n')
+    server = servers(BOTH + fake_oauth.account_config("plain") + secure)
     pending_url(server, "plain")
     (plain,) = notifications.wait_sent(1)
     assert "pizauth complete" not in plain.body

@@ -8,21 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from harness.texts import ENDPOINTS, MINIMAL, error_of
 from pizauth_dbus.config import model
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.config.model import Config
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.urls import with_port
-
-ENDPOINTS = 'auth_uri = "http://a.com"; client_id = "b"; token_uri = "http://f.com";'
-MINIMAL = f'account "x" {{ {ENDPOINTS} }}'
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(ConfigError) as e:
-        parse(text)
-    return str(e.value)
 
 
 def test_valid_config() -> None:

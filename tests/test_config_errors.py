@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness.texts import ENDPOINTS, MINIMAL, error_of
 from pizauth_dbus.config import diagnostics, grammar
 from pizauth_dbus.config.loader import ConfigParseError, parse
-from pizauth_dbus.errors import ConfigError
-
-ENDPOINTS = 'auth_uri = "http://a.com"; client_id = "b"; token_uri = "http://f.com";'
-MINIMAL = f'account "x" {{ {ENDPOINTS} }}'
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(ConfigError) as e:
-        parse(text)
-    return str(e.value)
 
 
 def diagnostics_of(text: str) -> tuple[diagnostics.Diagnostic, ...]:

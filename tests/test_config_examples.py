@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.texts import MINIMAL
 from pizauth_dbus.config.loader import ConfigParseError, load, parse
 from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.paths import config_path
-
-MINIMAL = 'account "x" { auth_uri = "http://a.com"; client_id = "b"; token_uri = "http://f.com"; }'
 
 # ==== Upstream's example configurations ====
 

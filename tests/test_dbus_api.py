@@ -190,7 +190,7 @@ def test_named_errors(fake_oauth: FakeOAuth, servers: ServerFactory, tmp_path: P
     expired = dumpmod.encode(
         [(account, dumpmod.DumpedToken("old", time.time() - 100, time.time() - 10, "rt"))]
     )
-    fake_oauth.script.append(Reply(delay=8))
+    fake_oauth.script.append(Reply(hold=threading.Event()))  # never answered
     assert server.cli("restore", input=expired).returncode == 0
     first = _error(server, [*gd, "org.pizauth.Manager.Show", "slow"])
     # The restore already woke the refresher, so the refresh may have started before Show.

@@ -11,21 +11,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
+from harness.texts import error_of
 from pizauth_dbus.cli.output import status_line
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.config.model import SECURITY_FIELDS
-from pizauth_dbus.errors import ConfigError
 from pizauth_dbus.oauth import device
 from pizauth_dbus.oauth import protocol as oauth
 from pizauth_dbus.server import dump
 
 DEVICE = 'device_auth_uri = "https://login.example/devicecode"; token_uri = "https://t.example";'
-
-
-def error_of(text: str) -> str:
-    with pytest.raises(ConfigError) as e:
-        parse(text)
-    return str(e.value)
 
 
 def test_device_auth_uri_makes_auth_uri_optional() -> None:

@@ -17,7 +17,6 @@ from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import device_code, wait_for_token
 from harness.lifecycle import in_log, lines, recorder, setting, status, wait_for
 from harness.notifications import FakeNotifications
-from harness.oidc import conf_string
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD, PENDING
@@ -26,18 +25,6 @@ from tests.test_dbus_api import Monitor
 FAST = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}
 """For the tests whose provider names no interval: poll every 0.2 s rather than 5 s."""
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-
-
-def device_account(fake: FakeOAuth, name: str = "acct") -> str:
-    return (
-        f"account {conf_string(name)} {{\n"
-        f"    device_auth_uri = {conf_string(fake.device_uri)};\n"
-        f"    token_uri = {conf_string(fake.token_uri)};\n"
-        '    client_id = "fake-client";\n'
-        '    client_secret = "fake-secret";\n'
-        '    scopes = ["mail", "offline_access"];\n'
-        "}\n"
-    )
 
 
 def hooks(tmp_path: Path) -> str:
@@ -61,7 +48,7 @@ def polls(fake: FakeOAuth) -> int:
 def test_slow_down_adds_five_seconds_to_the_interval(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + device_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config(device=True))
     fake_oauth.script = [Reply(400, {"error": "slow_down"})]
     fake_oauth.device_approved = True
     uri, code = device_code(server, "acct")
@@ -97,7 +84,9 @@ def test_authorization_pending_then_success(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     fake_oauth.device_interval = None  # the default interval, 0.2 s here
-    server = servers(HEAD + hooks(tmp_path) + device_account(fake_oauth), extra_env=FAST)
+    server = servers(
+        HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True), extra_env=FAST
+    )
     # Google's statuses for "not yet" (428), and a provider that stumbles (503): keep polling.
     fake_oauth.script = [
         Reply(428, {"error": "authorization_pending"}),
@@ -138,7 +127,7 @@ def test_verification_url_and_a_message_as_google_and_microsoft_send_them(
             }
         )
     ]
-    server = servers(HEAD + hooks(tmp_path) + device_account(fake_oauth))
+    server = servers(HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True))
     mon = Monitor(server)
     try:
         mon.wait_for(r"owned by|org\.pizauth", timeout=10)
@@ -230,7 +219,7 @@ MALFORMED = [
 def test_malformed_device_answers_give_a_clear_error_and_change_nothing(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
-    server = servers(HEAD + hooks(tmp_path) + device_account(fake_oauth))
+    server = servers(HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True))
     fake_oauth.device_script = [reply for reply, _ in MALFORMED]
     for _, expected in MALFORMED:
         r = server.cli("show", "acct")
@@ -251,7 +240,8 @@ def test_a_slow_provider_times_out_and_two_shows_at_once_share_one_code(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     server = servers(
-        HEAD + device_account(fake_oauth), extra_env={"PIZAUTH_DEVICE_REQUEST_TIMEOUT": "0.5"}
+        HEAD + fake_oauth.account_config(device=True),
+        extra_env={"PIZAUTH_DEVICE_REQUEST_TIMEOUT": "0.5"},
     )
     fake_oauth.device_script = [Reply(delay=5.0)]
     r = server.cli("show", "acct")
@@ -289,7 +279,9 @@ def test_a_slow_provider_times_out_and_two_shows_at_once_share_one_code(
 def test_expiry_and_denial_from_the_provider(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
-    server = servers(HEAD + hooks(tmp_path) + device_account(fake_oauth), extra_env=FAST)
+    server = servers(
+        HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True), extra_env=FAST
+    )
     # A code that lives one second, polled every five: it expires before the first poll.
     fake_oauth.device_script = [
         Reply(
@@ -323,7 +315,10 @@ def test_reload_that_removes_the_account_and_stop_end_the_polling(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     server = servers(
-        HEAD + device_account(fake_oauth) + device_account(fake_oauth, "other"), extra_env=FAST
+        HEAD
+        + fake_oauth.account_config(device=True)
+        + fake_oauth.account_config("other", device=True),
+        extra_env=FAST,
     )
     assert device_code(server, "acct")[1] == "CODE-0001"
     # refresh replaces the code (the old one is no longer polled for), as it replaces a URL.
@@ -332,7 +327,7 @@ def test_reload_that_removes_the_account_and_stop_end_the_polling(
     assert device_code(server, "other")[1] == "CODE-0003"
     wait_for(lambda: polls(fake_oauth) >= 4, "polling")
     assert "device-code-2" in {fake_oauth.token_fields(i)["device_code"] for i in range(4)}
-    server.write_config(HEAD + device_account(fake_oauth, "other"))
+    server.write_config(HEAD + fake_oauth.account_config("other", device=True))
     assert server.cli("reload").returncode == 0
     wait_for(lambda: server.log().count("Stopped polling for acct's device code") == 2, "acct")
     # Only "other" is polled for now.
@@ -353,7 +348,7 @@ def test_the_desktop_prompt_shows_the_code_and_opens_the_page_with_it(
     browser: Path,
 ) -> None:
     server: PizauthServer = start(
-        servers, "https_listen = none;\n" + device_account(fake_oauth), browser
+        servers, "https_listen = none;\n" + fake_oauth.account_config(device=True), browser
     )
     uri, code = device_code(server, "acct")
     (n,) = notifications.wait_sent(1)
@@ -375,7 +370,7 @@ def test_the_desktop_prompt_shows_the_code_and_opens_the_page_with_it(
 
 
 def test_show_u_hides_the_url_and_the_code(servers: ServerFactory, fake_oauth: FakeOAuth) -> None:
-    server = servers(HEAD + device_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config(device=True))
     r = server.cli("show", "-u", "acct")
     assert (r.returncode, r.stderr.decode()) == (1, PENDING + "\n")
     assert fake_oauth.devices == 1  # the code was still asked for: the prompt has it

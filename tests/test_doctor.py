@@ -25,6 +25,7 @@ from harness.notifications import FakeNotifications
 from harness.oidc import OidcProvider
 from harness.procs import free_port
 from harness.server import ServerFactory
+from harness.texts import HEAD
 
 DOCTOR = [str(Path(sys.executable).with_name("pizauth-dbus")), "doctor"]
 TOOL_TIMEOUT = 60
@@ -71,9 +72,7 @@ def _fails(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _config(oidc: OidcProvider, head: str = "") -> str:
-    return (
-        head + 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + oidc.account_config("work")
-    )
+    return head + HEAD + oidc.account_config("work")
 
 
 def _write_config(env: dict[str, str], text: str) -> None:
@@ -288,7 +287,7 @@ def test_device_flow_accounts_and_googles_refusal(
         installed, _config(oidc).replace("work", "x") + oidc.account_config("dev", device=True)
     )
     code, doc = _doctor(installed)
-    assert code == 0
+    assert code == 0, _fails(doc)
     assert any(c["text"] == "account dev: device flow" for c in doc["checks"]), doc
     google = (
         'account "gmail" {\n'

@@ -29,7 +29,6 @@ from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     info,
     login_with_fake,
@@ -58,7 +57,7 @@ NO_CAPS = ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--"]
 
 def _server(env: dict[str, str], tmp_path: Path, fake: FakeOAuth) -> PizauthServer:
     config = Path(env["XDG_CONFIG_HOME"]) / "pizauth.conf"
-    config.write_text(HEAD + fake_account(fake))
+    config.write_text(HEAD + fake.account_config())
     # Core files allowed as far as the shell can allow them, written (if at all) into the
     # test's own directory: the server must turn them off itself.
     shell = 'cd "$0" && ulimit -c unlimited && exec "$@"'
@@ -139,7 +138,7 @@ def test_a_flood_of_idle_connections_starves_nothing_and_piles_up_nothing(
     """Idle connections cost a descriptor each, and a finished TLS handshake some 280 KB;
     held by the thousand they once ran the server out of descriptors and memory, and a real
     browser's redirect then timed out. Each listener now keeps at most MAX_CONNECTIONS."""
-    server = servers(BOTH + fake_account(fake_oauth))
+    server = servers(BOTH + fake_oauth.account_config())
     ports = info(server)
     http, https = int(ports["http_port"]), int(ports["https_port"])
     fds, rss = _fds(server.pid), _rss_kib(server.pid)
@@ -178,7 +177,7 @@ def test_rejected_large_requests_leave_no_memory_behind(
     """Each 1 MB request line is refused at once, yet the connection's deadline timer kept
     its handler and buffers alive for 10 s: some 0.8 MB (HTTP) or 2.2 MB (HTTPS) a request,
     2.6 GB after 2,100 of them. Now 120 of them leave the server within a few MB."""
-    server = servers(BOTH + fake_account(fake_oauth))
+    server = servers(BOTH + fake_oauth.account_config())
     ports = info(server)
     http, https = int(ports["http_port"]), int(ports["https_port"])
     for port, tls in ((http, False), (https, True)):  # warm both paths up: imports, TLS
@@ -243,7 +242,7 @@ def test_a_flood_of_stalled_tls_handshakes_is_counted_and_cut_short(
     descriptors real redirects timed out while asyncio logged a traceback per failed accept
     (32 MB in 36 s). Now they count from accept and have half a second."""
     redirect = setting("redirect_uri", "https://localhost/")
-    accounts = "".join(fake_account(fake_oauth, f"a{i}", redirect) for i in range(3))
+    accounts = "".join(fake_oauth.account_config(f"a{i}", extra=redirect) for i in range(3))
     config = Path(pizauth_env["XDG_CONFIG_HOME"]) / "pizauth.conf"
     config.write_text(BOTH + accounts)
     command = ["prlimit", "--nofile=256", "--", *cli_with("-vv")]
@@ -334,7 +333,7 @@ def test_failing_accepts_are_reported_once_a_burst(caplog: pytest.LogCaptureFixt
 def test_a_redirect_with_thousands_of_parameters_is_refused(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     url = pending_url(server, "acct")
     state = parse_qs(urlsplit(url).query)["state"][0]
     redirect = parse_qs(urlsplit(url).query)["redirect_uri"][0]
@@ -370,19 +369,19 @@ def test_the_documented_backup_recipe_survives_a_crash_at_any_moment(
     recipe = _documented_recipe()
     backup = Path(pizauth_env["HOME"]) / ".cache" / "pizauth.dump"
     backup.parent.mkdir()
-    config = HEAD + setting("token_event_cmd", recipe) + fake_account(fake_oauth)
+    config = HEAD + setting("token_event_cmd", recipe) + fake_oauth.account_config()
     server = servers(config)
     login_with_fake(server)
     wait_for(lambda: _restorable(backup), "the first backup")
     rng = random.Random(9)
     for _ in range(6):
-        os.kill(server.pid, signal.SIGKILL)
+        server.kill()
         server = servers(config)
         assert server.cli("restore", input=backup.read_bytes()).returncode == 0
         assert server.cli("refresh", "acct").returncode == 0
         wait_for(lambda: in_log(server, "Token event token_refreshed"), "the refresh")  # noqa: B023
         time.sleep(rng.uniform(0.02, 0.18))  # the hook is under way
-        os.kill(server.pid, signal.SIGKILL)
+        server.kill()
         assert _restorable(backup), "the backup was left broken"
     server = servers(config)
     assert server.cli("restore", input=backup.read_bytes()).returncode == 0
@@ -414,7 +413,7 @@ def test_a_provider_that_never_answers_does_not_delay_another(
             f'  token_uri = "{slow_uri}";\n  client_id = "c";\n}}\n'
             for i in range(110)
         )
-        config = HEAD + slow + fake_account(fake_oauth, "good")
+        config = HEAD + slow + fake_oauth.account_config("good")
         server = servers(config, extra_env={"PIZAUTH_HTTP_TIMEOUT": "20"})
         t = time.time()
         expired = DumpedToken("old", t - 100, t - 10, "rt")

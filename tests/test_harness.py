@@ -12,10 +12,13 @@ import http.server
 import json
 import os
 import secrets
+import signal
 import ssl
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -36,7 +39,7 @@ from harness.oidc import (
     OidcProvider,
     post_form,
 )
-from harness.procs import group_alive, wait_until
+from harness.procs import group_alive, popen_ready, stop_group, wait_until
 from harness.server import BUS_NAME, PizauthServer, run_cli
 from harness.user import authorise, follow, unverified_ssl_context
 
@@ -182,6 +185,63 @@ def test_bus_is_private(session_bus: PrivateBus, pizauth_env: dict[str, str]) ->
     assert len(str(session_bus.socket_dir)) < 60
     assert session_bus.list_activatable_names() == ["org.freedesktop.DBus"]
     assert session_bus.connection_count() == 0
+
+
+def test_a_bus_starts_whatever_the_temporary_directory(
+    pizauth_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process whose TMPDIR is deep (the demo, run by a test on a pytest-xdist worker, has
+    the test's tmp_path) once got "Socket name too long" from dbus-daemon."""
+    deep = tmp_path / ("d" * 60)
+    deep.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    with PrivateBus(pizauth_env) as bus:
+        assert bus.name_has_owner("org.freedesktop.DBus")
+        assert len(bus.address) < 120, bus.address
+    assert not bus.dir.exists()
+
+
+def test_a_program_that_never_says_it_is_ready_is_stopped(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    env = {"PATH": "/usr/bin:/bin"}
+    with pytest.raises(RuntimeError, match="exited before telling its number") as exited:
+        popen_ready(
+            lambda fd: ["sh", "-c", "echo bye; exit 3"],
+            what="number",
+            env=env,
+            log_path=log,
+            timeout=5,
+        )
+    assert "bye" in str(exited.value)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"no number within 0\.5 s"):
+        popen_ready(lambda fd: ["sleep", "30"], what="number", env=env, log_path=log, timeout=0.5)
+    assert time.monotonic() - started < 5
+    assert not wait_until(lambda: "sleep 30" in _commands(), 0.1)
+    proc, line = popen_ready(
+        lambda fd: [
+            sys.executable,
+            "-c",
+            f"import os, time; os.write({fd}, b' 42 \\n'); time.sleep(30)",
+        ],
+        what="number",
+        env=env,
+        log_path=log,
+        timeout=5,
+    )
+    assert line == "42"
+    assert stop_group(proc) == -signal.SIGTERM
+
+
+def _commands() -> list[str]:
+    """The command lines of this process's children."""
+    out = subprocess.run(
+        ["ps", "-o", "args=", "--ppid", str(os.getpid())],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return out.stdout.splitlines()
 
 
 def test_name_owner_and_connection_count(session_bus: PrivateBus) -> None:

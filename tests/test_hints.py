@@ -16,7 +16,6 @@ import pytest
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -46,7 +45,7 @@ def _doctor_fails(server: PizauthServer) -> list[dict[str, Any]]:
 
 
 def _server(servers: ServerFactory, fake: FakeOAuth, tmp_path: Path, scopes: str) -> PizauthServer:
-    block = fake_account(fake).replace('scopes = ["mail"];', f"scopes = [{scopes}];")
+    block = fake.account_config().replace('scopes = ["mail"];', f"scopes = [{scopes}];")
     hook = recorder(tmp_path / "errors", "PIZAUTH_ACCOUNT", "PIZAUTH_MSG", "PIZAUTH_HINT")
     return servers(HEAD + setting("error_notify_cmd", hook) + block)
 
@@ -121,10 +120,9 @@ def test_a_refresh_token_that_died_says_what_to_do(
 def test_device_flow_refusals_say_what_to_do(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
-    from tests.test_device_faults import device_account
 
     # Google refuses the mail scope when the device code is asked for.
-    block = device_account(fake_oauth).replace(
+    block = fake_oauth.account_config(device=True).replace(
         '"mail", "offline_access"', '"https://mail.google.com/"'
     )
     hook = recorder(tmp_path / "errors", "PIZAUTH_MSG", "PIZAUTH_HINT")

@@ -9,7 +9,6 @@ from pathlib import Path
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -36,7 +35,7 @@ def test_auth_notify_cmd_announces_and_reminds(
         HEAD
         + setting("auth_notify_cmd", recorder(told, "PIZAUTH_ACCOUNT", "PIZAUTH_URL"))
         + "auth_notify_interval = 1s;\n"
-        + fake_account(fake_oauth, "my acct")
+        + fake_oauth.account_config("my acct")
     )
     assert lines(told) == []  # nothing pending, nothing said
     url = pending_url(server, "my acct")
@@ -84,7 +83,7 @@ def test_each_hook_sees_its_variables(
             recorder(out["event"], "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT", "INHERITED"),
         )
         + setting("startup_cmd", startup)
-        + fake_account(fake_oauth),
+        + fake_oauth.account_config(),
         extra_env={"INHERITED": "from-the-server", "PIZAUTH_HOOK_TIMEOUT": str(HOOK_TIMEOUT)},
     )
     # startup_cmd ran once the server was fully up: the bus name answered.
@@ -127,7 +126,7 @@ def test_hanging_hooks_are_killed_at_their_time_limit(
         + setting("auth_notify_cmd", hanging("notify"))
         + setting("error_notify_cmd", hanging("error"))
         + setting("token_event_cmd", hanging("event"))
-        + fake_account(fake_oauth),
+        + fake_oauth.account_config(),
         extra_env={"PIZAUTH_HOOK_TIMEOUT": str(HOOK_TIMEOUT)},
     )
     fake_oauth.auth_error = "access_denied"
@@ -161,7 +160,7 @@ def test_failing_hooks_are_logged_and_change_nothing(
         HEAD
         + setting("auth_notify_cmd", "exit 5")
         + setting("token_event_cmd", "exit 7")
-        + fake_account(fake_oauth)
+        + fake_oauth.account_config()
     )
     assert login_with_fake(server) == "at-1"
     wait_for(lambda: in_log(server, "ERROR - 'exit 5' returned 5"), "exit 5")
@@ -175,7 +174,7 @@ def test_token_events_run_one_at_a_time_in_order(
 ) -> None:
     log = tmp_path / "events"
     hook = f'echo "start $PIZAUTH_EVENT" >> {log}; sleep 0.3; echo "end $PIZAUTH_EVENT" >> {log}'
-    server = servers(HEAD + setting("token_event_cmd", hook) + fake_account(fake_oauth))
+    server = servers(HEAD + setting("token_event_cmd", hook) + fake_oauth.account_config())
     login_with_fake(server)
     assert server.cli("refresh", "acct").returncode == 0
     wait_for(lambda: in_log(server, "Token event token_refreshed"), "token_refreshed")
@@ -194,7 +193,7 @@ def test_hooks_need_shell(
     servers: ServerFactory, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
 ) -> None:
     del pizauth_env["SHELL"]
-    server = servers(HEAD + setting("token_event_cmd", "true") + fake_account(fake_oauth))
+    server = servers(HEAD + setting("token_event_cmd", "true") + fake_oauth.account_config())
     assert server.cli("revoke", "acct").returncode == 0
     wait_for(
         lambda: in_log(server, "ERROR - environment variable not found"),

@@ -23,11 +23,11 @@ import pytest
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jeepney import DBusAddress, MessageType, new_method_call
 from jeepney.io.blocking import DBusConnection, open_dbus_connection
 
+from harness.dbus_call import MANAGER, call
 from harness.fakeoauth import FakeOAuth
-from harness.lifecycle import fake_account, info, login_with_fake, show_token, status
+from harness.lifecycle import info, login_with_fake, show_token, status
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import BOTH
 from pizauth_dbus.config.loader import parse
@@ -41,7 +41,6 @@ FUZZ = settings(
     derandomize=EXAMPLES <= 100,  # the quick run is the same every time
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-MANAGER = DBusAddress("/org/pizauth", bus_name="org.pizauth", interface="org.pizauth.Manager")
 
 
 class Target:
@@ -65,7 +64,7 @@ class Target:
 
 @pytest.fixture
 def target(servers: ServerFactory, fake_oauth: FakeOAuth) -> Target:
-    config = BOTH + fake_account(fake_oauth, "acct") + fake_account(fake_oauth, "wait")
+    config = BOTH + fake_oauth.account_config("acct") + fake_oauth.account_config("wait")
     return Target(servers(config))
 
 
@@ -151,10 +150,8 @@ def bus(target: Target) -> Iterator[DBusConnection]:
 
 def _call(conn: DBusConnection, method: str, signature: str, *args: Any) -> tuple[str, Any]:
     """The reply's error name ("" for success) and body."""
-    reply = conn.send_and_get_reply(new_method_call(MANAGER, method, signature, args), timeout=15)
-    if reply.header.message_type == MessageType.error:
-        return str(reply.header.fields.get(4, "")), reply.body  # 4: the ERROR_NAME field
-    return "", reply.body
+    reply = call(conn, MANAGER, method, signature, args, timeout=15)
+    return reply.error, reply.body
 
 
 def test_restore_input(target: Target, bus: DBusConnection) -> None:

@@ -19,6 +19,7 @@ from harness.keyring import SCHEMA, GnomeKeyring
 from harness.lifecycle import in_log, status, wait_for
 from harness.oidc import OidcProvider
 from harness.server import PizauthServer, ServerFactory
+from harness.texts import HEAD
 from harness.user import enter_user_code
 
 KEYRING = 'token_store = "keyring";\n'
@@ -26,8 +27,7 @@ NOT_PERSISTED = "are kept in memory only, not in the keyring"
 
 
 def _config(oidc: OidcProvider, *accounts: str, head: str = KEYRING, extra: str = "") -> str:
-    listen = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
-    return head + listen + "".join(oidc.account_config(a, extra=extra) for a in accounts)
+    return head + HEAD + "".join(oidc.account_config(a, extra=extra) for a in accounts)
 
 
 def _stored(keyring: GnomeKeyring, account: str, token: str) -> bool:
@@ -277,7 +277,7 @@ def test_a_keyring_that_appears_later_is_used_from_then_on(
 def test_a_device_code_account_is_resumed_too(
     oidc: OidcProvider, servers: ServerFactory, keyring: GnomeKeyring
 ) -> None:
-    config = KEYRING + 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+    config = KEYRING + HEAD
     config += oidc.account_config("dev", device=True)
     poll = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}
     server = servers(config, extra_env=poll)

@@ -21,7 +21,6 @@ from harness.dbusmock import (
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import GDBUS_CALL, device_code, wait_for_token
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -35,7 +34,7 @@ from harness.lifecycle import (
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD
-from tests.test_device_faults import FAST, device_account, polls
+from tests.test_device_faults import FAST, polls
 
 FRESH_WITHIN = 3.0
 """The issue's promise: a fresh token within 3 s of the resume or the network's return."""
@@ -62,7 +61,7 @@ def _server(
         HEAD
         + setting("token_event_cmd", recorder(tmp_path / "events", "PIZAUTH_EVENT"))
         + top
-        + fake_account(fake, extra=f"refresh_retry = {retry};\n")
+        + fake.account_config(extra=f"refresh_retry = {retry};\n")
         + extra,
         extra_env={**KNOBS, **(knobs or {})},
         flag=flag,
@@ -151,7 +150,7 @@ def test_an_outage_runs_no_hook_and_sends_no_reminder(
     top = setting("transient_error_if_cmd", recorder(hook, "PIZAUTH_ACCOUNT")) + setting(
         "auth_notify_cmd", recorder(notified, "PIZAUTH_ACCOUNT")
     )
-    other = fake_account(fake_oauth, "other")
+    other = fake_oauth.account_config("other")
     server = _server(
         servers,
         fake_oauth,
@@ -231,7 +230,7 @@ def test_device_code_polling_is_held_while_offline(
     servers: ServerFactory, fake_oauth: FakeOAuth, networkmanager: MockService, tmp_path: Path
 ) -> None:
     fake_oauth.device_interval = None  # poll every 0.2 s (FAST)
-    server = servers(HEAD + device_account(fake_oauth), extra_env={**KNOBS, **FAST})
+    server = servers(HEAD + fake_oauth.account_config(device=True), extra_env={**KNOBS, **FAST})
     wait_for(lambda: in_log(server, "Network monitor: NetworkManager"), "the monitor")
     device_code(server, "acct")
     wait_for(lambda: polls(fake_oauth) >= 2, "polling")

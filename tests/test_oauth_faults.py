@@ -12,15 +12,15 @@ import socket
 import threading
 import time
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, Reply, bearer
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -63,7 +63,7 @@ class Setup:
         self.fake = fake
         self.events = tmp_path / "events"
         self.errors = tmp_path / "errors"
-        block = fake_account(fake, extra=account)
+        block = fake.account_config(extra=account)
         if token_uri is not None:
             block = block.replace(fake.token_uri, token_uri)
         self.server: PizauthServer = servers(
@@ -117,8 +117,14 @@ def test_transient_error_keeps_the_token_and_retries(
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, account="refresh_retry = 1s;\n")
     assert s.login() == "at-1"
-    fake_oauth.script.append(
-        Reply(503, {"error": "temporarily_unavailable", "error_description": "try later"})
+    # The retry is answered only once the old token has been checked: on a busy machine the
+    # checks may take longer than refresh_retry.
+    checked = threading.Event()
+    fake_oauth.script.extend(
+        [
+            Reply(503, {"error": "temporarily_unavailable", "error_description": "try later"}),
+            replace(bearer("at-2", "rt-1"), hold=checked),
+        ]
     )
     s.refresh()
     wait_for(
@@ -131,10 +137,11 @@ def test_transient_error_keeps_the_token_and_retries(
     # The token stays in service, and the retry waits for refresh_retry.
     assert show_token(s.server) == "at-1"
     assert status(s.server)["acct"].startswith("Active access token")
-    assert len(fake_oauth.seen) == 2
+    checked.set()
     s.wait_event("token_refreshed")
     assert show_token(s.server) == "at-2"
     assert len(fake_oauth.seen) == 3
+    assert fake_oauth.seen_at[2] - fake_oauth.seen_at[1] >= 1.0  # refresh_retry after the 503
     assert fake_oauth.seen[2] == [
         ("client_id", "fake-client"),
         ("refresh_token", "rt-1"),
@@ -286,7 +293,9 @@ def test_oversized_answers_are_refused(
 ) -> None:
     """An answer over 1 MiB, decompressed size included, and a token over 64 KiB are clear
     errors; the account gets a new URL as for any failed exchange."""
-    s = Setup(servers, fake_oauth, tmp_path)
+    # Upstream's 30 s request timeout: sending 10 MiB can take longer than the shortened
+    # 0.5 s on a busy machine, and a timed-out exchange is tried again with the next answer.
+    s = Setup(servers, fake_oauth, tmp_path, knobs={})
     bomb = _gzip_bomb(256 << 20)  # 256 MiB in about 256 KiB
     assert len(bomb) < 1 << 20
     huge = {"access_token": "x" * (10 << 20), "token_type": "Bearer", "expires_in": 60}
@@ -504,12 +513,12 @@ def test_a_slow_refresh_cannot_undo_a_revoke(
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, knobs={})  # upstream's 30 s timeout
     s.login()
-    fake_oauth.script.append(
-        Reply(json={"access_token": "late", "token_type": "Bearer", "expires_in": 60}, delay=0.8)
-    )
+    revoked = threading.Event()  # the refresh is answered once the revoke is done
+    fake_oauth.script.append(replace(bearer("late", expires_in=60), hold=revoked))
     s.refresh()
     wait_for(lambda: len(fake_oauth.seen) == 2, "the refresh request")
     assert s.server.cli("revoke", "acct").returncode == 0
+    revoked.set()
     wait_for(lambda: in_log(s.server, "Discarding a refreshed token for acct"), "the discard")
     assert status(s.server)["acct"] == "No access token"
     assert lines(s.events) == ["token_new", "token_revoked"]
@@ -519,13 +528,13 @@ def test_a_slow_exchange_cannot_overwrite_a_newer_request(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     s = Setup(servers, fake_oauth, tmp_path, knobs={})  # upstream's 30 s timeout
-    fake_oauth.script.append(
-        Reply(json={"access_token": "late", "token_type": "Bearer", "expires_in": 60}, delay=0.8)
-    )
+    renewed = threading.Event()  # the exchange is answered once the new URL is made
+    fake_oauth.script.append(replace(bearer("late", expires_in=60), hold=renewed))
     assert follow(pending_url(s.server, "acct")).status == 200
     wait_for(lambda: fake_oauth.seen, "the exchange request")
     # The person asks for a new URL while the old code is being exchanged.
     new_url = s.server.cli("refresh", "acct").stderr.decode()
+    renewed.set()
     wait_for(lambda: in_log(s.server, "Discarding a token for acct"), "the discard")
     assert status(s.server)["acct"].startswith("Access token pending authentication")
     assert pending_url(s.server, "acct") in new_url

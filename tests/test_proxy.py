@@ -7,7 +7,6 @@ from pathlib import Path
 
 from harness.fakeoauth import FakeOAuth
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -25,7 +24,7 @@ def _config(fake: FakeOAuth, events: Path, retry: str = "0s") -> str:
     return (
         HEAD
         + setting("token_event_cmd", recorder(events, "PIZAUTH_EVENT"))
-        + fake_account(fake, extra=f"refresh_retry = {retry};\n")
+        + fake.account_config(extra=f"refresh_retry = {retry};\n")
     )
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, bearer
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     info,
     lines,
@@ -23,6 +24,7 @@ from harness.lifecycle import (
     wait_for,
 )
 from harness.server import PizauthServer, ServerFactory
+from harness.texts import BOTH, HEAD
 from harness.user import follow
 
 SUCCESS = "pizauth processing authentication: you can safely close this page."
@@ -38,9 +40,9 @@ class Raw:
     def __init__(self, servers: ServerFactory, fake: FakeOAuth, tmp_path: Path) -> None:
         self.errors = tmp_path / "errors"
         self.server: PizauthServer = servers(
-            'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
+            BOTH
             + setting("error_notify_cmd", recorder(self.errors, *ERROR_VARIABLES))
-            + fake_account(fake),
+            + fake.account_config(),
             extra_env={"PIZAUTH_REDIRECT_TIMEOUT": str(DEADLINE)},
         )
         ports = info(self.server)
@@ -179,20 +181,12 @@ def test_a_repeated_redirect_is_exchanged_once(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     raw = Raw(servers, fake_oauth, tmp_path)
-    fake_oauth.script.append(
-        Reply(
-            json={
-                "access_token": "t",
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "refresh_token": "r",
-            },
-            delay=0.5,
-        )
-    )
+    both = threading.Event()  # the exchange is answered once both redirects have come
+    fake_oauth.script.append(replace(bearer("t", "r"), hold=both))
     state, host = raw.pending()
     for _ in range(2):  # e.g. the person reloads the page
         assert raw.get(f"/?code=abc&state={state}", host=host)[0] == 200
+    both.set()
     assert wait_for(lambda: show_token(raw.server), "the token") == "t"
     assert len(fake_oauth.seen) == 1
     assert in_log(raw.server, "Ignoring a repeated redirect for acct")
@@ -203,7 +197,7 @@ def test_authorisation_errors_are_logged_without_error_notify_cmd(
 ) -> None:
     # Default verbosity (errors only): the failure must still reach the log.
     server = servers(
-        'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n' + fake_account(fake_oauth),
+        HEAD + fake_oauth.account_config(),
         flag=None,
     )
     fake_oauth.auth_error = "access_denied"

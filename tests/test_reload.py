@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
+from dataclasses import replace
 from pathlib import Path
 
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, bearer
 from harness.flows import pending_url
 from harness.lifecycle import (
     WAIT,
-    fake_account,
     in_log,
     info,
     lines,
@@ -33,7 +34,9 @@ from harness.user import follow
 def _config(fake: FakeOAuth, events: Path, accounts: dict[str, str], listen: str) -> str:
     head = f"http_listen = {listen};\nhttps_listen = none;\n"
     hook = setting("token_event_cmd", recorder(events, "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT"))
-    return head + hook + "".join(fake_account(fake, n, extra) for n, extra in accounts.items())
+    return (
+        head + hook + "".join(fake.account_config(n, extra=extra) for n, extra in accounts.items())
+    )
 
 
 def test_reload_keeps_drops_and_creates_accounts(
@@ -109,7 +112,7 @@ def test_a_broken_config_changes_nothing(
     assert server.cli("status").stdout == before
 
     # And once the file is fixed, SIGHUP reloads it.
-    server.write_config(good + fake_account(fake_oauth, "c"))
+    server.write_config(good + fake_oauth.account_config("c"))
     os.kill(server.pid, signal.SIGHUP)
     wait_for(lambda: "c" in status(server), "account c after SIGHUP")
     assert show_token(server, "a") == token
@@ -122,19 +125,17 @@ def test_reload_discards_an_exchange_for_a_changed_account(
     events = tmp_path / "events"
     config = _config(fake_oauth, events, {"changed": "", "same": ""}, '"127.0.0.1:0"')
     server = servers(config)
-    slow = {
-        "access_token": "slow",
-        "token_type": "Bearer",
-        "expires_in": 3600,
-        "refresh_token": "r",
-    }
-    fake_oauth.script.extend([Reply(json=slow, delay=1.0), Reply(json=slow, delay=1.0)])
+    # Both exchanges are answered only once the reload is done.
+    reloaded = threading.Event()
+    slow = bearer("slow", "r")
+    fake_oauth.script.extend([replace(slow, hold=reloaded), replace(slow, hold=reloaded)])
     for name in ("changed", "same"):
         assert follow(pending_url(server, name)).status == 200
     wait_for(lambda: len(fake_oauth.seen) == 2, "both exchanges under way")
 
     server.write_config(config.replace('"fake-client";', '"other-client";', 1))
     assert server.cli("reload").returncode == 0
+    reloaded.set()
     wait_for(lambda: in_log(server, "Discarding a token for changed"), "the discarded token")
     assert wait_for(lambda: show_token(server, "same"), "the unchanged account's token") == "slow"
     assert status(server)["changed"] == "No access token"
@@ -147,7 +148,7 @@ def test_show_answers_while_a_reload_is_still_reading_the_config(
 ) -> None:
     """The config is read and parsed off the server's loop: here the file is a FIFO nobody
     writes to yet, so the reload waits in its worker thread while ``show`` is answered."""
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     token = login_with_fake(server)
     text = server.config_path.read_text()
     server.config_path.unlink()
@@ -184,7 +185,7 @@ def test_a_pathological_config_is_refused_at_once(
     """A 160,000-character string before a syntax error took the old error reporter 39 s (a
     quadratic search for the word before the error), during which the server answered
     nothing. Now the reload answers within the CLI's ordinary time limit."""
-    server = servers(HEAD + fake_account(fake_oauth))
+    server = servers(HEAD + fake_oauth.account_config())
     token = login_with_fake(server)
     server.write_config(HEAD + 'startup_cmd = "' + "a" * 160_000 + '" "b";\n')
     r = server.cli("reload")

@@ -13,12 +13,12 @@ import secrets
 from pathlib import Path
 
 from harness.dbus_daemon import PrivateBus
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import FakeOAuth, Reply, bearer
 from harness.flows import pending_url
-from harness.lifecycle import fake_account, in_log, lines, setting, show_token, wait_for
+from harness.lifecycle import in_log, lines, setting, show_token, wait_for
 from harness.server import PizauthServer, ServerFactory
+from harness.texts import BOTH, HEAD
 from harness.user import follow
-from tests.test_device_faults import device_account
 
 KEY_MARKERS = (b"PRIVATE KEY-----", b"BEGIN EC PRIVATE")
 
@@ -38,25 +38,15 @@ def test_no_secret_on_disk_in_logs_or_in_childrens_argv(
     hooks = tmp_path / "hooks"
     client_secret = secrets.token_urlsafe(24)
     config = (
-        'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
+        BOTH
         + setting("auth_notify_cmd", _recorder(hooks))
         + setting("token_event_cmd", _recorder(hooks))
         + setting("error_notify_cmd", _recorder(hooks))
-        + fake_account(fake_oauth).replace('"fake-secret"', f'"{client_secret}"')
+        + fake_oauth.account_config().replace('"fake-secret"', f'"{client_secret}"')
     )
     server = servers(config, flag="-vvvv")
     first, second = _tokens(), _tokens()
-    for t in (first, second):
-        fake_oauth.script.append(
-            Reply(
-                json={
-                    "access_token": t["access"],
-                    "token_type": "Bearer",
-                    "expires_in": 3600,
-                    "refresh_token": t["refresh"],
-                }
-            )
-        )
+    fake_oauth.script.extend(bearer(t["access"], t["refresh"]) for t in (first, second))
     assert follow(pending_url(server, "acct")).status == 200
     wait_for(lambda: show_token(server) == first["access"], "the first token")
     assert server.cli("refresh", "acct").returncode == 0
@@ -122,10 +112,10 @@ def test_no_device_code_or_token_of_the_device_flow_leaks(
     client_secret = secrets.token_urlsafe(24)
     device_code = secrets.token_urlsafe(32)
     config = (
-        'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
+        HEAD
         + setting("auth_notify_cmd", _recorder(hooks))
         + setting("token_event_cmd", _recorder(hooks))
-        + device_account(fake_oauth).replace('"fake-secret"', f'"{client_secret}"')
+        + fake_oauth.account_config(device=True).replace('"fake-secret"', f'"{client_secret}"')
     )
     server = servers(config, flag="-vvvv")
     fake_oauth.device_script = [
@@ -141,15 +131,7 @@ def test_no_device_code_or_token_of_the_device_flow_leaks(
     ]
     first, second = _tokens(), _tokens()
     fake_oauth.script = [Reply(400, {"error": "authorization_pending"})] + [
-        Reply(
-            json={
-                "access_token": t["access"],
-                "token_type": "Bearer",
-                "expires_in": 3600,
-                "refresh_token": t["refresh"],
-            }
-        )
-        for t in (first, second)
+        bearer(t["access"], t["refresh"]) for t in (first, second)
     ]
     assert server.cli("show", "acct").returncode == 1
     wait_for(lambda: show_token(server) == first["access"], "the first token", timeout=20)

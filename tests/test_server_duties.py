@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from harness.fakeoauth import FakeOAuth, Reply
-from harness.oidc import conf_string
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.oauth.httpclient import new_session
 from pizauth_dbus.server import refresher as refresher_module
@@ -32,14 +32,7 @@ WAIT = 10.0
 
 
 def _config(fake: FakeOAuth, extra: str = "") -> str:
-    return (
-        f'{extra}account "acct" {{\n'
-        f"  auth_uri = {conf_string(fake.auth_uri)};\n"
-        f"  token_uri = {conf_string(fake.token_uri)};\n"
-        '  client_id = "c";\n'
-        "  refresh_retry = 0s;\n"
-        "}\n"
-    )
+    return extra + fake.account_config(extra="refresh_retry = 0s;\n")
 
 
 @dataclass
@@ -192,9 +185,11 @@ async def test_a_redirect_that_arrives_twice_is_exchanged_once(
     assert entry.token == pending and pending.redirect_uri == "http://localhost:8080/"
     # Still exchanging when the second redirect comes.
     token = {"access_token": "at", "token_type": "Bearer", "expires_in": 60}
-    fake_oauth.script.append(Reply(json=token, delay=0.3))
+    both = threading.Event()  # the exchange is answered once both codes have come
+    fake_oauth.script.append(Reply(json=token, hold=both))
     duties.authoriser.code_received("acct", entry, "code")
     duties.authoriser.code_received("acct", entry, "code")
+    both.set()
     await duties.until(lambda: duties.seen, "the new token")
     assert duties.seen == [("acct", TokenEvent.NEW)]
     assert len(fake_oauth.seen) == 1

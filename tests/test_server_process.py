@@ -16,10 +16,10 @@ import pytest
 from harness.dbus_daemon import PrivateBus, name_owner_pid
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url
-from harness.lifecycle import fake_account, in_log, info, run, setting, wait_for
+from harness.lifecycle import in_log, info, run, setting, wait_for
 from harness.procs import group_alive
 from harness.server import ServerFactory, pizauth_command
-from harness.texts import HEAD
+from harness.texts import BOTH, HEAD
 
 ALREADY = "pizauth authenticator already running\n"
 
@@ -48,7 +48,7 @@ def _refused(port: int) -> bool:
 def test_foreground_logs_to_stderr_at_the_chosen_level(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    config = HEAD + fake_account(fake_oauth)
+    config = HEAD + fake_oauth.account_config()
     seen: dict[str | None, str] = {}
     for flag in (None, "-vv", "-vvv"):
         server = servers(config, flag=flag)
@@ -66,7 +66,7 @@ def test_without_d_the_server_detaches_and_logs_to_syslog(
     session_bus: PrivateBus, pizauth_env: dict[str, str], fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     config = tmp_path / "pizauth.conf"
-    config.write_text(HEAD + fake_account(fake_oauth))
+    config.write_text(HEAD + fake_oauth.account_config())
     # A short directory: Unix socket paths are limited to about 108 bytes.
     sock_dir = Path(tempfile.mkdtemp(prefix="pzlog"))
     syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -120,7 +120,7 @@ def test_without_syslog_the_server_does_not_start(
     session_bus: PrivateBus, pizauth_env: dict[str, str], fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     config = tmp_path / "pizauth.conf"
-    config.write_text(HEAD + fake_account(fake_oauth))
+    config.write_text(HEAD + fake_oauth.account_config())
     env = {**pizauth_env, "PIZAUTH_SYSLOG_SOCKET": str(tmp_path / "no-such-socket")}
     r = run([*pizauth_command(), "server", "-c", str(config)], env)
     assert (r.returncode, r.stdout) == (1, "")
@@ -135,9 +135,9 @@ def test_stopping_is_clean(
 ) -> None:
     hook_pid = tmp_path / "hook.pid"
     server = servers(
-        'http_listen = "127.0.0.1:0";\nhttps_listen = "127.0.0.1:0";\n'
+        BOTH
         + setting("startup_cmd", f"echo $$ > {hook_pid}; sleep 60")
-        + fake_account(fake_oauth)
+        + fake_oauth.account_config()
     )
     ports = info(server)
     hook = int(wait_for(lambda: _read(hook_pid), "startup_cmd"))
@@ -156,7 +156,7 @@ def test_stopping_is_clean(
 
 
 def test_a_second_server_refuses_to_start(servers: ServerFactory, fake_oauth: FakeOAuth) -> None:
-    first = servers(HEAD + fake_account(fake_oauth))
+    first = servers(HEAD + fake_oauth.account_config())
     url = pending_url(first, "acct")
     r = run([*pizauth_command(), "server", "-d", "-c", str(first.config_path)], first.env)
     assert (r.returncode, r.stdout, r.stderr) == (1, "", ALREADY)
@@ -172,7 +172,7 @@ def test_a_listener_that_cannot_be_bound_stops_the_server(
         taken.listen()
         port = taken.getsockname()[1]
         config = f'http_listen = "127.0.0.1:{port}";\nhttps_listen = none;\n'
-        server = servers(config + fake_account(fake_oauth), wait=False, flag=None)
+        server = servers(config + fake_oauth.account_config(), wait=False, flag=None)
         assert server.wait_exit() == 1
     assert (
         "ERROR - Cannot start the redirect listeners: Address already in use (os error 98)\n"
@@ -188,7 +188,7 @@ def test_a_listen_address_without_a_host_stops_the_server(
     """Upstream's server refuses a listen address that names no host; ours bound the port
     on 127.0.0.1 (and ":port" might have meant every interface)."""
     config = f'http_listen = "{listen}";\nhttps_listen = none;\n'
-    server = servers(config + fake_account(fake_oauth), wait=False, flag=None)
+    server = servers(config + fake_oauth.account_config(), wait=False, flag=None)
     assert server.wait_exit() == 1
     assert "ERROR - Cannot start the redirect listeners: invalid socket address\n" in server.log()
     assert name_owner_pid(session_bus.address, "org.pizauth") is None

@@ -16,7 +16,7 @@ from harness.flows import authorise_account, device_code, gdbus, pending_url, ur
 from harness.oidc import OidcProvider
 from harness.procs import wait_for
 from harness.server import PizauthServer, ServerFactory, run_cli
-from harness.texts import PENDING
+from harness.texts import HEAD, PENDING
 from harness.user import authorise, enter_user_code, follow
 
 WAIT = "60"
@@ -25,8 +25,7 @@ BOUND = 90.0
 
 
 def _config(oidc: OidcProvider, *accounts: str) -> str:
-    head = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
-    return head + "".join(oidc.account_config(a) for a in accounts)
+    return HEAD + "".join(oidc.account_config(a) for a in accounts)
 
 
 def _in_background(
@@ -174,9 +173,8 @@ def test_a_bad_wait_is_refused(oidc: OidcProvider, servers: ServerFactory) -> No
 def test_a_device_code_account_answers_once_the_code_is_entered(
     oidc: OidcProvider, servers: ServerFactory
 ) -> None:
-    head = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
     server = servers(
-        head + oidc.account_config("dev", device=True),
+        HEAD + oidc.account_config("dev", device=True),
         extra_env={"PIZAUTH_DEVICE_INTERVAL": "0.2"},
     )
     with ThreadPoolExecutor(1) as pool:

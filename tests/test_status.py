@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -10,7 +11,6 @@ from pathlib import Path
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
 from harness.lifecycle import (
-    fake_account,
     in_log,
     lines,
     login_with_fake,
@@ -53,9 +53,11 @@ def test_status_and_show_in_every_state(
     server = servers(
         HEAD
         + setting("auth_notify_cmd", notify)
-        + "".join(fake_account(fake_oauth, n) for n in ("active", "blocker", "empty", "waiting"))
-        + fake_account(fake_oauth, "unannounced")
-        + fake_account(fake_oauth, "expired", "refresh_before_expiry = 0s;\nrefresh_retry = 1h;\n")
+        + "".join(fake_oauth.account_config(n) for n in ("active", "blocker", "empty", "waiting"))
+        + fake_oauth.account_config("unannounced")
+        + fake_oauth.account_config(
+            "expired", extra="refresh_before_expiry = 0s;\nrefresh_retry = 1h;\n"
+        )
     )
     login_with_fake(server, "active")
     t_active = time.time()
@@ -90,9 +92,11 @@ def test_status_and_show_in_every_state(
     wait_for(lambda: "unannounced" in lines(told), "the late announcement")
 
     # show on an expired token starts a refresh; asked again meanwhile, it says it is running.
-    fake_oauth.script.append(Reply(503, delay=0.5))
+    asked = threading.Event()  # the refresh is answered once both shows have asked
+    fake_oauth.script.append(Reply(503, hold=asked))
     assert show(server, "expired") == (1, "", f"ERROR - {EXPIRED_INITIATED}\n")
     assert show(server, "expired") == (1, "", f"ERROR - {EXPIRED_REFRESHING}\n")
+    asked.set()
     assert show(server, "active") == (0, "at-1\n", "")
 
 

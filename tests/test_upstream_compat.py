@@ -16,7 +16,7 @@ from harness import texts
 from harness.dbus_daemon import PrivateBus
 from harness.fakeoauth import FakeOAuth
 from harness.flows import authorise_account, pending_url, url_query
-from harness.lifecycle import fake_account, in_log, login_with_fake, setting, show_token, wait_for
+from harness.lifecycle import in_log, login_with_fake, setting, show_token, wait_for
 from harness.oidc import OidcProvider
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory, run_cli
@@ -185,7 +185,7 @@ def _can_bind(port: int) -> bool:
 
 def test_status_lines_are_sorted_whole(servers: ServerFactory, fake_oauth: FakeOAuth) -> None:
     """Upstream sorts ``name: state`` lines, so "a b" (a space) comes before "a" (a colon)."""
-    server = servers(HEAD + fake_account(fake_oauth, "a") + fake_account(fake_oauth, "a b"))
+    server = servers(HEAD + fake_oauth.account_config("a") + fake_oauth.account_config("a b"))
     r = server.cli("status")
     assert r.stdout.decode().splitlines() == ["a b: No access token", "a: No access token"]
 
@@ -193,7 +193,7 @@ def test_status_lines_are_sorted_whole(servers: ServerFactory, fake_oauth: FakeO
 def test_a_hook_killed_by_a_signal_has_no_exit_code(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    server = servers(HEAD + setting("token_event_cmd", "kill -9 $$") + fake_account(fake_oauth))
+    server = servers(HEAD + setting("token_event_cmd", "kill -9 $$") + fake_oauth.account_config())
     assert server.cli("revoke", "acct").returncode == 0
     wait_for(
         lambda: in_log(server, "ERROR - 'kill -9 $$' returned <Unknown exit code>"),
@@ -205,7 +205,7 @@ def test_config_lists_and_maps_may_start_with_a_comma(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
     extra = '    auth_uri_fields = {, "x": "1"};\n'
-    block = fake_account(fake_oauth, extra=extra).replace('scopes = ["mail"]', 'scopes = [, "a"]')
+    block = fake_oauth.account_config(extra=extra).replace('scopes = ["mail"]', 'scopes = [, "a"]')
     server = servers(HEAD + block)
     query = url_query(pending_url(server, "acct"))
     assert (query["scope"], query["x"]) == (["a"], ["1"])
@@ -218,7 +218,7 @@ def test_config_lists_and_maps_may_start_with_a_comma(
 def test_token_endpoint_redirects_that_keep_the_post(
     servers: ServerFactory, fake_oauth: FakeOAuth, status: int
 ) -> None:
-    account = fake_account(fake_oauth).replace(fake_oauth.token_uri, fake_oauth.hops(status, 10))
+    account = fake_oauth.account_config().replace(fake_oauth.token_uri, fake_oauth.hops(status, 10))
     server = servers(HEAD + account)
     assert login_with_fake(server) == "at-1"
     hops = [("POST", f"/hop/{status}/{n}") for n in range(10, 0, -1)]
@@ -229,7 +229,7 @@ def test_token_endpoint_redirects_that_keep_the_post(
 def test_a_see_other_redirect_turns_the_post_into_a_get(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    account = fake_account(fake_oauth).replace(fake_oauth.token_uri, fake_oauth.hops(303, 1))
+    account = fake_oauth.account_config().replace(fake_oauth.token_uri, fake_oauth.hops(303, 1))
     server = servers(HEAD + account)
     follow(pending_url(server, "acct"))
     wait_for(lambda: in_log(server, "HTTP code 405"), "the failed exchange")
@@ -240,7 +240,7 @@ def test_a_see_other_redirect_turns_the_post_into_a_get(
 def test_more_than_ten_redirects_are_not_followed(
     servers: ServerFactory, fake_oauth: FakeOAuth
 ) -> None:
-    account = fake_account(fake_oauth).replace(fake_oauth.token_uri, fake_oauth.hops(307, 11))
+    account = fake_oauth.account_config().replace(fake_oauth.token_uri, fake_oauth.hops(307, 11))
     server = servers(HEAD + account, extra_env={"PIZAUTH_EXCHANGE_RETRY_GAP": "0"})
     follow(pending_url(server, "acct"))
     wait_for(lambda: in_log(server, "couldn't connect to"), "the exchange to give up")
@@ -266,7 +266,7 @@ def test_a_redirect_uri_upstream_rejects_is_refused_by_reload(
     """These URIs passed the config check but not the parser that builds the authorisation
     URL, so after the reload every ``show`` of the account failed with an internal error and
     a traceback in the log. Upstream rejects them when it reads the config."""
-    good = HEAD + fake_account(fake_oauth)
+    good = HEAD + fake_oauth.account_config()
     server = servers(good)
     url = pending_url(server, "acct")
     bad = good.replace("    scopes", f'    redirect_uri = "{uri}";\n    scopes', 1)
