@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import texts
 from harness.dbus_daemon import PrivateBus
@@ -80,6 +81,13 @@ def test_make_install_and_uninstall_into_destdir(tmp_path: Path) -> None:
     assert [p for p in prefix.rglob("*") if p.is_file()] == []
 
 
+def _run(argv: list[str], *, timeout: float, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to the end (bounded), its output captured as text."""
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
+
+
 def test_an_installed_wheel_has_every_module_and_both_programs_run(
     tmp_path: Path, pizauth_env: dict[str, str], session_bus: PrivateBus
 ) -> None:
@@ -93,23 +101,17 @@ def test_an_installed_wheel_has_every_module_and_both_programs_run(
     )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    r = subprocess.run(
+    r = _run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(source)],
-        capture_output=True,
-        text=True,
         timeout=300,
-        check=False,
     )
     assert r.returncode == 0, r.stderr
     (wheel,) = tmp_path.glob("pizauth_dbus-*.whl")
     target = tmp_path / "installed"
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target"]
-    r = subprocess.run(
+    r = _run(
         [*install, str(target), str(wheel)],
-        capture_output=True,
-        text=True,
         timeout=120,
-        check=False,
     )
     assert r.returncode == 0, r.stderr
     env = {**pizauth_env, "PYTHONPATH": str(target)}
@@ -124,28 +126,22 @@ def test_an_installed_wheel_has_every_module_and_both_programs_run(
         "for m in mods:\n"
         "    assert importlib.import_module(m).__file__.startswith(sys.argv[0]), m\n"
     )
-    r = subprocess.run(
+    r = _run(
         [sys.executable, "-c", check.replace("sys.argv[0]", repr(str(target))), *sources],
         env=env,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=60,
-        check=False,
     )
     assert r.returncode == 0, r.stderr
     assert (target / "pizauth_dbus" / "py.typed").exists()
     assert (target / "pizauth_dbus" / "config" / "providers.json").exists()
 
     for program, usage in (("pizauth", "pizauth show"), ("pizauth-dbus", "pizauth-dbus doctor")):
-        r = subprocess.run(
+        r = _run(
             [str(target / "bin" / program), "--help"],
             env=env,
             cwd=tmp_path,
-            capture_output=True,
-            text=True,
             timeout=30,
-            check=False,
         )
         assert usage in r.stderr, (program, r)
 
@@ -165,13 +161,10 @@ def test_an_installed_wheel_has_every_module_and_both_programs_run(
         )
     try:
         wait_for(lambda: session_bus.name_has_owner("org.pizauth"), "the wheel's server")
-        r = subprocess.run(
+        r = _run(
             [str(target / "bin" / "pizauth"), "status"],
             env=env,
-            capture_output=True,
-            text=True,
             timeout=30,
-            check=False,
         )
         assert (r.returncode, r.stdout) == (0, "work: No access token\n"), r
         subprocess.run(
