@@ -11,7 +11,6 @@ state), over the harness's blocking calls (``harness.dbus_call``).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Self
@@ -20,8 +19,8 @@ from jeepney import DBusAddress
 
 from harness.dbus_call import call
 from harness.dbus_daemon import name_has_owner
-from harness.procs import popen_in_group, read_text, stop_group, wait_until
-from harness.service import Service
+from harness.procs import popen_in_group, read_text, wait_until
+from harness.service import GroupService
 
 START_TIMEOUT = 15.0
 """Seconds for the mock to own its name (importing dbus-python takes a moment)."""
@@ -40,7 +39,7 @@ NM_DISCONNECTED = 20
 NM_CONNECTED_GLOBAL = 70
 
 
-class MockService(Service):
+class MockService(GroupService):
     """One dbusmock template on the bus at ``address`` (a private stand-in system bus)."""
 
     def __init__(self, template: str, address: str, log_dir: Path) -> None:
@@ -48,7 +47,6 @@ class MockService(Service):
         self.name, self.path = TEMPLATES.get(template, PORTAL)
         self.address = address
         self.log_path = log_dir / f"dbusmock-{template}.log"
-        self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Self:
         if self.template == "portal":
@@ -84,14 +82,6 @@ class MockService(Service):
 
     def log(self) -> str:
         return read_text(self.log_path)
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_group(self._proc)
-            self._proc = None
-
-    def started(self) -> bool:
-        return self._proc is not None
 
 
 def prepare_for_sleep(logind: MockService, going_to_sleep: bool) -> None:

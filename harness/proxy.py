@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 from pathlib import Path
 from typing import Self
 
-from harness.procs import free_port, popen_in_group, read_text, stop_group, wait_until
-from harness.service import Service
+from harness.procs import free_port, popen_in_group, read_text, wait_until
+from harness.service import GroupService
 
 START_TIMEOUT = 10.0
 """Seconds to wait for tinyproxy to accept connections (it takes milliseconds)."""
@@ -34,7 +33,7 @@ DisableViaHeader Yes
 """
 
 
-class TinyProxy(Service):
+class TinyProxy(GroupService):
     """``tinyproxy -d -c <dir>/tinyproxy.conf``; :attr:`url` is what ``http_proxy`` names."""
 
     def __init__(self, directory: Path) -> None:
@@ -43,7 +42,6 @@ class TinyProxy(Service):
         self.log_path = self.dir / "tinyproxy.log"
         self.out_path = self.dir / "tinyproxy.out"
         self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -75,11 +73,3 @@ class TinyProxy(Service):
     def requests(self) -> list[str]:
         """The request lines it forwarded so far, e.g. ``POST http://127.0.0.1:5/token``."""
         return re.findall(r"Request \(file descriptor \d+\): (\S+ \S+)", read_text(self.log_path))
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            stop_group(self._proc)
-            self._proc = None
-
-    def started(self) -> bool:
-        return self._proc is not None

@@ -8,9 +8,12 @@ cleans up (:meth:`Service.cleanup`), whatever happened in between.
 
 from __future__ import annotations
 
+import subprocess
 from abc import ABC, abstractmethod
 from types import TracebackType
 from typing import Self
+
+from harness.procs import stop_group
 
 
 class Service(ABC):
@@ -43,3 +46,18 @@ class Service(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.cleanup()
+
+
+class GroupService(Service):
+    """A service that is one program, run in a process group of its own (``procs``'
+    ``popen_in_group``) into ``_proc`` by the subclass's :meth:`start`."""
+
+    _proc: subprocess.Popen[bytes] | None = None
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop_group(self._proc)
+            self._proc = None
+
+    def started(self) -> bool:
+        return self._proc is not None

@@ -68,6 +68,13 @@ def _server(
     )
 
 
+def _fresh_token_soon(server: PizauthServer) -> None:
+    """The refreshed token is served within :data:`FRESH_WITHIN` of now."""
+    t = time.monotonic()
+    wait_for(lambda: show_token(server) == "at-2", "a fresh token", timeout=FRESH_WITHIN)
+    assert time.monotonic() - t < FRESH_WITHIN
+
+
 def _fail_one_refresh(server: PizauthServer, fake: FakeOAuth, text: str) -> None:
     """Start a refresh that fails transiently; with refresh_retry = 1h, none follows soon."""
     fake.script.append(Reply(503))
@@ -88,9 +95,7 @@ def test_a_resume_from_logind_refreshes_at_once(
     prepare_for_sleep(logind, True)
     prepare_for_sleep(logind, False)
     prepare_for_sleep(logind, False)  # elogind says it twice: one resume
-    t = time.monotonic()
-    wait_for(lambda: show_token(server) == "at-2", "a fresh token", timeout=FRESH_WITHIN)
-    assert time.monotonic() - t < FRESH_WITHIN
+    _fresh_token_soon(server)
     assert server.log().count("Resumed from suspend (logind says so)") == 1
     assert len(fake_oauth.seen) == 3  # the exchange, the failure, the refresh after resume
 
@@ -107,9 +112,7 @@ def test_the_network_coming_back_refreshes_at_once(
     assert " [waiting for the network since " in status(server)["acct"]
 
     set_nm_state(networkmanager, NM_CONNECTED_GLOBAL)
-    t = time.monotonic()
-    wait_for(lambda: show_token(server) == "at-2", "a fresh token", timeout=FRESH_WITHIN)
-    assert time.monotonic() - t < FRESH_WITHIN
+    _fresh_token_soon(server)
     assert status(server)["acct"].startswith("Active access token (obtained ")
     assert "waiting for the network" not in status(server)["acct"]
 
@@ -133,9 +136,7 @@ def test_the_portal_is_the_first_source_and_its_network_coming_back_refreshes_at
         _fail_one_refresh(server, fake_oauth, "Transitory refresh error for acct (waiting for the")
 
         set_portal_available(portal, True)
-        t = time.monotonic()
-        wait_for(lambda: show_token(server) == "at-2", "a fresh token", timeout=FRESH_WITHIN)
-        assert time.monotonic() - t < FRESH_WITHIN
+        _fresh_token_soon(server)
         assert "waiting for the network" not in status(server)["acct"]
 
 
