@@ -28,19 +28,29 @@ def _installed(env: dict[str, str], data_home: Path) -> list[Path]:
     ]
 
 
-def _install(env: dict[str, str], data_home: Path) -> Path:
-    """Run the real ``pizauth-dbus install`` and return the service file it wrote."""
-    tool = Path(sys.executable).with_name("pizauth-dbus")
-    r = subprocess.run(
-        [str(tool), "install"],
+TOOL = Path(sys.executable).with_name("pizauth-dbus")
+BUS_READ = "the session bus has read its service files again\n"
+
+
+def _tool(env: dict[str, str], data_home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TOOL), *args],
         env={**env, "XDG_DATA_HOME": str(data_home)},
         capture_output=True,
         text=True,
         timeout=20,
-        check=True,
     )
+
+
+def _install(env: dict[str, str], data_home: Path) -> Path:
+    """Run the real ``pizauth-dbus install`` and return the service file it wrote."""
+    r = _tool(env, data_home, "install")
     files = _installed(env, data_home)
-    assert r.stdout == "".join(f"wrote {f}\n" for f in files)
+    wrote = "".join(f"wrote {f}\n" for f in files)
+    assert (r.returncode, r.stderr) == (0, "") and r.stdout.startswith(wrote), r
+    # Then one line on telling the session bus: done, or why not (never an error).
+    told = r.stdout.removeprefix(wrote)
+    assert told == BUS_READ or (told.startswith("note: ") and told.count("\n") == 1), told
     return files[0]
 
 
@@ -79,15 +89,34 @@ def test_install_writes_an_absolute_exec_and_uninstall_removes_it(
     )
     assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
 
-    tool = Path(sys.executable).with_name("pizauth-dbus")
-    env = {**pizauth_env, "XDG_DATA_HOME": str(tmp_path / "data")}
-    r = subprocess.run(
-        [str(tool), "uninstall"], env=env, capture_output=True, text=True, timeout=20
+    r = _tool(pizauth_env, tmp_path / "data", "uninstall")
+    runtime_bus = Path(pizauth_env["XDG_RUNTIME_DIR"]) / "bus"
+    assert (r.returncode, r.stdout) == (
+        0,
+        "".join(f"removed {f}\n" for f in files)
+        + "note: no session bus (DBUS_SESSION_BUS_ADDRESS is unset and "
+        f"{runtime_bus} does not exist); a session bus started from now on reads the files "
+        "itself\n",
     )
-    assert (r.returncode, r.stdout) == (0, "".join(f"removed {f}\n" for f in files))
     assert not any(f.exists() for f in files)
-    bad = subprocess.run([str(tool), "frob"], env=env, capture_output=True, text=True, timeout=20)
+    bad = _tool(pizauth_env, tmp_path / "data", "frob")
     assert bad.returncode == 1 and bad.stderr.startswith("Usage:")
+
+
+def test_install_has_the_bus_read_the_file_before_it_returns(
+    pizauth_env: dict[str, str], session_bus: PrivateBus
+) -> None:
+    # A new user's bus: the per-user service directory did not exist when it started, so
+    # dbus-daemon watches nothing there (and dbus-broker watches no directory at all). Before
+    # install asked the bus to reload, org.pizauth stayed unknown to ListActivatableNames (and
+    # so to the doctor) until the next login.
+    shutil.rmtree(session_bus.data_dir / "dbus-1")
+    r = _tool(pizauth_env, session_bus.data_dir, "install")
+    assert "org.pizauth" in session_bus.list_activatable_names()  # at once: no waiting
+    assert r.returncode == 0 and r.stdout.endswith(BUS_READ), r
+    r = _tool(pizauth_env, session_bus.data_dir, "uninstall")
+    assert r.returncode == 0 and r.stdout.endswith(BUS_READ), r
+    assert "org.pizauth" not in session_bus.list_activatable_names()
 
 
 def test_first_show_starts_the_server(

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2 or argv[1] not in ("install", "uninstall"):
         sys.stderr.write(USAGE.format(pn=pn))
         return 1
-    from pizauth_dbus.cli.install import install, uninstall
+    from pizauth_dbus.cli.install import install, tell_the_bus, uninstall
 
     try:
         paths = install() if argv[1] == "install" else uninstall()
@@ -46,4 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     verb = "wrote" if argv[1] == "install" else "removed"
     for p in paths:
         print(f"{verb} {p}")
+    problem = tell_the_bus()
+    if problem is None:
+        print("the session bus has read its service files again")
+    else:
+        # Not an error: the files are in place, and a session started later reads them.
+        print(f"note: {problem}; a session bus started from now on reads the files itself")
     return 0

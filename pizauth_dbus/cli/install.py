@@ -15,6 +15,11 @@ the ``pizauth`` that is running it:
 The texts are made here rather than read from ``data/`` (which the wheel does not carry); a
 test checks that they match ``data/``. Nothing here needs root; ``make install`` is the
 packagers' way.
+
+After writing or removing the files, :func:`tell_the_bus` asks the session bus to read its
+service directories again. A bus cannot be trusted to notice by itself: dbus-daemon watches only
+the directories that existed when it started (a new user's ``~/.local/share/dbus-1/services``
+usually did not) and reads a change a moment later, and dbus-broker watches none.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ import re
 import shlex
 import sys
 from pathlib import Path
+
+RELOAD_TIMEOUT = 5.0
+"""Seconds the session bus may take to read its configuration again."""
 
 SERVICE_NAME = "org.pizauth.service"
 UNIT_NAME = "pizauth.service"
@@ -169,3 +177,29 @@ def uninstall() -> list[Path]:
             continue
         removed.append(path)
     return removed
+
+
+def tell_the_bus() -> str | None:
+    """Ask the session bus to read its configuration and service files again (``ReloadConfig``,
+    which both dbus-daemon and dbus-broker answer only once they have), so that what
+    :func:`install` or :func:`uninstall` changed counts before this program exits.
+
+    :returns: None when the bus has read them, else why it could not be asked.
+    """
+    from pizauth_dbus import blocking_calls
+    from pizauth_dbus.busaddr import session_bus_address
+
+    address, how = session_bus_address()
+    if address is None:
+        return f"no session bus ({how})"
+    try:
+        conn = blocking_calls.connect(address)
+    except Exception as e:  # refused, bad address, authentication: all "no bus"
+        return f"the session bus at {address} refuses: {e}"
+    try:
+        blocking_calls.call_daemon(conn, "ReloadConfig", timeout=RELOAD_TIMEOUT)
+    except blocking_calls.BusError as e:
+        return f"the session bus did not reload: {e.text}"
+    finally:
+        conn.close()
+    return None

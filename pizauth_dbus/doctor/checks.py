@@ -243,7 +243,7 @@ def activation_checks(ctx: Context, this_program: str, *, needed: bool) -> list[
                 "activation",
                 bad,
                 "the bus does not list org.pizauth as activatable",
-                "log out and in again (or reload the bus) so that it reads the file",
+                "run pizauth-dbus install again: it has the bus read the file",
             )
         )
     unit = service.systemd_service
