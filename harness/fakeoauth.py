@@ -51,6 +51,12 @@ HOLD_LIMIT = 60.0
 HOLD_POLL = 0.01
 """Seconds between two looks at a held answer's event."""
 
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+"""The grant type of a device-flow token request (RFC 8628), the server's polls."""
+FAST_DEVICE_POLLING = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}
+"""Server environment for device flows against this fake, whose device answer names no
+interval: poll every 0.2 s rather than 5 s."""
+
 
 @dataclass
 class Reply:
@@ -256,6 +262,14 @@ class FakeOAuth(Service):
         """The form fields of token request ``index`` (the last one by default) as a dict."""
         with self._lock:
             return dict(self.seen[index])
+
+    def device_polls(self) -> int:
+        """How many token requests so far were device-flow polls (:data:`DEVICE_GRANT`)."""
+        return sum(
+            1
+            for i in range(len(self.seen))
+            if self.token_fields(i).get("grant_type") == DEVICE_GRANT
+        )
 
     async def _authorize(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)

@@ -24,7 +24,7 @@ from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcProvider
 from harness.procs import free_port
-from harness.server import ServerFactory
+from harness.server import ServerFactory, install_into
 from harness.texts import HEAD
 
 DOCTOR = [str(Path(sys.executable).with_name("pizauth-dbus")), "doctor"]
@@ -38,25 +38,11 @@ def _env(pizauth_env: dict[str, str], bus: PrivateBus | None) -> dict[str, str]:
     return env
 
 
-def _install(env: dict[str, str], bus: PrivateBus) -> None:
-    """``pizauth-dbus install`` into the bus's own directory."""
-    r = subprocess.run(
-        [*DOCTOR[:1], "install"],
-        env={**env, "XDG_DATA_HOME": str(bus.data_dir)},
-        capture_output=True,
-        timeout=TOOL_TIMEOUT,
-        check=True,
-    )
-    # The bus has read the new file before install returns: the doctor's "activatable" check
-    # must not race the bus's own directory watch (it lost that race under load).
-    assert r.stdout.endswith(b"the session bus has read its service files again\n"), r.stdout
-
-
 @pytest.fixture
 def installed(pizauth_env: dict[str, str], session_bus: PrivateBus) -> dict[str, str]:
     """The doctor's environment, with ``pizauth-dbus install`` done into the bus's directory."""
     env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    install_into(env, session_bus)
     return env
 
 
