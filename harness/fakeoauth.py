@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from harness.endpoints import Endpoint
 from harness.service import Service
 from harness.texts import account_block
 
@@ -213,22 +214,11 @@ class FakeOAuth(Service):
 
     # -- endpoints ----------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """The server's base URL, ``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def auth_uri(self) -> str:
-        return f"{self.url}/authorize"
-
-    @property
-    def token_uri(self) -> str:
-        return f"{self.url}/token"
-
-    @property
-    def device_uri(self) -> str:
-        return f"{self.url}/device"
+    url = Endpoint()
+    """The server's base URL, ``http://127.0.0.1:<port>``."""
+    auth_uri = Endpoint("/authorize")
+    token_uri = Endpoint("/token")
+    device_uri = Endpoint("/device")
 
     def account_config(
         self,
