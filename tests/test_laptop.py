@@ -57,6 +57,13 @@ def _server(
     )
 
 
+def _sign_in_once_heard(server: PizauthServer, heard: str) -> None:
+    """Wait for the log to say ``heard`` (news of resumes or of the network is listened for, so
+    what the test does next is heard), then sign in: the first token is at-1."""
+    wait_for(lambda: lc.in_log(server, heard), heard)
+    assert lc.login_with_fake(server) == "at-1"
+
+
 def _fresh_token_soon(server: PizauthServer) -> None:
     """The refreshed token is served within :data:`FRESH_WITHIN` of now."""
     t = time.monotonic()
@@ -77,8 +84,7 @@ def test_a_resume_from_logind_refreshes_at_once(
     servers: ServerFactory, fake_oauth: FakeOAuth, logind: MockService, tmp_path: Path
 ) -> None:
     server = _server(servers, fake_oauth, tmp_path)
-    wait_for(lambda: lc.in_log(server, "Hearing of resumes from logind"), "the logind match")
-    assert lc.login_with_fake(server) == "at-1"
+    _sign_in_once_heard(server, "Hearing of resumes from logind")
     _fail_one_refresh(server, fake_oauth, "Transitory refresh error for acct: HTTP code 503")
 
     prepare_for_sleep(logind, True)
@@ -93,8 +99,7 @@ def test_the_network_coming_back_refreshes_at_once(
     servers: ServerFactory, fake_oauth: FakeOAuth, networkmanager: MockService, tmp_path: Path
 ) -> None:
     server = _server(servers, fake_oauth, tmp_path)
-    wait_for(lambda: lc.in_log(server, "Network monitor: NetworkManager"), "the monitor")
-    assert lc.login_with_fake(server) == "at-1"
+    _sign_in_once_heard(server, "Network monitor: NetworkManager")
     set_nm_state(networkmanager, NM_DISCONNECTED)
     wait_for(lambda: lc.in_log(server, "The network is gone (NetworkManager)"), "offline")
     _fail_one_refresh(server, fake_oauth, "Transitory refresh error for acct (waiting for the")
@@ -118,8 +123,7 @@ def test_the_portal_is_the_first_source_and_its_network_coming_back_refreshes_at
     with MockService("portal", session_bus.address, tmp_path) as portal:
         portal_network_monitor(portal, True)
         server = _server(servers, fake_oauth, tmp_path)
-        wait_for(lambda: lc.in_log(server, "Network monitor: portal"), "the portal monitor")
-        assert lc.login_with_fake(server) == "at-1"
+        _sign_in_once_heard(server, "Network monitor: portal")
         set_portal_available(portal, False)
         wait_for(lambda: lc.in_log(server, "The network is gone (portal)"), "offline")
         _fail_one_refresh(server, fake_oauth, "Transitory refresh error for acct (waiting for the")
@@ -150,8 +154,7 @@ def test_an_outage_runs_no_hook_and_sends_no_reminder(
         extra=other,
         knobs={"PIZAUTH_OFFLINE_RETRY": "0.1"},
     )
-    wait_for(lambda: lc.in_log(server, "Network monitor: NetworkManager"), "the monitor")
-    assert lc.login_with_fake(server) == "at-1"
+    _sign_in_once_heard(server, "Network monitor: NetworkManager")
     wait_for(lambda: lc.lines(notified) == ["acct"], "the first sign-in's reminder")
     set_nm_state(networkmanager, NM_DISCONNECTED)
     wait_for(lambda: lc.in_log(server, "The network is gone"), "offline")
@@ -182,8 +185,7 @@ def test_without_a_system_bus_everything_works_as_before(
     """pizauth_env points DBUS_SYSTEM_BUS_ADDRESS at a socket that does not exist: one debug
     line says so, and nothing else changes."""
     server = _server(servers, fake_oauth, tmp_path, retry="0s", flag="-vvv")
-    wait_for(lambda: lc.in_log(server, "Network monitor: none"), "no monitor")
-    assert lc.login_with_fake(server) == "at-1"
+    _sign_in_once_heard(server, "Network monitor: none")
     r = server.cli("refresh", "acct")
     assert r.returncode == 0, r.stderr
     wait_for(lambda: "token_refreshed" in lc.lines(tmp_path / "events"), "the refresh")
