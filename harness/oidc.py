@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
 from harness.endpoints import Endpoint
 from harness.procs import free_port, popen_in_group, read_text, stop_group, wait_until
@@ -278,6 +278,17 @@ class OidcProvider(Service):
         )
 
 
+class Settings(TypedDict, total=False):
+    """What a provider is started with, but for where its log goes: :class:`OidcProvider`'s
+    parameters of the same names."""
+
+    at_ttl: int
+    rt_ttl: int
+    https_redirects: Sequence[str]
+    rotate_refresh_tokens: bool
+    device_code_ttl: int
+
+
 class OidcFactory:
     """Starts oidc-provider instances with their logs under ``tmp_path``; :meth:`stop_all`
     stops them (the ``oidc_factory`` fixture does at teardown)."""
@@ -286,25 +297,11 @@ class OidcFactory:
         self._tmp_path = tmp_path
         self._started: list[OidcProvider] = []
 
-    def __call__(
-        self,
-        *,
-        at_ttl: int = 60,
-        rt_ttl: int = 3600,
-        https_redirects: Sequence[str] = (),
-        rotate_refresh_tokens: bool = False,
-        device_code_ttl: int = 600,
-    ) -> OidcProvider:
+    def __call__(self, **settings: Unpack[Settings]) -> OidcProvider:
+        """A started provider with ``settings`` (:class:`OidcProvider`'s defaults for the rest)."""
         log_dir = self._tmp_path / f"oidc-{len(self._started)}"
         log_dir.mkdir()
-        provider = OidcProvider(
-            at_ttl=at_ttl,
-            rt_ttl=rt_ttl,
-            https_redirects=https_redirects,
-            rotate_refresh_tokens=rotate_refresh_tokens,
-            device_code_ttl=device_code_ttl,
-            log_dir=log_dir,
-        )
+        provider = OidcProvider(**settings, log_dir=log_dir)
         self._started.append(provider)
         return provider.start()
 
