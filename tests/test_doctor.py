@@ -68,6 +68,17 @@ def _write_config(env: dict[str, str], text: str) -> None:
     (Path(env["XDG_CONFIG_HOME"]) / "pizauth.conf").write_text(text)
 
 
+@pytest.fixture
+def configured(
+    oidc: OidcProvider, pizauth_env: dict[str, str], session_bus: PrivateBus
+) -> dict[str, str]:
+    """The doctor's environment on the test's bus, with a config of one account on the
+    provider, and nothing installed."""
+    env = _env(pizauth_env, session_bus)
+    _write_config(env, _config(oidc))
+    return env
+
+
 def test_everything_well_is_all_ticks(
     oidc: OidcProvider,
     servers: ServerFactory,
@@ -93,11 +104,8 @@ def test_everything_well_is_all_ticks(
     assert all(line.startswith("✔ ") for line in lines), lines
 
 
-def test_the_json_schema(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
-) -> None:
-    env = _env(pizauth_env, session_bus)
-    _write_config(env, _config(oidc))
+def test_the_json_schema(configured: dict[str, str]) -> None:
+    env = configured
     _, doc = _doctor(env)
     assert set(doc) == {"ok", "checks"} and isinstance(doc["ok"], bool)
     for c in doc["checks"]:
@@ -119,10 +127,9 @@ def test_no_bus(oidc: OidcProvider, pizauth_env: dict[str, str]) -> None:
 
 
 def test_no_server_and_no_activation_file_starts_nothing(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    session_bus: PrivateBus, configured: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _write_config(env, _config(oidc))
+    env = configured
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
     assert (code, fail["area"], fail["fix"]) == (1, "activation", "run pizauth-dbus install")
@@ -130,10 +137,9 @@ def test_no_server_and_no_activation_file_starts_nothing(
 
 
 def test_an_activation_file_whose_program_is_gone(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str], tmp_path: Path
+    session_bus: PrivateBus, configured: dict[str, str], tmp_path: Path
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _write_config(env, _config(oidc))
+    env = configured
     session_bus.add_service("org.pizauth", [str(tmp_path / "gone" / "pizauth"), "server", "-d"])
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
