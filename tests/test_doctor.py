@@ -79,6 +79,13 @@ def configured(
     return env
 
 
+@pytest.fixture
+def installed_and_configured(oidc: OidcProvider, installed: dict[str, str]) -> dict[str, str]:
+    """``installed``, with the config of one account on the provider written."""
+    _write_config(installed, _config(oidc))
+    return installed
+
+
 def test_everything_well_is_all_ticks(
     oidc: OidcProvider,
     servers: ServerFactory,
@@ -150,10 +157,9 @@ def test_an_activation_file_whose_program_is_gone(
 
 
 def test_an_installed_activation_file_and_no_server_is_fine(
-    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+    session_bus: PrivateBus, installed_and_configured: dict[str, str]
 ) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+    env = installed_and_configured
     code, doc = _doctor(env)
     assert code == 0 and _fails(doc) == [], _fails(doc)
     assert not name_has_owner(session_bus.address, "org.pizauth")  # still nothing started
@@ -180,11 +186,8 @@ def test_a_redirect_that_cannot_reach_its_listener(
     assert "http_listen" in fail["fix"]
 
 
-def test_no_notification_service_on_a_desktop(
-    oidc: OidcProvider, installed: dict[str, str]
-) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+def test_no_notification_service_on_a_desktop(installed_and_configured: dict[str, str]) -> None:
+    env = installed_and_configured
     _, without_display = _doctor(env)
     assert _fails(without_display) == []  # over SSH or on a server: only a note
     code, doc = _doctor({**env, "DISPLAY": ":99"})
@@ -210,10 +213,9 @@ def test_a_locked_keyring(
 
 
 def test_a_foreign_owner_of_the_name(
-    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+    session_bus: PrivateBus, installed_and_configured: dict[str, str]
 ) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+    env = installed_and_configured
     with open_dbus_connection(bus=session_bus.address) as squatter:
         reply = squatter.send_and_get_reply(message_bus.RequestName("org.pizauth"))
         assert reply.body == (1,)
@@ -261,10 +263,9 @@ def test_a_bad_command_line(pizauth_env: dict[str, str]) -> None:
 
 
 def test_online_checks_the_endpoints_only_when_asked(
-    oidc: OidcProvider, installed: dict[str, str]
+    oidc: OidcProvider, installed_and_configured: dict[str, str]
 ) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+    env = installed_and_configured
     _, offline = _doctor(env)
     assert not any(c["area"] == "online" for c in offline["checks"])
     code, doc = _doctor(env, "--online")
