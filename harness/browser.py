@@ -139,6 +139,14 @@ def chromium(
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _sign_in(page: Page, login: str, password: str) -> None:
+    """Fill in oidc-provider's login form and submit it, as far as its consent page."""
+    page.locator('input[name="login"]').fill(login)
+    page.locator('input[name="password"]').fill(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign-in").click()
+
+
 def sign_in_and_consent(
     page: Page, landing: str, *, login: str = "alice", password: str = "any-password"
 ) -> Response:
@@ -150,10 +158,7 @@ def sign_in_and_consent(
     :param landing: the start of the redirect URI (e.g. ``http://localhost:8080/``).
     :returns: the landing page's response (its status is the listener's answer).
     """
-    page.locator('input[name="login"]').fill(login)
-    page.locator('input[name="password"]').fill(password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign-in").click()
+    _sign_in(page, login, password)
     # Consent names what the client asks for (offline access); "Continue" grants it.
     with page.expect_response(lambda r: r.url.startswith(landing)) as landed:
         page.get_by_role("button", name="Continue").click()
@@ -166,10 +171,7 @@ def sign_in_and_consent_to(
 ) -> str:
     """As :func:`sign_in_and_consent`, for a landing page the browser cannot reach (its
     requests there are cut off by a route): returns the address it was sent to."""
-    page.locator('input[name="login"]').fill(login)
-    page.locator('input[name="password"]').fill(password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign-in").click()
+    _sign_in(page, login, password)
     with page.expect_request(lambda r: r.url.startswith(landing)) as sent:
         page.get_by_role("button", name="Continue").click()
     return sent.value.url

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,8 +22,8 @@ from typing import Any, Self
 from jeepney.io.blocking import open_dbus_connection
 
 from harness.dbus_call import BUS_DAEMON, CallError, call
-from harness.procs import popen_ready, read_text, stop_group
-from harness.service import Service
+from harness.procs import popen_ready, read_text
+from harness.service import GroupService
 
 START_TIMEOUT = 10.0
 """Seconds to wait for dbus-daemon to print its address: it normally takes a few milliseconds."""
@@ -98,7 +97,7 @@ def name_owner_pid(address: str, name: str) -> int | None:
     return int(body[0])
 
 
-class PrivateBus(Service):
+class PrivateBus(GroupService):
     """A running private ``dbus-daemon``; also a context manager that stops it on exit.
 
     :param env: the daemon's whole environment (activated services inherit it).
@@ -145,7 +144,6 @@ class PrivateBus(Service):
             )
         )
         self._env = dict(env)
-        self._proc: subprocess.Popen[bytes] | None = None
         self.address = ""
 
     def start(self) -> Self:
@@ -172,17 +170,6 @@ class PrivateBus(Service):
             raise
         return self
 
-    @property
-    def pid(self) -> int:
-        """The daemon's process id."""
-        if self._proc is None:
-            raise RuntimeError("the bus was never started")
-        return self._proc.pid
-
-    def running(self) -> bool:
-        """Whether the daemon process is still running."""
-        return self._proc is not None and self._proc.poll() is None
-
     def log(self) -> str:
         """The daemon's output so far, including that of the services it activated."""
         return read_text(self.log_path)
@@ -192,12 +179,8 @@ class PrivateBus(Service):
 
         Idempotent; also removes the daemon's directory.
         """
-        if self._proc is not None:
-            stop_group(self._proc)
+        super().stop()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def started(self) -> bool:
-        return self._proc is not None
 
     # -- queries ------------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from harness.endpoints import Endpoint
 from harness.service import Service
 from harness.texts import account_block
 
@@ -50,6 +51,12 @@ HOLD_LIMIT = 60.0
 """Seconds a held answer waits at most for its release: longer than any test."""
 HOLD_POLL = 0.01
 """Seconds between two looks at a held answer's event."""
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+"""The grant type of a device-flow token request (RFC 8628), the server's polls."""
+FAST_DEVICE_POLLING = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}
+"""Server environment for device flows against this fake, whose device answer names no
+interval: poll every 0.2 s rather than 5 s."""
 
 
 @dataclass
@@ -207,22 +214,11 @@ class FakeOAuth(Service):
 
     # -- endpoints ----------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """The server's base URL, ``http://127.0.0.1:<port>``."""
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def auth_uri(self) -> str:
-        return f"{self.url}/authorize"
-
-    @property
-    def token_uri(self) -> str:
-        return f"{self.url}/token"
-
-    @property
-    def device_uri(self) -> str:
-        return f"{self.url}/device"
+    url = Endpoint()
+    """The server's base URL, ``http://127.0.0.1:<port>``."""
+    auth_uri = Endpoint("/authorize")
+    token_uri = Endpoint("/token")
+    device_uri = Endpoint("/device")
 
     def account_config(
         self,
@@ -256,6 +252,14 @@ class FakeOAuth(Service):
         """The form fields of token request ``index`` (the last one by default) as a dict."""
         with self._lock:
             return dict(self.seen[index])
+
+    def device_polls(self) -> int:
+        """How many token requests so far were device-flow polls (:data:`DEVICE_GRANT`)."""
+        return sum(
+            1
+            for i in range(len(self.seen))
+            if self.token_fields(i).get("grant_type") == DEVICE_GRANT
+        )
 
     async def _authorize(self, request: web.Request) -> web.StreamResponse:
         query = dict(request.query)

@@ -5,10 +5,17 @@ the mechanism ``dbus-monitor`` uses) and records every call to, and every signal
 ``org.freedesktop.Notifications``, with the id each ``Notify`` returned. Nothing is changed on
 the way: it watches a real server and a real client, so tests can say what was asked (replace
 which id, which hints, which actions) when the screen alone cannot.
+
+:class:`PizauthMonitor` runs the man page's own ``gdbus monitor`` line on ``org.pizauth`` and
+collects what it prints, for tests of the signals as a script sees them.
 """
 
 from __future__ import annotations
 
+import queue
+import re
+import shlex
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -19,7 +26,9 @@ from jeepney.io.blocking import open_dbus_connection
 
 from harness.dbus_call import call
 from harness.procs import wait_until
+from harness.server import PizauthServer
 from harness.service import Service
+from harness.texts import man_examples
 
 INTERFACE = "org.freedesktop.Notifications"
 POLL = 0.2
@@ -142,3 +151,45 @@ class NotificationsMonitor(Service):
         once more when the bubble pizauth made expire goes (a transient one reports that too).
         """
         return [int(s.body[0]) for s in self.seen("NotificationClosed")]
+
+
+class PizauthMonitor:
+    """The man page's ``gdbus monitor`` on org.pizauth, its output lines collected by a thread."""
+
+    def __init__(self, server: PizauthServer) -> None:
+        (line,) = [e for e in man_examples() if " monitor " in e]
+        self.proc = subprocess.Popen(
+            shlex.split(line),
+            env=server.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, pattern: str, timeout: float = 15) -> str:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self.lines.get(timeout=left)
+            except queue.Empty:
+                break
+            seen.append(line)
+            if re.search(pattern, line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r}; saw {seen}")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=5)
+        self._reader.join(timeout=5)  # it sees EOF once the process is gone
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -15,13 +15,12 @@ leaves it on screen while it is shown; and it shows one notification at a time.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Self
 
 from harness.dbus_daemon import PrivateBus
-from harness.procs import popen_in_group, read_text, stop_group, wait_until
-from harness.service import Service
+from harness.procs import popen_in_group, read_text, wait_until
+from harness.service import GroupService
 from harness.xvfb import Box, Window, Xvfb, dark_lines
 
 DAEMON = "/usr/lib/notification-daemon/notification-daemon"
@@ -37,7 +36,7 @@ EDGE = 12
 """Pixels along the window's edges left out when looking for text: its rounded border."""
 
 
-class NotificationDaemon(Service):
+class NotificationDaemon(GroupService):
     """notification-daemon on ``display``, owning ``org.freedesktop.Notifications`` on ``bus``;
     a context manager that stops it.
 
@@ -56,13 +55,6 @@ class NotificationDaemon(Service):
             "GSETTINGS_BACKEND": "memory",
         }
         self.log_path = log_path
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        if self._proc is None:
-            raise RuntimeError("not started")
-        return self._proc.pid
 
     def start(self) -> Self:
         """Start the daemon; returns once it owns its name (bounded).
@@ -84,16 +76,8 @@ class NotificationDaemon(Service):
             )
         return self
 
-    def stop(self) -> None:
-        """Stop the daemon (bounded); idempotent."""
-        if self._proc is not None:
-            stop_group(self._proc)
-
     def log(self) -> str:
         return read_text(self.log_path)
-
-    def started(self) -> bool:
-        return self._proc is not None
 
     # -- what is on screen --------------------------------------------------------------------
 

@@ -17,8 +17,9 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypedDict, Unpack
 
+from harness.endpoints import Endpoint
 from harness.procs import free_port, popen_in_group, read_text, stop_group, wait_until
 from harness.service import Service
 from harness.texts import account_block, conf_string
@@ -173,37 +174,14 @@ class OidcProvider(Service):
 
     # -- endpoints ----------------------------------------------------------------------------
 
-    @property
-    def issuer(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def discovery_uri(self) -> str:
-        return f"{self.issuer}/.well-known/openid-configuration"
-
-    @property
-    def auth_uri(self) -> str:
-        return f"{self.issuer}/auth"
-
-    @property
-    def token_uri(self) -> str:
-        return f"{self.issuer}/token"
-
-    @property
-    def revocation_uri(self) -> str:
-        return f"{self.issuer}/token/revocation"
-
-    @property
-    def introspection_uri(self) -> str:
-        return f"{self.issuer}/token/introspection"
-
-    @property
-    def registration_uri(self) -> str:
-        return f"{self.issuer}/reg"
-
-    @property
-    def device_auth_uri(self) -> str:
-        return f"{self.issuer}/device/auth"
+    issuer = Endpoint()
+    discovery_uri = Endpoint("/.well-known/openid-configuration")
+    auth_uri = Endpoint("/auth")
+    token_uri = Endpoint("/token")
+    revocation_uri = Endpoint("/token/revocation")
+    introspection_uri = Endpoint("/token/introspection")
+    registration_uri = Endpoint("/reg")
+    device_auth_uri = Endpoint("/device/auth")
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -300,6 +278,17 @@ class OidcProvider(Service):
         )
 
 
+class Settings(TypedDict, total=False):
+    """What a provider is started with, but for where its log goes: :class:`OidcProvider`'s
+    parameters of the same names."""
+
+    at_ttl: int
+    rt_ttl: int
+    https_redirects: Sequence[str]
+    rotate_refresh_tokens: bool
+    device_code_ttl: int
+
+
 class OidcFactory:
     """Starts oidc-provider instances with their logs under ``tmp_path``; :meth:`stop_all`
     stops them (the ``oidc_factory`` fixture does at teardown)."""
@@ -308,27 +297,32 @@ class OidcFactory:
         self._tmp_path = tmp_path
         self._started: list[OidcProvider] = []
 
-    def __call__(
-        self,
-        *,
-        at_ttl: int = 60,
-        rt_ttl: int = 3600,
-        https_redirects: Sequence[str] = (),
-        rotate_refresh_tokens: bool = False,
-        device_code_ttl: int = 600,
-    ) -> OidcProvider:
+    def __call__(self, **settings: Unpack[Settings]) -> OidcProvider:
+        """A started provider with ``settings`` (:class:`OidcProvider`'s defaults for the rest)."""
         log_dir = self._tmp_path / f"oidc-{len(self._started)}"
         log_dir.mkdir()
-        provider = OidcProvider(
-            at_ttl=at_ttl,
-            rt_ttl=rt_ttl,
-            https_redirects=https_redirects,
-            rotate_refresh_tokens=rotate_refresh_tokens,
-            device_code_ttl=device_code_ttl,
-            log_dir=log_dir,
-        )
+        provider = OidcProvider(**settings, log_dir=log_dir)
         self._started.append(provider)
         return provider.start()
+
+    def for_https_listener(self, account: str, settings: str = "") -> tuple[int, OidcProvider, str]:
+        """A pizauth config with only the HTTPS listener, on a port chosen first, and a provider
+        that accepts it (oidc-provider matches an https redirect URI exactly, port included).
+
+        :param settings: more global settings, each ending in ``;`` and a newline.
+        :returns: the port, the provider, and the config: ``settings`` and ``account`` as the
+            web client ``pizauth-https`` whose redirect URI is ``https://localhost/``.
+        """
+        port = free_port()
+        provider = self(https_redirects=[f"https://localhost:{port}/"])
+        config = (
+            f'http_listen = none;\nhttps_listen = "127.0.0.1:{port}";\n'
+            + settings
+            + provider.account_config(
+                account, client_id=HTTPS_CLIENT_ID, extra='redirect_uri = "https://localhost/";'
+            )
+        )
+        return port, provider, config
 
     def stop_all(self) -> None:
         for provider in self._started:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.server import pizauth_command
+from harness.server import pizauth_command, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 """This checkout: the virtual environment and the editable install live in it."""
@@ -78,15 +78,8 @@ class Sandbox:
         timeout: float = RUN_TIMEOUT,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``command`` inside with exactly ``env``; stdout and stderr captured as bytes."""
-        return subprocess.run(
-            self.argv(command),
-            env=dict(env),
-            input=input,
-            stdin=subprocess.DEVNULL if input is None else None,
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
+        # The CLI's one way of running a command, with bubblewrap's argv as the command.
+        return run_cli(env, input=input, timeout=timeout, command=self.argv(command))
 
     def pizauth(
         self, env: Mapping[str, str], *args: str, input: bytes | None = None

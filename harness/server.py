@@ -3,6 +3,7 @@
 Contract relied on: ``pizauth server -d -c CONFIG`` stays in the foreground and logs to stderr;
 once fully started it owns ``org.pizauth`` on the session bus; ``pizauth shutdown`` asks it to
 exit. Every CLI call gets the server's environment, so it talks to the same private bus.
+:func:`install_into` runs ``pizauth-dbus install`` into a private bus's data directory.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
-from harness.dbus_daemon import name_owner_pid
+from harness.dbus_daemon import PrivateBus, name_owner_pid
 from harness.procs import popen_in_group, read_text, stop_group, wait_for, wait_until
 from harness.service import Service
 
@@ -31,6 +32,8 @@ CLI_TIMEOUT = 20.0
 
 SHUTDOWN_WAIT = 10.0
 """Seconds the server gets to exit after ``pizauth shutdown``, before SIGTERM."""
+INSTALL_TIMEOUT = 60.0
+"""Seconds ``pizauth-dbus install`` may take (it writes two files and asks the bus to reload)."""
 
 
 def pizauth_command() -> list[str]:
@@ -45,6 +48,20 @@ def server_argv(config_path: Path) -> list[str]:
     """The server's command line, e.g. for an activation file's ``Exec=``
     (``PrivateBus.add_service(BUS_NAME, server_argv(config))``)."""
     return [*pizauth_command(), "server", "-d", "-c", str(config_path)]
+
+
+def install_into(env: Mapping[str, str], bus: PrivateBus) -> None:
+    """``pizauth-dbus install`` into ``bus``'s own data directory, as into a person's."""
+    r = subprocess.run(
+        [str(Path(sys.executable).with_name("pizauth-dbus")), "install"],
+        env={**env, "XDG_DATA_HOME": str(bus.data_dir)},
+        capture_output=True,
+        timeout=INSTALL_TIMEOUT,
+        check=True,
+    )
+    # The bus has read the new file before install returns: the doctor's "activatable" check
+    # must not race the bus's own directory watch (it lost that race under load).
+    assert r.stdout.endswith(b"the session bus has read its service files again\n"), r.stdout
 
 
 def run_cli(

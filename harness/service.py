@@ -61,3 +61,14 @@ class GroupService(Service):
 
     def started(self) -> bool:
         return self._proc is not None
+
+    @property
+    def pid(self) -> int:
+        """The program's process id."""
+        if self._proc is None:
+            raise RuntimeError(f"{type(self).__name__} was never started")
+        return self._proc.pid
+
+    def running(self) -> bool:
+        """Whether the program is still running."""
+        return self._proc is not None and self._proc.poll() is None

@@ -1,10 +1,11 @@
 """Texts the tests share: config headers and a minimal account, how to write pizauth.conf's
-strings and account blocks, the CLI's messages as upstream prints them, and the message a
-config is refused with."""
+strings and account blocks, the CLI's messages as upstream prints them, the message a
+config is refused with, and the shell examples of the D-Bus man page."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 HEAD = 'http_listen = "127.0.0.1:0";\nhttps_listen = none;\n'
 """Global settings most tests want: an HTTP listener on a random port, HTTPS off."""
@@ -71,3 +72,20 @@ def error_of(text: str) -> str:
     except ConfigError as e:
         return str(e)
     raise AssertionError(f"the config was accepted:\n{text}")
+
+
+MAN_PAGE = Path(__file__).resolve().parent.parent / "man" / "org.pizauth.5"
+"""The D-Bus interface's man page, whose examples are meant to be run as printed."""
+
+
+def man_examples() -> list[str]:
+    """The busctl and gdbus command lines in the man page's example blocks."""
+    lines, inside = [], False
+    for raw in MAN_PAGE.read_text().splitlines():
+        if raw.startswith(".EX"):
+            inside = True
+        elif raw.startswith(".EE"):
+            inside = False
+        elif inside and raw.startswith(("busctl", "gdbus")):
+            lines.append(raw.replace("\\-", "-"))
+    return lines

@@ -27,7 +27,7 @@ import pytest
 
 from harness.dbus_daemon import PrivateBus
 from harness.dbusmock import MockService
-from harness.desktop import recording_browser
+from harness.desktop import Desktop, recording_browser
 from harness.fakeoauth import FakeOAuth
 from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
@@ -152,6 +152,13 @@ def notifications(session_bus: PrivateBus) -> Iterator[FakeNotifications]:
 def browser(tmp_path: Path) -> Path:
     """A ``$BROWSER`` that records the URLs it is given (``harness.desktop.opened`` reads them)."""
     return recording_browser(tmp_path)
+
+
+@pytest.fixture
+def desktop(servers: ServerFactory, fake_oauth: FakeOAuth, browser: Path) -> Desktop:
+    """``desktop.start("acct")``: verbose servers on the fake provider, with the recording
+    browser (``harness.desktop.Desktop``)."""
+    return Desktop(servers, fake_oauth, browser)
 
 
 @pytest.fixture

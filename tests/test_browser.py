@@ -29,7 +29,6 @@ from harness.browser import (
 )
 from harness.flows import pending_url, url_query, wait_for_token
 from harness.oidc import HTTPS_CLIENT_ID, OidcFactory, OidcProvider
-from harness.procs import free_port
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD
 from pizauth_dbus.server.redirects import NO_MATCH, SUCCESS
@@ -122,13 +121,8 @@ def test_browser_provider_error(oidc: OidcProvider, servers: ServerFactory, tmp_
 def test_browser_https_with_pinned_certificate(
     oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
-    port = free_port()
-    provider = oidc_factory(https_redirects=[f"https://localhost:{port}/"])
-    config = (
-        f'http_listen = none;\nhttps_listen = "127.0.0.1:{port}";\nrefresh_before_expiry = 10s;\n'
-        + provider.account_config(
-            "secure", client_id=HTTPS_CLIENT_ID, extra='redirect_uri = "https://localhost/";'
-        )
+    port, provider, config = oidc_factory.for_https_listener(
+        "secure", "refresh_before_expiry = 10s;\n"
     )
     server = servers(config)
     url = pending_url(server, "secure")

@@ -5,9 +5,7 @@ The shell examples in man/pizauth.1 are run here exactly as printed there.
 
 from __future__ import annotations
 
-import queue
 import re
-import shlex
 import subprocess
 import threading
 import time
@@ -17,29 +15,16 @@ import pytest
 
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import authorise_account, pending_url
+from harness.monitor import PizauthMonitor
 from harness.oidc import OidcProvider
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
-from harness.texts import HEAD
+from harness.texts import HEAD, man_examples
 from pizauth_dbus.config.loader import parse
 from pizauth_dbus.server import dump as dumpmod
 
-MAN_PAGE = Path(__file__).resolve().parent.parent / "man" / "org.pizauth.5"
 DEST = ["--dest", "org.pizauth", "--object-path", "/org/pizauth"]
 BUSCTL = ["busctl", "--user"]
-
-
-def man_examples() -> list[str]:
-    """The busctl and gdbus command lines in the man page's example blocks."""
-    lines, inside = [], False
-    for raw in MAN_PAGE.read_text().splitlines():
-        if raw.startswith(".EX"):
-            inside = True
-        elif raw.startswith(".EE"):
-            inside = False
-        elif inside and raw.startswith(("busctl", "gdbus")):
-            lines.append(raw.replace("\\-", "-"))
-    return lines
 
 
 def run(
@@ -203,51 +188,9 @@ def test_named_errors(fake_oauth: FakeOAuth, servers: ServerFactory, tmp_path: P
     assert "org.pizauth.Error.Config: " in err and "Line 1" in err
 
 
-class Monitor:
-    """``gdbus monitor`` on org.pizauth, its output lines collected by a thread."""
-
-    def __init__(self, server: PizauthServer) -> None:
-        (line,) = [e for e in man_examples() if " monitor " in e]
-        self.proc = subprocess.Popen(
-            shlex.split(line),
-            env=server.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_for(self, pattern: str, timeout: float = 15) -> str:
-        deadline = time.monotonic() + timeout
-        seen = []
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self.lines.get(timeout=left)
-            except queue.Empty:
-                break
-            seen.append(line)
-            if re.search(pattern, line):
-                return line
-        raise AssertionError(f"no line matching {pattern!r}; saw {seen}")
-
-    def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait(timeout=5)
-        self._reader.join(timeout=5)  # it sees EOF once the process is gone
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-
-
 def test_signals_and_property_changes(oidc: OidcProvider, servers: ServerFactory) -> None:
     server = servers(HEAD + oidc.account_config("acct"))
-    mon = Monitor(server)
+    mon = PizauthMonitor(server)
     try:
         # gdbus monitor subscribes asynchronously; wait until it prints its first line.
         mon.wait_for(r"owned by|org\.pizauth", timeout=10)

@@ -13,42 +13,27 @@ from __future__ import annotations
 import itertools
 import re
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from desktop_notifier import Icon
 
 from harness.dbus_daemon import PrivateBus
-from harness.desktop import WAIT, config, opened, start
-from harness.fakeoauth import FakeOAuth
+from harness.desktop import WAIT, Desktop, opened
 from harness.flows import pending_url, wait_for_token
 from harness.notifications import FakeNotifications
 from harness.procs import wait_until
-from harness.server import PizauthServer, ServerFactory
 from harness.user import follow
 from pizauth_dbus.server.desktop.text import ERROR_ICON, PROMPT_ICON
 
 
-@pytest.fixture
-def server(servers: ServerFactory, browser: Path) -> Callable[[str], PizauthServer]:
-    """``server(config_text) -> PizauthServer``: a verbose server, with the recording browser."""
-    return lambda text: start(servers, text, browser)
-
-
 def test_pending_account_is_notified_and_withdrawn_when_the_token_arrives(
-    server: Callable[[str], PizauthServer],
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    tmp_path: Path,
+    desktop: Desktop, notifications: FakeNotifications, tmp_path: Path
 ) -> None:
     hook_log = tmp_path / "hook.log"
-    s = server(
-        config(
-            fake_oauth,
-            "work mail",
-            head=f'auth_notify_cmd = "echo \\"$PIZAUTH_ACCOUNT\\" >> {hook_log}";\n',
-        )
+    s = desktop.start(
+        "work mail",
+        head=f'auth_notify_cmd = "echo \\"$PIZAUTH_ACCOUNT\\" >> {hook_log}";\n',
     )
     url = pending_url(s, "work mail")
     (n,) = notifications.wait_sent(1)
@@ -73,16 +58,13 @@ def test_pending_account_is_notified_and_withdrawn_when_the_token_arrives(
 
 
 def test_authorise_button_and_click_open_the_url_in_the_browser(
-    server: Callable[[str], PizauthServer],
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, notifications: FakeNotifications
 ) -> None:
-    s = server(config(fake_oauth, "acct"))
+    s = desktop.start("acct")
     url = pending_url(s, "acct")
     (n,) = notifications.wait_sent(1)
     notifications.click(n.id, "authorise")
-    assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
+    assert wait_until(lambda: desktop.opened() == [url], WAIT), desktop.opened()
 
     # A new authorisation (refresh on a pending account) gives a new URL and a new
     # notification; a click on its body opens that URL.
@@ -91,7 +73,7 @@ def test_authorise_button_and_click_open_the_url_in_the_browser(
     new_url = pending_url(s, "acct")
     assert new_url != url and second.id != n.id
     notifications.click(second.id)
-    assert wait_until(lambda: opened(browser) == [url, new_url], WAIT), opened(browser)
+    assert wait_until(lambda: desktop.opened() == [url, new_url], WAIT), desktop.opened()
 
     # What the browser was given is a working authorisation URL.
     assert follow(new_url).status == 200
@@ -99,12 +81,10 @@ def test_authorise_button_and_click_open_the_url_in_the_browser(
 
 
 def test_reminders_respect_the_interval_and_replace_each_other(
-    server: Callable[[str], PizauthServer],
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
+    desktop: Desktop, notifications: FakeNotifications
 ) -> None:
     interval = 1.0
-    s = server(config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"))
+    s = desktop.start("acct", head="auth_notify_interval = 1s;\n")
     pending_url(s, "acct")
     sent = notifications.wait_sent(3, timeout=WAIT)
     time.sleep(0.5)  # room for an extra reminder, if the server sent them too often
@@ -129,27 +109,24 @@ def test_reminders_respect_the_interval_and_replace_each_other(
 
 
 def test_removed_by_reload_withdraws_and_auth_error_is_notified(
-    server: Callable[[str], PizauthServer],
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    tmp_path: Path,
+    desktop: Desktop, notifications: FakeNotifications, tmp_path: Path
 ) -> None:
     hook_log = tmp_path / "hook.log"
     head = f'error_notify_cmd = "echo \\"$PIZAUTH_MSG\\" >> {hook_log}";\n'
-    s = server(config(fake_oauth, "keep", "drop", head=head))
+    s = desktop.start("keep", "drop", head=head)
     keep_url = pending_url(s, "keep")
     pending_url(s, "drop")
     by_account = {n.summary: n for n in notifications.wait_sent(2)}
     drop = next(n for k, n in by_account.items() if "drop" in k)
     keep = next(n for k, n in by_account.items() if "keep" in k)
 
-    s.write_config(config(fake_oauth, "keep", head=head))
+    s.write_config(desktop.config("keep", head=head))
     assert s.cli("reload").returncode == 0
     assert wait_until(lambda: notifications.closed == [drop.id], WAIT), notifications.closed
 
     # The provider refuses: the pending notification goes, an error notification comes, with
     # the provider's message.
-    fake_oauth.auth_error = "access_denied"
+    desktop.fake.auth_error = "access_denied"
     assert follow(keep_url).status == 400
     (error,) = [n for n in notifications.wait_sent(3) if n.id not in (keep.id, drop.id)]
     # Its own summary and icon; the provider's message once; what to do next; nothing to click.
@@ -171,11 +148,9 @@ def test_removed_by_reload_withdraws_and_auth_error_is_notified(
 
 
 def test_without_a_notification_service_nothing_breaks_or_leaks(
-    server: Callable[[str], PizauthServer],
-    session_bus: PrivateBus,
-    fake_oauth: FakeOAuth,
+    desktop: Desktop, session_bus: PrivateBus
 ) -> None:
-    s = server(config(fake_oauth, "a", "b", head="auth_notify_interval = 1s;\n"))
+    s = desktop.start("a", "b", head="auth_notify_interval = 1s;\n")
     assert session_bus.connection_count() == 1  # the server's own
     pending_url(s, "a")
     url = pending_url(s, "b")
@@ -193,24 +168,21 @@ def test_without_a_notification_service_nothing_breaks_or_leaks(
 
 
 def test_desktop_notifications_can_be_switched_off(
-    server: Callable[[str], PizauthServer],
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    tmp_path: Path,
+    desktop: Desktop, notifications: FakeNotifications, tmp_path: Path
 ) -> None:
     hook_log = tmp_path / "hook.log"
     head = (
         "desktop_notifications = false;\n"
         f'auth_notify_cmd = "echo \\"$PIZAUTH_ACCOUNT\\" >> {hook_log}";\n'
     )
-    s = server(config(fake_oauth, "acct", head=head))
+    s = desktop.start("acct", head=head)
     pending_url(s, "acct")
     # auth_notify_cmd still runs; once it has, the notification would have been sent too.
     assert wait_until(lambda: hook_log.exists() and hook_log.read_text() == "acct\n", WAIT)
     time.sleep(0.5)
     assert notifications.sent == []
     # Turned back on by a reload: the next announcement (a new URL) is shown.
-    s.write_config(config(fake_oauth, "acct", head=head.replace("false", "true")))
+    s.write_config(desktop.config("acct", head=head.replace("false", "true")))
     assert s.cli("reload").returncode == 0
     assert s.cli("refresh", "acct").returncode == 1
     (n,) = notifications.wait_sent(1)

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from harness.dbus_daemon import PrivateBus
-from harness.desktop import WAIT, config, kill, opened, start
+from harness.desktop import WAIT, Desktop, config, kill
 from harness.fakeoauth import FakeOAuth
 from harness.flows import pending_url, wait_for_token
 from harness.notifications import NAME, FakeNotifications
 from harness.procs import wait_until
-from harness.server import PizauthServer, ServerFactory
+from harness.server import PizauthServer
 from harness.user import follow
 
 FAILED = "Desktop notification failed"
@@ -52,29 +52,27 @@ def by_shutdown(s: PizauthServer, fake: FakeOAuth, url: str) -> None:
 
 @pytest.mark.parametrize("change", [by_token, by_revoke, by_removal, by_shutdown])
 def test_a_clicked_notification_the_server_keeps_is_withdrawn_when_the_account_changes(
-    servers: ServerFactory,
+    desktop: Desktop,
     notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    browser: Path,
     change: Callable[[PizauthServer, FakeOAuth, str], None],
 ) -> None:
-    s = start(servers, config(fake_oauth, "acct"), browser)
+    s = desktop.start("acct")
     url = pending_url(s, "acct")
     (n,) = notifications.wait_sent(1)
     # The action runs and the server keeps the notification on screen.
     notifications.click(n.id, "authorise", keep=True)
-    assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
+    assert wait_until(lambda: desktop.opened() == [url], WAIT), desktop.opened()
     assert notifications.shown == {n.id}
 
-    change(s, fake_oauth, url)
+    change(s, desktop.fake, url)
     assert wait_until(lambda: notifications.closed == [n.id], WAIT), notifications.closed
     assert notifications.shown == set()
 
 
 def test_after_a_click_the_reminder_replaces_the_kept_notification(
-    servers: ServerFactory, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
+    desktop: Desktop, notifications: FakeNotifications
 ) -> None:
-    s = start(servers, config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"), browser)
+    s = desktop.start("acct", head="auth_notify_interval = 1s;\n")
     pending_url(s, "acct")
     (n,) = notifications.wait_sent(1)
     notifications.click(n.id, keep=True)
@@ -84,24 +82,24 @@ def test_after_a_click_the_reminder_replaces_the_kept_notification(
 
 
 def test_a_killed_server_leaves_one_live_prompt_after_a_restart(
-    servers: ServerFactory, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
+    desktop: Desktop, notifications: FakeNotifications
 ) -> None:
-    text = config(fake_oauth, "acct")
-    first = start(servers, text, browser)
+    text = desktop.config("acct")
+    first = desktop.start_on(text)
     pending_url(first, "acct")
     (old,) = notifications.wait_sent(1)
     # The record is written once Notify's reply (the id) is back, a moment after the call.
     assert wait_until(lambda: len(records(first)) == 1, WAIT), records(first)
     kill(first)
 
-    second = start(servers, text, browser)
+    second = desktop.start_on(text)
     # What the killed server left is withdrawn before anything new is shown.
     assert wait_until(lambda: notifications.closed == [old.id], WAIT), notifications.closed
     url = pending_url(second, "acct")
     new = notifications.wait_sent(2)[1]
     assert notifications.shown == {new.id}
     notifications.click(new.id)
-    assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
+    assert wait_until(lambda: desktop.opened() == [url], WAIT), desktop.opened()
 
     # A server that stops cleanly withdraws its own and leaves no record behind.
     assert second.stop() == 0
@@ -110,13 +108,9 @@ def test_a_killed_server_leaves_one_live_prompt_after_a_restart(
 
 
 def test_ids_of_a_service_that_went_are_never_closed_on_its_successor(
-    servers: ServerFactory,
-    session_bus: PrivateBus,
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, session_bus: PrivateBus, notifications: FakeNotifications
 ) -> None:
-    s = start(servers, config(fake_oauth, "acct"), browser)
+    s = desktop.start("acct")
     url = pending_url(s, "acct")
     (n,) = notifications.wait_sent(1)
     notifications.stop()
@@ -132,14 +126,10 @@ def test_ids_of_a_service_that_went_are_never_closed_on_its_successor(
 
 
 def test_a_restarted_server_never_closes_ids_of_a_service_that_went(
-    servers: ServerFactory,
-    session_bus: PrivateBus,
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, session_bus: PrivateBus, notifications: FakeNotifications
 ) -> None:
-    text = config(fake_oauth, "acct")
-    first = start(servers, text, browser)
+    text = desktop.config("acct")
+    first = desktop.start_on(text)
     pending_url(first, "acct")
     (n,) = notifications.wait_sent(1)
     kill(first)
@@ -147,7 +137,7 @@ def test_a_restarted_server_never_closes_ids_of_a_service_that_went(
     with FakeNotifications(session_bus.address) as successor:
         other = successor.show_foreign()
         assert other == n.id
-        second = start(servers, text, browser)
+        second = desktop.start_on(text)
         pending_url(second, "acct")
         (prompt,) = successor.wait_sent(2)[1:]
         assert prompt.replaces_id == 0
@@ -155,13 +145,9 @@ def test_a_restarted_server_never_closes_ids_of_a_service_that_went(
 
 
 def test_a_crashing_service_costs_one_warning_and_no_traceback(
-    servers: ServerFactory,
-    session_bus: PrivateBus,
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, session_bus: PrivateBus, notifications: FakeNotifications
 ) -> None:
-    s = start(servers, config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"), browser)
+    s = desktop.start("acct", head="auth_notify_interval = 1s;\n")
     url = pending_url(s, "acct")
     notifications.wait_sent(1)
     # The service dies; activation starts one that crashes at once.
@@ -185,9 +171,9 @@ def test_a_crashing_service_costs_one_warning_and_no_traceback(
 
 
 def test_a_service_dying_mid_call_costs_one_warning_and_no_traceback(
-    servers: ServerFactory, notifications: FakeNotifications, fake_oauth: FakeOAuth, browser: Path
+    desktop: Desktop, notifications: FakeNotifications
 ) -> None:
-    s = start(servers, config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"), browser)
+    s = desktop.start("acct", head="auth_notify_interval = 1s;\n")
     notifications.die_on_notify = True
     url = pending_url(s, "acct")
     assert wait_until(lambda: s.log().count(FAILED) == 1, WAIT), s.log()
@@ -199,14 +185,11 @@ def test_a_service_dying_mid_call_costs_one_warning_and_no_traceback(
 
 
 def test_a_click_right_behind_the_notify_reply_is_not_lost(
-    servers: ServerFactory,
-    notifications: FakeNotifications,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, notifications: FakeNotifications
 ) -> None:
     # The action signal can arrive in the same read as the reply that tells the client the
     # notification's id; it must still open the browser, every time.
     notifications.click_at_once = "authorise"
-    s = start(servers, config(fake_oauth, *(f"a{i}" for i in range(5))), browser)
+    s = desktop.start(*(f"a{i}" for i in range(5)))
     urls = [pending_url(s, f"a{i}") for i in range(5)]
-    assert wait_until(lambda: sorted(opened(browser)) == sorted(urls), WAIT), opened(browser)
+    assert wait_until(lambda: sorted(desktop.opened()) == sorted(urls), WAIT), desktop.opened()

@@ -21,8 +21,7 @@ import pytest
 
 from harness.browser import ARTEFACTS
 from harness.dbus_daemon import PrivateBus
-from harness.desktop import WAIT, config, kill, opened, start
-from harness.fakeoauth import FakeOAuth
+from harness.desktop import WAIT, Desktop, kill, opened, start
 from harness.flows import pending_url, wait_for_token
 from harness.lifecycle import wait_for
 from harness.monitor import NotificationsMonitor, Seen
@@ -110,32 +109,24 @@ def test_prompt_stays_a_click_opens_the_url_and_it_goes_once_signed_in(
 
 
 def test_a_click_on_the_body_opens_the_url(
-    servers: ServerFactory,
-    daemon: NotificationDaemon,
-    monitor: NotificationsMonitor,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, daemon: NotificationDaemon, monitor: NotificationsMonitor
 ) -> None:
-    s = start(servers, config(fake_oauth, "personal"), browser)
+    s = desktop.start("personal")
     url = pending_url(s, "personal")
     (bubble,) = daemon.wait_bubbles(1)
     daemon.click_body(bubble)
     (action,) = monitor.wait("ActionInvoked")
     assert action.body[1] == "default"
-    assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
+    assert wait_until(lambda: desktop.opened() == [url], WAIT), desktop.opened()
     assert follow(url).status == 200
     wait_for_token(s, "personal")
     assert wait_until(lambda: len(monitor.seen("CloseNotification")) == 1, WAIT)
 
 
 def test_reminders_replace_the_prompt_on_screen_rather_than_stack(
-    servers: ServerFactory,
-    daemon: NotificationDaemon,
-    monitor: NotificationsMonitor,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, daemon: NotificationDaemon, monitor: NotificationsMonitor
 ) -> None:
-    s = start(servers, config(fake_oauth, "acct", head="auth_notify_interval = 1s;\n"), browser)
+    s = desktop.start("acct", head="auth_notify_interval = 1s;\n")
     pending_url(s, "acct")
     monitor.wait("Notify", 3)
     first, *reminders = monitor.notifies()
@@ -155,16 +146,12 @@ def test_reminders_replace_the_prompt_on_screen_rather_than_stack(
 
 
 def test_a_failed_sign_in_replaces_the_prompt_with_an_error(
-    servers: ServerFactory,
-    daemon: NotificationDaemon,
-    monitor: NotificationsMonitor,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, daemon: NotificationDaemon, monitor: NotificationsMonitor
 ) -> None:
-    s = start(servers, config(fake_oauth, "personal"), browser)
+    s = desktop.start("personal")
     url = pending_url(s, "personal")
     daemon.wait_bubbles(1)
-    fake_oauth.auth_error = "access_denied"
+    desktop.fake.auth_error = "access_denied"
     assert follow(url).status == 400
     # The prompt goes, the error comes: the one notification on screen.
     error = wait_for(lambda: summarised(monitor, "Couldn't authorise “personal”"), "the error")
@@ -176,21 +163,18 @@ def test_a_failed_sign_in_replaces_the_prompt_with_an_error(
 
 
 def test_a_killed_server_leaves_no_second_prompt_after_a_restart(
-    servers: ServerFactory,
-    daemon: NotificationDaemon,
-    fake_oauth: FakeOAuth,
-    browser: Path,
+    desktop: Desktop, daemon: NotificationDaemon
 ) -> None:
-    text = config(fake_oauth, "acct")
-    first = start(servers, text, browser)
+    text = desktop.config("acct")
+    first = desktop.start_on(text)
     pending_url(first, "acct")
     daemon.wait_bubbles(1)
     kill(first)
     # Nobody is left to withdraw it; the next server does, before it shows its own.
-    second = start(servers, text, browser)
+    second = desktop.start_on(text)
     url = pending_url(second, "acct")
     (bubble,) = daemon.wait_bubbles(1)
     time.sleep(0.5)  # room for a late second prompt, were there one
     assert [b.id for b in daemon.bubbles()] == [bubble.id]
     daemon.click_button(bubble)
-    assert wait_until(lambda: opened(browser) == [url], WAIT), opened(browser)
+    assert wait_until(lambda: desktop.opened() == [url], WAIT), desktop.opened()

@@ -13,18 +13,14 @@ import subprocess
 from pathlib import Path
 
 from harness.desktop import WAIT, opened, start
-from harness.fakeoauth import FakeOAuth, Reply
+from harness.fakeoauth import DEVICE_GRANT, FAST_DEVICE_POLLING, FakeOAuth, Reply
 from harness.flows import device_code, wait_for_token
 from harness.lifecycle import in_log, lines, recorder, setting, status, wait_for
+from harness.monitor import PizauthMonitor
 from harness.notifications import FakeNotifications
 from harness.procs import wait_until
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD, PENDING
-from tests.test_dbus_api import Monitor
-
-FAST = {"PIZAUTH_DEVICE_INTERVAL": "0.2"}
-"""For the tests whose provider names no interval: poll every 0.2 s rather than 5 s."""
-GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 
 def hooks(tmp_path: Path) -> str:
@@ -39,10 +35,6 @@ def hooks(tmp_path: Path) -> str:
             ),
         )
     )
-
-
-def polls(fake: FakeOAuth) -> int:
-    return sum(1 for i in range(len(fake.seen)) if fake.token_fields(i).get("grant_type") == GRANT)
 
 
 def test_slow_down_adds_five_seconds_to_the_interval(
@@ -67,7 +59,7 @@ def test_slow_down_adds_five_seconds_to_the_interval(
         fake_oauth.seen
         == [
             [
-                ("grant_type", GRANT),
+                ("grant_type", DEVICE_GRANT),
                 ("device_code", "device-code-1"),
                 ("client_id", "fake-client"),
                 ("client_secret", "fake-secret"),
@@ -85,7 +77,8 @@ def test_authorization_pending_then_success(
 ) -> None:
     fake_oauth.device_interval = None  # the default interval, 0.2 s here
     server = servers(
-        HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True), extra_env=FAST
+        HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True),
+        extra_env=FAST_DEVICE_POLLING,
     )
     # Google's statuses for "not yet" (428), and a provider that stumbles (503): keep polling.
     fake_oauth.script = [
@@ -93,7 +86,7 @@ def test_authorization_pending_then_success(
         Reply(503, text="busy"),
     ]
     device_code(server, "acct")
-    wait_for(lambda: polls(fake_oauth) >= 5, "polling")
+    wait_for(lambda: fake_oauth.device_polls() >= 5, "polling")
     # After the 503 (the second poll) the interval doubles, as RFC 8628 recommends.
     assert fake_oauth.seen_at[2] - fake_oauth.seen_at[1] >= 0.38, fake_oauth.seen_at
     assert status(server)["acct"].startswith(
@@ -103,8 +96,8 @@ def test_authorization_pending_then_success(
     fake_oauth.device_approved = True
     assert wait_for_token(server, "acct") == "at-1"
     wait_for(lambda: lines(tmp_path / "events") == ["token_new"], "token_new")
-    count = polls(fake_oauth)
-    assert not wait_until(lambda: polls(fake_oauth) > count, 1.0)  # done polling
+    count = fake_oauth.device_polls()
+    assert not wait_until(lambda: fake_oauth.device_polls() > count, 1.0)  # done polling
     # The token refreshes as any other, at the token endpoint with the refresh token.
     assert server.cli("refresh", "acct").returncode == 0
     wait_for(lambda: lines(tmp_path / "events")[-1:] == ["token_refreshed"], "the refresh")
@@ -128,7 +121,7 @@ def test_verification_url_and_a_message_as_google_and_microsoft_send_them(
         )
     ]
     server = servers(HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True))
-    mon = Monitor(server)
+    mon = PizauthMonitor(server)
     try:
         mon.wait_for(r"owned by|org\.pizauth", timeout=10)
         r = server.cli("show", "acct")
@@ -280,7 +273,8 @@ def test_expiry_and_denial_from_the_provider(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path
 ) -> None:
     server = servers(
-        HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True), extra_env=FAST
+        HEAD + hooks(tmp_path) + fake_oauth.account_config(device=True),
+        extra_env=FAST_DEVICE_POLLING,
     )
     # A code that lives one second, polled every five: it expires before the first poll.
     fake_oauth.device_script = [
@@ -318,25 +312,25 @@ def test_reload_that_removes_the_account_and_stop_end_the_polling(
         HEAD
         + fake_oauth.account_config(device=True)
         + fake_oauth.account_config("other", device=True),
-        extra_env=FAST,
+        extra_env=FAST_DEVICE_POLLING,
     )
     assert device_code(server, "acct")[1] == "CODE-0001"
     # refresh replaces the code (the old one is no longer polled for), as it replaces a URL.
     assert device_code(server, "acct", "refresh")[1] == "CODE-0002"
     wait_for(lambda: in_log(server, "Stopped polling for acct's device code"), "the old code")
     assert device_code(server, "other")[1] == "CODE-0003"
-    wait_for(lambda: polls(fake_oauth) >= 4, "polling")
+    wait_for(lambda: fake_oauth.device_polls() >= 4, "polling")
     assert "device-code-2" in {fake_oauth.token_fields(i)["device_code"] for i in range(4)}
     server.write_config(HEAD + fake_oauth.account_config("other", device=True))
     assert server.cli("reload").returncode == 0
     wait_for(lambda: server.log().count("Stopped polling for acct's device code") == 2, "acct")
     # Only "other" is polled for now.
     wait_for(lambda: fake_oauth.token_fields()["device_code"] == "device-code-3", "a poll")
-    n = polls(fake_oauth)
-    wait_for(lambda: polls(fake_oauth) >= n + 3, "more polls")
-    assert {fake_oauth.token_fields(i)["device_code"] for i in range(n, polls(fake_oauth))} == {
-        "device-code-3"
-    }
+    n = fake_oauth.device_polls()
+    wait_for(lambda: fake_oauth.device_polls() >= n + 3, "more polls")
+    assert {
+        fake_oauth.token_fields(i)["device_code"] for i in range(n, fake_oauth.device_polls())
+    } == {"device-code-3"}
     # Stopping the server while it polls: a clean exit, at once.
     assert server.stop(shutdown_wait=5) == 0
 

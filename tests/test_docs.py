@@ -12,27 +12,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _check(argv: list[str]) -> tuple[int, str, str]:
+    """A checker's exit code, output and errors: ``(0, "", "")`` when it finds nothing."""
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    return r.returncode, r.stdout, r.stderr
+
+
 @pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "man").iterdir()))
 def test_man_page_is_lint_clean(page: str) -> None:
-    r = subprocess.run(
-        ["mandoc", "-Tlint", "-Wstyle", str(ROOT / "man" / page)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert _check(["mandoc", "-Tlint", "-Wstyle", str(ROOT / "man" / page)]) == (0, "", "")
 
 
 def test_desktop_entry_is_valid() -> None:
-    r = subprocess.run(
-        ["desktop-file-validate", str(ROOT / "data" / "pizauth.desktop")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    assert _check(["desktop-file-validate", str(ROOT / "data" / "pizauth.desktop")]) == (0, "", "")
 
 
 def test_readme_names_the_two_commands() -> None:

@@ -24,7 +24,7 @@ from harness.keyring import GnomeKeyring
 from harness.notifications import FakeNotifications
 from harness.oidc import OidcProvider
 from harness.procs import free_port
-from harness.server import ServerFactory
+from harness.server import ServerFactory, install_into
 from harness.texts import HEAD
 
 DOCTOR = [str(Path(sys.executable).with_name("pizauth-dbus")), "doctor"]
@@ -38,25 +38,11 @@ def _env(pizauth_env: dict[str, str], bus: PrivateBus | None) -> dict[str, str]:
     return env
 
 
-def _install(env: dict[str, str], bus: PrivateBus) -> None:
-    """``pizauth-dbus install`` into the bus's own directory."""
-    r = subprocess.run(
-        [*DOCTOR[:1], "install"],
-        env={**env, "XDG_DATA_HOME": str(bus.data_dir)},
-        capture_output=True,
-        timeout=TOOL_TIMEOUT,
-        check=True,
-    )
-    # The bus has read the new file before install returns: the doctor's "activatable" check
-    # must not race the bus's own directory watch (it lost that race under load).
-    assert r.stdout.endswith(b"the session bus has read its service files again\n"), r.stdout
-
-
 @pytest.fixture
 def installed(pizauth_env: dict[str, str], session_bus: PrivateBus) -> dict[str, str]:
     """The doctor's environment, with ``pizauth-dbus install`` done into the bus's directory."""
     env = _env(pizauth_env, session_bus)
-    _install(env, session_bus)
+    install_into(env, session_bus)
     return env
 
 
@@ -80,6 +66,24 @@ def _config(oidc: OidcProvider, head: str = "") -> str:
 
 def _write_config(env: dict[str, str], text: str) -> None:
     (Path(env["XDG_CONFIG_HOME"]) / "pizauth.conf").write_text(text)
+
+
+@pytest.fixture
+def configured(
+    oidc: OidcProvider, pizauth_env: dict[str, str], session_bus: PrivateBus
+) -> dict[str, str]:
+    """The doctor's environment on the test's bus, with a config of one account on the
+    provider, and nothing installed."""
+    env = _env(pizauth_env, session_bus)
+    _write_config(env, _config(oidc))
+    return env
+
+
+@pytest.fixture
+def installed_and_configured(oidc: OidcProvider, installed: dict[str, str]) -> dict[str, str]:
+    """``installed``, with the config of one account on the provider written."""
+    _write_config(installed, _config(oidc))
+    return installed
 
 
 def test_everything_well_is_all_ticks(
@@ -107,11 +111,8 @@ def test_everything_well_is_all_ticks(
     assert all(line.startswith("✔ ") for line in lines), lines
 
 
-def test_the_json_schema(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
-) -> None:
-    env = _env(pizauth_env, session_bus)
-    _write_config(env, _config(oidc))
+def test_the_json_schema(configured: dict[str, str]) -> None:
+    env = configured
     _, doc = _doctor(env)
     assert set(doc) == {"ok", "checks"} and isinstance(doc["ok"], bool)
     for c in doc["checks"]:
@@ -133,10 +134,9 @@ def test_no_bus(oidc: OidcProvider, pizauth_env: dict[str, str]) -> None:
 
 
 def test_no_server_and_no_activation_file_starts_nothing(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str]
+    session_bus: PrivateBus, configured: dict[str, str]
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _write_config(env, _config(oidc))
+    env = configured
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
     assert (code, fail["area"], fail["fix"]) == (1, "activation", "run pizauth-dbus install")
@@ -144,10 +144,9 @@ def test_no_server_and_no_activation_file_starts_nothing(
 
 
 def test_an_activation_file_whose_program_is_gone(
-    oidc: OidcProvider, session_bus: PrivateBus, pizauth_env: dict[str, str], tmp_path: Path
+    session_bus: PrivateBus, configured: dict[str, str], tmp_path: Path
 ) -> None:
-    env = _env(pizauth_env, session_bus)
-    _write_config(env, _config(oidc))
+    env = configured
     session_bus.add_service("org.pizauth", [str(tmp_path / "gone" / "pizauth"), "server", "-d"])
     code, doc = _doctor(env)
     (fail,) = _fails(doc)
@@ -158,10 +157,9 @@ def test_an_activation_file_whose_program_is_gone(
 
 
 def test_an_installed_activation_file_and_no_server_is_fine(
-    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+    session_bus: PrivateBus, installed_and_configured: dict[str, str]
 ) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+    env = installed_and_configured
     code, doc = _doctor(env)
     assert code == 0 and _fails(doc) == [], _fails(doc)
     assert not name_has_owner(session_bus.address, "org.pizauth")  # still nothing started
@@ -188,11 +186,8 @@ def test_a_redirect_that_cannot_reach_its_listener(
     assert "http_listen" in fail["fix"]
 
 
-def test_no_notification_service_on_a_desktop(
-    oidc: OidcProvider, installed: dict[str, str]
-) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+def test_no_notification_service_on_a_desktop(installed_and_configured: dict[str, str]) -> None:
+    env = installed_and_configured
     _, without_display = _doctor(env)
     assert _fails(without_display) == []  # over SSH or on a server: only a note
     code, doc = _doctor({**env, "DISPLAY": ":99"})
@@ -218,10 +213,9 @@ def test_a_locked_keyring(
 
 
 def test_a_foreign_owner_of_the_name(
-    oidc: OidcProvider, session_bus: PrivateBus, installed: dict[str, str]
+    session_bus: PrivateBus, installed_and_configured: dict[str, str]
 ) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+    env = installed_and_configured
     with open_dbus_connection(bus=session_bus.address) as squatter:
         reply = squatter.send_and_get_reply(message_bus.RequestName("org.pizauth"))
         assert reply.body == (1,)
@@ -269,10 +263,9 @@ def test_a_bad_command_line(pizauth_env: dict[str, str]) -> None:
 
 
 def test_online_checks_the_endpoints_only_when_asked(
-    oidc: OidcProvider, installed: dict[str, str]
+    oidc: OidcProvider, installed_and_configured: dict[str, str]
 ) -> None:
-    env = installed
-    _write_config(env, _config(oidc))
+    env = installed_and_configured
     _, offline = _doctor(env)
     assert not any(c["area"] == "online" for c in offline["checks"])
     code, doc = _doctor(env, "--online")

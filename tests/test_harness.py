@@ -25,6 +25,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,6 +112,8 @@ class AuthRequest:
     url: str
     state: str
     verifier: str
+    redirect_uri: str
+    client_id: str
 
 
 def auth_request(oidc: OidcProvider, redirect_uri: str, client_id: str = CLIENT_ID) -> AuthRequest:
@@ -128,7 +131,23 @@ def auth_request(oidc: OidcProvider, redirect_uri: str, client_id: str = CLIENT_
         "scope": "openid offline_access",
         "prompt": "consent",
     }
-    return AuthRequest(f"{oidc.auth_uri}?{urllib.parse.urlencode(query)}", state, verifier)
+    url = f"{oidc.auth_uri}?{urllib.parse.urlencode(query)}"
+    return AuthRequest(url, state, verifier, redirect_uri, client_id)
+
+
+def exchange(oidc: OidcProvider, request: AuthRequest, code: str) -> tuple[int, dict[str, Any]]:
+    """The token request for ``code``, as pizauth sends it after ``request`` (PKCE verifier,
+    same redirect URI and client): the status and the JSON body."""
+    return oidc.token(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": request.redirect_uri,
+            "code_verifier": request.verifier,
+            "client_id": request.client_id,
+            "client_secret": CLIENT_SECRET,
+        }
+    )
 
 
 # -- the private bus -------------------------------------------------------------------------
@@ -318,16 +337,7 @@ def test_code_pkce_flow_introspect_revoke(oidc: OidcProvider, listener: Listener
     assert result.query["state"] == request.state
     assert result.query["iss"] == oidc.issuer
 
-    status, tokens = oidc.token(
-        {
-            "grant_type": "authorization_code",
-            "code": result.query["code"],
-            "redirect_uri": listener.redirect_uri,
-            "code_verifier": request.verifier,
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-        }
-    )
+    status, tokens = exchange(oidc, request, result.query["code"])
     assert status == 200, tokens
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == 600  # the shared provider's 10-minute tokens
@@ -372,16 +382,7 @@ def test_https_redirect_to_self_signed_listener(oidc_factory: OidcFactory, tmp_p
         result = authorise(request.url, ssl_context=unverified_ssl_context())
         assert result.status == 200
         assert result.query["state"] == request.state
-        status, tokens = provider.token(
-            {
-                "grant_type": "authorization_code",
-                "code": result.query["code"],
-                "redirect_uri": tls_listener.redirect_uri,
-                "code_verifier": request.verifier,
-                "client_id": HTTPS_CLIENT_ID,
-                "client_secret": CLIENT_SECRET,
-            }
-        )
+        status, tokens = exchange(provider, request, result.query["code"])
         assert status == 200, tokens
     finally:
         stop()

@@ -24,11 +24,11 @@ from harness.lifecycle import (
     wait_for,
 )
 from harness.notifications import FakeNotifications
+from harness.provider_errors import CASES
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD
 from harness.user import follow
 from pizauth_dbus.config.providers import load
-from tests.test_hints_units import CASES
 
 pytestmark = pytest.mark.timeout(120)
 DOCTOR = [str(Path(sys.executable).with_name("pizauth-dbus")), "doctor", "--json"]

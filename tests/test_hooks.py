@@ -6,19 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from harness import lifecycle as lc
 from harness.fakeoauth import FakeOAuth, Reply
 from harness.flows import pending_url
-from harness.lifecycle import (
-    in_log,
-    lines,
-    login_with_fake,
-    recorder,
-    setting,
-    show_token,
-    status,
-    wait_for,
-)
-from harness.procs import group_alive
+from harness.procs import group_alive, wait_for
 from harness.server import ServerFactory
 from harness.texts import HEAD
 from harness.user import follow
@@ -33,15 +24,15 @@ def test_auth_notify_cmd_announces_and_reminds(
     told = tmp_path / "told"
     server = servers(
         HEAD
-        + setting("auth_notify_cmd", recorder(told, "PIZAUTH_ACCOUNT", "PIZAUTH_URL"))
+        + lc.setting("auth_notify_cmd", lc.recorder(told, "PIZAUTH_ACCOUNT", "PIZAUTH_URL"))
         + "auth_notify_interval = 1s;\n"
         + fake_oauth.account_config("my acct")
     )
-    assert lines(told) == []  # nothing pending, nothing said
+    assert lc.lines(told) == []  # nothing pending, nothing said
     url = pending_url(server, "my acct")
-    wait_for(lambda: len(lines(told)) >= 2, "a reminder")
-    assert set(lines(told)) == {f"my acct|{url}"}
-    assert status(server)["my acct"].startswith(
+    wait_for(lambda: len(lc.lines(told)) >= 2, "a reminder")
+    assert set(lc.lines(told)) == {f"my acct|{url}"}
+    assert lc.status(server)["my acct"].startswith(
         "Access token pending authentication (last notification "
     )
 
@@ -49,15 +40,15 @@ def test_auth_notify_cmd_announces_and_reminds(
     r = server.cli("refresh", "my acct")
     new_url = pending_url(server, "my acct")
     assert new_url != url and new_url in r.stderr.decode()
-    wait_for(lambda: f"my acct|{new_url}" in lines(told), "the new URL announced")
+    wait_for(lambda: f"my acct|{new_url}" in lc.lines(told), "the new URL announced")
 
     # Once authorised, the reminders stop: two intervals pass without a word.
     assert follow(new_url).status == 200
-    wait_for(lambda: show_token(server, "my acct"), "the token")
+    wait_for(lambda: lc.show_token(server, "my acct"), "the token")
     time.sleep(0.2)  # a reminder that was already on its way may land
-    count = len(lines(told))
+    count = len(lc.lines(told))
     time.sleep(2.2)
-    assert len(lines(told)) == count
+    assert len(lc.lines(told)) == count
 
 
 def test_each_hook_sees_its_variables(
@@ -70,48 +61,48 @@ def test_each_hook_sees_its_variables(
     )
     server = servers(
         HEAD
-        + setting(
+        + lc.setting(
             "auth_notify_cmd",
-            recorder(out["notify"], "PIZAUTH_ACCOUNT", "PIZAUTH_URL", "INHERITED"),
+            lc.recorder(out["notify"], "PIZAUTH_ACCOUNT", "PIZAUTH_URL", "INHERITED"),
         )
-        + setting(
+        + lc.setting(
             "error_notify_cmd",
-            recorder(out["error"], "PIZAUTH_ACCOUNT", "PIZAUTH_MSG", "INHERITED"),
+            lc.recorder(out["error"], "PIZAUTH_ACCOUNT", "PIZAUTH_MSG", "INHERITED"),
         )
-        + setting(
+        + lc.setting(
             "token_event_cmd",
-            recorder(out["event"], "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT", "INHERITED"),
+            lc.recorder(out["event"], "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT", "INHERITED"),
         )
-        + setting("startup_cmd", startup)
+        + lc.setting("startup_cmd", startup)
         + fake_oauth.account_config(),
         extra_env={"INHERITED": "from-the-server", "PIZAUTH_HOOK_TIMEOUT": str(HOOK_TIMEOUT)},
     )
     # startup_cmd ran once the server was fully up: the bus name answered.
-    wait_for(lambda: lines(out["status"]), "startup_cmd's status call")
-    assert lines(out["status"]) == ["acct: No access token"]
+    wait_for(lambda: lc.lines(out["status"]), "startup_cmd's status call")
+    assert lc.lines(out["status"]) == ["acct: No access token"]
 
     url = pending_url(server, "acct")
-    wait_for(lambda: lines(out["notify"]), "auth_notify_cmd")
-    assert lines(out["notify"]) == [f"acct|{url}|from-the-server"]
+    wait_for(lambda: lc.lines(out["notify"]), "auth_notify_cmd")
+    assert lc.lines(out["notify"]) == [f"acct|{url}|from-the-server"]
 
     fake_oauth.auth_error = "access_denied"
     assert follow(url).status == 400
-    wait_for(lambda: lines(out["error"]), "error_notify_cmd")
-    assert lines(out["error"]) == [
+    wait_for(lambda: lc.lines(out["error"]), "error_notify_cmd")
+    assert lc.lines(out["error"]) == [
         "acct|Authentication for acct failed: access_denied|from-the-server"
     ]
 
     fake_oauth.auth_error = None
-    login_with_fake(server)
-    wait_for(lambda: lines(out["event"]), "token_event_cmd")
-    assert lines(out["event"]) == ["acct|token_new|from-the-server"]
+    lc.login_with_fake(server)
+    wait_for(lambda: lc.lines(out["event"]), "token_event_cmd")
+    assert lc.lines(out["event"]) == ["acct|token_new|from-the-server"]
 
     # startup_cmd has no time limit and no variables of its own; its failure is logged.
     wait_for(lambda: (tmp_path / "startup-done").exists(), "startup_cmd to finish")
-    startup_env = lines(out["startup"])
+    startup_env = lc.lines(out["startup"])
     assert "INHERITED=from-the-server" in startup_env
     assert not [v for v in startup_env if v.startswith(("PIZAUTH_ACCOUNT=", "PIZAUTH_URL="))]
-    wait_for(lambda: in_log(server, f"ERROR - '{startup}' returned 3"), "the failure")
+    wait_for(lambda: lc.in_log(server, f"ERROR - '{startup}' returned 3"), "the failure")
 
 
 def test_hanging_hooks_are_killed_at_their_time_limit(
@@ -123,9 +114,9 @@ def test_hanging_hooks_are_killed_at_their_time_limit(
 
     server = servers(
         HEAD
-        + setting("auth_notify_cmd", hanging("notify"))
-        + setting("error_notify_cmd", hanging("error"))
-        + setting("token_event_cmd", hanging("event"))
+        + lc.setting("auth_notify_cmd", hanging("notify"))
+        + lc.setting("error_notify_cmd", hanging("error"))
+        + lc.setting("token_event_cmd", hanging("event"))
         + fake_oauth.account_config(),
         extra_env={"PIZAUTH_HOOK_TIMEOUT": str(HOOK_TIMEOUT)},
     )
@@ -136,20 +127,20 @@ def test_hanging_hooks_are_killed_at_their_time_limit(
 
     def timed_out(name: str) -> bool:
         # Upstream's text names the command, which tells the three hooks apart here.
-        return in_log(server, f"ERROR - '{hanging(name)}' exceeded timeout")
+        return lc.in_log(server, f"ERROR - '{hanging(name)}' exceeded timeout")
 
     wait_for(lambda: timed_out("notify"), "auth_notify_cmd's timeout")
     wait_for(lambda: timed_out("error"), "error_notify_cmd's timeout")
-    wait_for(lambda: len(lines(tmp_path / "event")) == 2, "the second token event")
+    wait_for(lambda: len(lc.lines(tmp_path / "event")) == 2, "the second token event")
     wait_for(lambda: server.log().count("exceeded timeout") == 4, "the second event's timeout")
     assert timed_out("event")
     for name in ("notify", "error", "event"):
-        pids = lines(tmp_path / name)
+        pids = lc.lines(tmp_path / name)
         assert pids and "survived" not in pids
         for pid in pids:
             wait_for(lambda: not group_alive(int(pid)), f"{name} hook {pid} to be gone")  # noqa: B023
     # The server carried on regardless.
-    assert status(server)["acct"] == "No access token"
+    assert lc.status(server)["acct"] == "No access token"
     assert server.running()
 
 
@@ -158,15 +149,15 @@ def test_failing_hooks_are_logged_and_change_nothing(
 ) -> None:
     server = servers(
         HEAD
-        + setting("auth_notify_cmd", "exit 5")
-        + setting("token_event_cmd", "exit 7")
+        + lc.setting("auth_notify_cmd", "exit 5")
+        + lc.setting("token_event_cmd", "exit 7")
         + fake_oauth.account_config()
     )
-    assert login_with_fake(server) == "at-1"
-    wait_for(lambda: in_log(server, "ERROR - 'exit 5' returned 5"), "exit 5")
-    wait_for(lambda: in_log(server, "ERROR - 'exit 7' returned 7"), "exit 7")
-    assert show_token(server) == "at-1"
-    assert status(server)["acct"].startswith("Active access token")
+    assert lc.login_with_fake(server) == "at-1"
+    wait_for(lambda: lc.in_log(server, "ERROR - 'exit 5' returned 5"), "exit 5")
+    wait_for(lambda: lc.in_log(server, "ERROR - 'exit 7' returned 7"), "exit 7")
+    assert lc.show_token(server) == "at-1"
+    assert lc.status(server)["acct"].startswith("Active access token")
 
 
 def test_token_events_run_one_at_a_time_in_order(
@@ -174,28 +165,28 @@ def test_token_events_run_one_at_a_time_in_order(
 ) -> None:
     log = tmp_path / "events"
     hook = f'echo "start $PIZAUTH_EVENT" >> {log}; sleep 0.3; echo "end $PIZAUTH_EVENT" >> {log}'
-    server = servers(HEAD + setting("token_event_cmd", hook) + fake_oauth.account_config())
-    login_with_fake(server)
+    server = servers(HEAD + lc.setting("token_event_cmd", hook) + fake_oauth.account_config())
+    lc.login_with_fake(server)
     assert server.cli("refresh", "acct").returncode == 0
-    wait_for(lambda: in_log(server, "Token event token_refreshed"), "token_refreshed")
+    wait_for(lambda: lc.in_log(server, "Token event token_refreshed"), "token_refreshed")
     fake_oauth.script.append(Reply(400, {"error": "invalid_grant"}))
     assert server.cli("refresh", "acct").returncode == 0
-    wait_for(lambda: in_log(server, "Token event token_invalidated"), "token_invalidated")
+    wait_for(lambda: lc.in_log(server, "Token event token_invalidated"), "token_invalidated")
     assert server.cli("revoke", "acct").returncode == 0
     assert server.cli("revoke", "acct").returncode == 0  # already empty: still an event
     events = ["token_new", "token_refreshed", "token_invalidated", "token_revoked", "token_revoked"]
     expected = [f"{edge} {e}" for e in events for edge in ("start", "end")]
-    wait_for(lambda: len(lines(log)) == len(expected), "every event handled", timeout=10)
-    assert lines(log) == expected
+    wait_for(lambda: len(lc.lines(log)) == len(expected), "every event handled", timeout=10)
+    assert lc.lines(log) == expected
 
 
 def test_hooks_need_shell(
     servers: ServerFactory, fake_oauth: FakeOAuth, pizauth_env: dict[str, str]
 ) -> None:
     del pizauth_env["SHELL"]
-    server = servers(HEAD + setting("token_event_cmd", "true") + fake_oauth.account_config())
+    server = servers(HEAD + lc.setting("token_event_cmd", "true") + fake_oauth.account_config())
     assert server.cli("revoke", "acct").returncode == 0
     wait_for(
-        lambda: in_log(server, "ERROR - environment variable not found"),
+        lambda: lc.in_log(server, "ERROR - environment variable not found"),
         "the error",
     )

@@ -42,9 +42,14 @@ def _signed_in(keyring: GnomeKeyring, server: PizauthServer, account: str = "wor
     return token
 
 
-def _restart(servers: ServerFactory, server: PizauthServer, config: str) -> PizauthServer:
+def _stop(server: PizauthServer) -> None:
+    """``pizauth shutdown``, and the server exits cleanly."""
     assert server.cli("shutdown").returncode == 0
     assert server.wait_exit() == 0
+
+
+def _restart(servers: ServerFactory, server: PizauthServer, config: str) -> PizauthServer:
+    _stop(server)
     return servers(config)
 
 
@@ -177,8 +182,7 @@ def test_memory_store_writes_nothing_to_the_keyring(
         assert keyring.items() == {}
         assert "keyring" not in status(server)["work"]
         assert not in_log(server, "keyring")
-        assert server.cli("shutdown").returncode == 0
-        assert server.wait_exit() == 0
+        _stop(server)
         assert token
 
 
@@ -191,8 +195,7 @@ def test_tokens_are_on_disk_only_encrypted_inside_the_keyring(
     refresh = keyring.items()["work"]["secret"]["refresh_token"]
     fresh = _restart(servers, server, config)
     assert fresh.cli("show", "work").stdout.decode().strip() == token
-    assert fresh.cli("shutdown").returncode == 0
-    assert fresh.wait_exit() == 0
+    _stop(fresh)
     keyring.stop()  # so that it has written everything it holds
     keyring_files = keyring.files_text()
     assert keyring_files  # the encrypted login keyring is there ...
@@ -224,8 +227,7 @@ def test_an_expired_access_token_is_refreshed_at_once_on_resume(
     config = _config(oidc, "work")
     server = servers(config)
     token = _signed_in(keyring, server)
-    assert server.cli("shutdown").returncode == 0
-    assert server.wait_exit() == 0
+    _stop(server)
     # As if the machine had been off past the access token's lifetime.
     secret = keyring.items()["work"]["secret"]
     keyring.put("work", {**secret, "expiry": time.time() - 60})
@@ -285,7 +287,6 @@ def test_a_device_code_account_is_resumed_too(
     assert enter_user_code(uri, code).status == 200
     token = wait_for_token(server, "dev")
     wait_for(lambda: _stored(keyring, "dev", token), "the token stored")
-    assert server.cli("shutdown").returncode == 0
-    assert server.wait_exit() == 0
+    _stop(server)
     fresh = servers(config, extra_env=poll)
     assert fresh.cli("show", "dev").stdout.decode().strip() == token

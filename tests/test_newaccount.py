@@ -21,12 +21,11 @@ from harness.dbus_daemon import PrivateBus
 from harness.flows import pending_url
 from harness.lifecycle import show_token
 from harness.oidc import CLIENT_ID, CLIENT_SECRET, OidcProvider
-from harness.server import ServerFactory
+from harness.server import ServerFactory, install_into
 from harness.terminal import Terminal
 from harness.texts import HEAD
 from harness.user import authorise
 from pizauth_dbus.config.loader import load
-from tests.test_doctor import _install
 
 pytestmark = pytest.mark.timeout(120)
 TOOL = [str(Path(sys.executable).with_name("pizauth-dbus")), "new-account"]
@@ -96,7 +95,7 @@ def env(pizauth_env: dict[str, str], session_bus: PrivateBus) -> dict[str, str]:
     """The person's environment on the test's bus, with ``pizauth-dbus install`` done (so
     the doctor's verdict is about the config)."""
     e = {**pizauth_env, "XDG_DATA_DIRS": str(session_bus.data_dir)}
-    _install(e, session_bus)
+    install_into(e, session_bus)
     return e
 
 

@@ -18,20 +18,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harness import lifecycle as lc
 from harness.fakeoauth import FakeOAuth, Reply, bearer
 from harness.flows import pending_url
-from harness.lifecycle import (
-    in_log,
-    lines,
-    login_with_fake,
-    recorder,
-    setting,
-    show,
-    show_token,
-    status,
-    wait_for,
-)
-from harness.procs import free_port
+from harness.procs import free_port, wait_for
 from harness.server import PizauthServer, ServerFactory
 from harness.texts import HEAD, PENDING
 from harness.user import follow
@@ -68,32 +58,34 @@ class Setup:
             block = block.replace(fake.token_uri, token_uri)
         self.server: PizauthServer = servers(
             HEAD
-            + setting("token_event_cmd", recorder(self.events, "PIZAUTH_EVENT"))
-            + setting("error_notify_cmd", recorder(self.errors, "PIZAUTH_ACCOUNT", "PIZAUTH_MSG"))
+            + lc.setting("token_event_cmd", lc.recorder(self.events, "PIZAUTH_EVENT"))
+            + lc.setting(
+                "error_notify_cmd", lc.recorder(self.errors, "PIZAUTH_ACCOUNT", "PIZAUTH_MSG")
+            )
             + top
             + block,
             extra_env=KNOBS if knobs is None else knobs,
         )
 
     def login(self) -> str:
-        return login_with_fake(self.server)
+        return lc.login_with_fake(self.server)
 
     def refresh(self) -> None:
         r = self.server.cli("refresh", "acct")
         assert (r.returncode, r.stderr) == (0, b"")
 
     def wait_event(self, event: str, count: int = 1) -> None:
-        wait_for(lambda: lines(self.events).count(event) >= count, f"{count} x {event}")
+        wait_for(lambda: lc.lines(self.events).count(event) >= count, f"{count} x {event}")
 
     def failed_login(self, reply: Reply) -> str:
         """Authorise with ``reply`` as the token endpoint's answer; return the error message."""
-        before = len(lines(self.errors))
+        before = len(lc.lines(self.errors))
         self.fake.script.append(reply)
         page = follow(pending_url(self.server, "acct"))
         assert page.status == 200  # the listener answers before the exchange
-        wait_for(lambda: len(lines(self.errors)) > before, "error_notify_cmd")
-        assert status(self.server)["acct"] == "No access token"
-        return lines(self.errors)[before]
+        wait_for(lambda: len(lc.lines(self.errors)) > before, "error_notify_cmd")
+        assert lc.status(self.server)["acct"] == "No access token"
+        return lc.lines(self.errors)[before]
 
 
 def test_refresh_retry_0s_retries_no_faster_than_once_a_second(
@@ -109,7 +101,7 @@ def test_refresh_retry_0s_retries_no_faster_than_once_a_second(
     wait_for(lambda: len(fake_oauth.seen) >= 1 + 3, "three failed refreshes")
     assert time.monotonic() - started >= 2  # two gaps of at least a second
     assert len(fake_oauth.seen) <= 1 + 4
-    assert show_token(s.server) == "at-1"
+    assert lc.show_token(s.server) == "at-1"
 
 
 def test_transient_error_keeps_the_token_and_retries(
@@ -128,18 +120,18 @@ def test_transient_error_keeps_the_token_and_retries(
     )
     s.refresh()
     wait_for(
-        lambda: in_log(
+        lambda: lc.in_log(
             s.server,
             "Transitory refresh error for acct: HTTP code 503 (temporarily_unavailable: try later)",
         ),
         "the transitory error in the log",
     )
     # The token stays in service, and the retry waits for refresh_retry.
-    assert show_token(s.server) == "at-1"
-    assert status(s.server)["acct"].startswith("Active access token")
+    assert lc.show_token(s.server) == "at-1"
+    assert lc.status(s.server)["acct"].startswith("Active access token")
     checked.set()
     s.wait_event("token_refreshed")
-    assert show_token(s.server) == "at-2"
+    assert lc.show_token(s.server) == "at-2"
     assert len(fake_oauth.seen) == 3
     assert fake_oauth.seen_at[2] - fake_oauth.seen_at[1] >= 1.0  # refresh_retry after the 503
     assert fake_oauth.seen[2] == [
@@ -148,7 +140,7 @@ def test_transient_error_keeps_the_token_and_retries(
         ("grant_type", "refresh_token"),
         ("client_secret", "fake-secret"),
     ]
-    assert "token_invalidated" not in lines(s.events)
+    assert "token_invalidated" not in lc.lines(s.events)
 
 
 def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
@@ -159,7 +151,7 @@ def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
         servers,
         fake_oauth,
         tmp_path,
-        top=setting("transient_error_if_cmd", recorder(asked, "PIZAUTH_ACCOUNT")),
+        top=lc.setting("transient_error_if_cmd", lc.recorder(asked, "PIZAUTH_ACCOUNT")),
     )
     s.login()
     codes = [408, 429, 500, 502, 503, 504, 503, 503, 503, 503, 503]  # 11: ask at 6, not 5 or 10
@@ -170,10 +162,10 @@ def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
     for c in codes:
         assert f"Transitory refresh error for acct: HTTP code {c}" in log
     # Asked once, after the sixth failure in a row; it said "transient", so the token stayed.
-    assert lines(asked) == ["acct"]
-    assert show_token(s.server) == "at-2"
+    assert lc.lines(asked) == ["acct"]
+    assert lc.show_token(s.server) == "at-2"
     assert len(fake_oauth.seen) == 1 + len(codes) + 1
-    assert "token_invalidated" not in lines(s.events)
+    assert "token_invalidated" not in lc.lines(s.events)
 
 
 @pytest.mark.parametrize(
@@ -183,15 +175,15 @@ def test_every_transient_status_is_retried_and_the_sixth_asks_the_hook(
 def test_transient_error_if_cmd_can_declare_the_errors_permanent(
     servers: ServerFactory, fake_oauth: FakeOAuth, tmp_path: Path, hook: str, message: str
 ) -> None:
-    s = Setup(servers, fake_oauth, tmp_path, top=setting("transient_error_if_cmd", hook))
+    s = Setup(servers, fake_oauth, tmp_path, top=lc.setting("transient_error_if_cmd", hook))
     s.login()
     fake_oauth.script.extend(Reply(502) for _ in range(6))
     s.refresh()
     s.wait_event("token_invalidated")
-    assert in_log(s.server, f"ERROR - Permanent refresh error for acct: {message}")
+    assert lc.in_log(s.server, f"ERROR - Permanent refresh error for acct: {message}")
     assert s.server.log().count("Transitory refresh error for acct") == 6
-    assert status(s.server)["acct"] == "No access token"
-    assert lines(s.errors) == []
+    assert lc.status(s.server)["acct"] == "No access token"
+    assert lc.lines(s.errors) == []
 
 
 def test_a_refresh_that_times_out_is_transient(
@@ -202,8 +194,8 @@ def test_a_refresh_that_times_out_is_transient(
     fake_oauth.script.append(Reply(delay=1.0))
     s.refresh()
     s.wait_event("token_refreshed")
-    assert in_log(s.server, "Transitory refresh error for acct: no answer within 0.5 s")
-    assert show_token(s.server) == "at-2"
+    assert lc.in_log(s.server, "Transitory refresh error for acct: no answer within 0.5 s")
+    assert lc.show_token(s.server) == "at-2"
 
 
 def test_a_code_exchange_that_times_out_is_tried_again(
@@ -214,7 +206,7 @@ def test_a_code_exchange_that_times_out_is_tried_again(
     assert s.login() == "at-1"
     assert len(fake_oauth.seen) == 2
     assert fake_oauth.seen[0] == fake_oauth.seen[1]
-    assert lines(s.events) == ["token_new"]
+    assert lc.lines(s.events) == ["token_new"]
 
 
 def test_a_code_exchange_gives_up_when_nothing_answers(
@@ -224,9 +216,11 @@ def test_a_code_exchange_gives_up_when_nothing_answers(
     s = Setup(servers, fake_oauth, tmp_path, token_uri=dead)
     page = follow(pending_url(s.server, "acct"))
     assert page.status == 200
-    wait_for(lambda: lines(s.errors), "error_notify_cmd")
-    assert lines(s.errors) == [f"acct|Authentication for acct failed: couldn't connect to {dead}"]
-    assert status(s.server)["acct"] == "No access token"
+    wait_for(lambda: lc.lines(s.errors), "error_notify_cmd")
+    assert lc.lines(s.errors) == [
+        f"acct|Authentication for acct failed: couldn't connect to {dead}"
+    ]
+    assert lc.status(s.server)["acct"] == "No access token"
 
 
 def test_the_code_exchange_sends_upstreams_fields(
@@ -236,7 +230,7 @@ def test_the_code_exchange_sends_upstreams_fields(
     url = pending_url(s.server, "acct")
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     follow(url)
-    wait_for(lambda: show_token(s.server), "the token")
+    wait_for(lambda: lc.show_token(s.server), "the token")
     form = fake_oauth.seen[0]
     assert [k for k, _ in form] == [
         "code",
@@ -276,9 +270,9 @@ def test_failed_code_exchanges_tell_the_person_why(
     for reply, text in cases:
         message = s.failed_login(reply)
         assert message.startswith(f"acct|Authentication for acct failed: {text}"), message
-        assert in_log(s.server, message.split("|", 1)[1])
+        assert lc.in_log(s.server, message.split("|", 1)[1])
     assert len(fake_oauth.seen) == len(cases)
-    assert lines(s.events) == []
+    assert lc.lines(s.events) == []
 
 
 def _gzip_bomb(size: int) -> bytes:
@@ -322,7 +316,7 @@ def test_oversized_answers_are_refused(
     # An oversized answer to a refresh is transient or not as its status says.
     fake_oauth.script.append(Reply(503, body=bomb, headers={"Content-Encoding": "gzip"}))
     s.refresh()
-    wait_for(lambda: in_log(s.server, f"Transitory refresh error for acct: {too_large}"), "it")
+    wait_for(lambda: lc.in_log(s.server, f"Transitory refresh error for acct: {too_large}"), "it")
     assert s.server.running()
 
 
@@ -393,7 +387,7 @@ def test_tokens_no_bus_can_carry_are_refused_at_the_exchange(
         message = s.failed_login(reply)
         assert message.startswith(f"acct|Authentication for acct failed: {text}"), message
         # The account waits for a new sign-in, and show says so.
-        code, _, err = show(s.server)
+        code, _, err = lc.show(s.server)
         assert code == 1 and err.startswith(PENDING), err
 
 
@@ -406,7 +400,7 @@ def test_an_answer_no_parser_expects_still_fails_the_exchange_visibly(
     url = pending_url(s.server, "acct")
     message = s.failed_login(Reply(text="[" * 100_000 + "]" * 100_000))
     assert message == "acct|Authentication for acct failed: Invalid JSON: nested too deeply"
-    assert in_log(s.server, "Authentication for acct failed: Invalid JSON: nested too deeply")
+    assert lc.in_log(s.server, "Authentication for acct failed: Invalid JSON: nested too deeply")
     assert pending_url(s.server, "acct") != url
 
 
@@ -431,9 +425,9 @@ def test_permanent_refresh_errors_invalidate_the_token(
         fake_oauth.script.append(reply)
         s.refresh()
         s.wait_event("token_invalidated", n)
-        assert in_log(s.server, f"Permanent refresh error for acct: {text}"), text
-        assert status(s.server)["acct"] == "No access token"
-    assert lines(s.errors) == []
+        assert lc.in_log(s.server, f"Permanent refresh error for acct: {text}"), text
+        assert lc.status(s.server)["acct"] == "No access token"
+    assert lc.lines(s.errors) == []
 
 
 PORTAL_PAGE = "<html><body><h1>Welcome to the hotel</h1><a href=/login>Sign in</a></body></html>"
@@ -464,13 +458,13 @@ def test_a_captive_portal_or_filtering_proxy_keeps_the_token(
     s.refresh()
     s.wait_event("token_refreshed")
     for _, text in cases:
-        assert in_log(s.server, f"Transitory refresh error for acct: {text}"), text
-    assert show_token(s.server) == "at-2"
+        assert lc.in_log(s.server, f"Transitory refresh error for acct: {text}"), text
+    assert lc.show_token(s.server) == "at-2"
     assert len(fake_oauth.seen) == 1 + len(cases) + 1
     assert all(("refresh_token", "rt-1") in seen for seen in fake_oauth.seen[1:])
     assert len(fake_oauth.authorize_seen) == 1  # no new sign-in
-    assert "token_invalidated" not in lines(s.events) and lines(s.errors) == []
-    assert not in_log(s.server, "Permanent refresh error")
+    assert "token_invalidated" not in lc.lines(s.events) and lc.lines(s.errors) == []
+    assert not lc.in_log(s.server, "Permanent refresh error")
 
 
 def test_refresh_responses_and_the_refresh_token(
@@ -499,13 +493,13 @@ def test_refresh_responses_and_the_refresh_token(
     refresh_with({"access_token": "a3", "refresh_token": "r2"}, "token_refreshed", 2)
     refresh_with({"access_token": "a4", "refresh_token": None}, "token_refreshed", 3)
     assert [dict(f)["refresh_token"] for f in fake_oauth.seen[1:]] == ["r1", "r1", "r2"]
-    assert show_token(s.server) == "a4"
+    assert lc.show_token(s.server) == "a4"
 
     # Now there is no refresh token: the account quietly starts over, with no event.
     s.refresh()
-    wait_for(lambda: status(s.server)["acct"] == "No access token", "the account to empty")
+    wait_for(lambda: lc.status(s.server)["acct"] == "No access token", "the account to empty")
     assert len(fake_oauth.seen) == 4
-    assert lines(s.events) == ["token_new", *["token_refreshed"] * 3]
+    assert lc.lines(s.events) == ["token_new", *["token_refreshed"] * 3]
 
 
 def test_a_slow_refresh_cannot_undo_a_revoke(
@@ -519,9 +513,9 @@ def test_a_slow_refresh_cannot_undo_a_revoke(
     wait_for(lambda: len(fake_oauth.seen) == 2, "the refresh request")
     assert s.server.cli("revoke", "acct").returncode == 0
     revoked.set()
-    wait_for(lambda: in_log(s.server, "Discarding a refreshed token for acct"), "the discard")
-    assert status(s.server)["acct"] == "No access token"
-    assert lines(s.events) == ["token_new", "token_revoked"]
+    wait_for(lambda: lc.in_log(s.server, "Discarding a refreshed token for acct"), "the discard")
+    assert lc.status(s.server)["acct"] == "No access token"
+    assert lc.lines(s.events) == ["token_new", "token_revoked"]
 
 
 def test_a_slow_exchange_cannot_overwrite_a_newer_request(
@@ -535,7 +529,7 @@ def test_a_slow_exchange_cannot_overwrite_a_newer_request(
     # The person asks for a new URL while the old code is being exchanged.
     new_url = s.server.cli("refresh", "acct").stderr.decode()
     renewed.set()
-    wait_for(lambda: in_log(s.server, "Discarding a token for acct"), "the discard")
-    assert status(s.server)["acct"].startswith("Access token pending authentication")
+    wait_for(lambda: lc.in_log(s.server, "Discarding a token for acct"), "the discard")
+    assert lc.status(s.server)["acct"].startswith("Access token pending authentication")
     assert pending_url(s.server, "acct") in new_url
-    assert lines(s.events) == []
+    assert lc.lines(s.events) == []

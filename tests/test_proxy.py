@@ -5,16 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness import lifecycle as lc
 from harness.fakeoauth import FakeOAuth
-from harness.lifecycle import (
-    in_log,
-    lines,
-    login_with_fake,
-    recorder,
-    setting,
-    show_token,
-    wait_for,
-)
+from harness.procs import wait_for
 from harness.proxy import TinyProxy
 from harness.server import ServerFactory
 from harness.texts import HEAD
@@ -23,7 +16,7 @@ from harness.texts import HEAD
 def _config(fake: FakeOAuth, events: Path, retry: str = "0s") -> str:
     return (
         HEAD
-        + setting("token_event_cmd", recorder(events, "PIZAUTH_EVENT"))
+        + lc.setting("token_event_cmd", lc.recorder(events, "PIZAUTH_EVENT"))
         + fake.account_config(extra=f"refresh_retry = {retry};\n")
     )
 
@@ -33,12 +26,12 @@ def test_the_exchange_and_refreshes_pass_through_the_proxy(
 ) -> None:
     events = tmp_path / "events"
     server = servers(_config(fake_oauth, events), extra_env={"HTTP_PROXY": http_proxy.url})
-    assert login_with_fake(server) == "at-1"
+    assert lc.login_with_fake(server) == "at-1"
     for n in (1, 2):
         r = server.cli("refresh", "acct")
         assert r.returncode == 0, r.stderr
-        wait_for(lambda: lines(events).count("token_refreshed") >= n, f"refresh {n}")  # noqa: B023
-    assert show_token(server) == "at-3"
+        wait_for(lambda: lc.lines(events).count("token_refreshed") >= n, f"refresh {n}")  # noqa: B023
+    assert lc.show_token(server) == "at-3"
     posts = [r for r in http_proxy.requests() if r == f"POST {fake_oauth.token_uri}"]
     assert len(posts) == 3  # the exchange and both refreshes
     assert len(fake_oauth.seen) == 3
@@ -50,10 +43,10 @@ def test_no_proxy_bypasses_the_proxy(
     events = tmp_path / "events"
     env = {"http_proxy": http_proxy.url, "NO_PROXY": "localhost,127.0.0.1"}
     server = servers(_config(fake_oauth, events), extra_env=env)
-    assert login_with_fake(server) == "at-1"
+    assert lc.login_with_fake(server) == "at-1"
     r = server.cli("refresh", "acct")
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: "token_refreshed" in lines(events), "the refresh")
+    wait_for(lambda: "token_refreshed" in lc.lines(events), "the refresh")
     assert len(fake_oauth.seen) == 2
     assert http_proxy.requests() == []
 
@@ -66,10 +59,10 @@ def test_a_proxy_that_refuses_keeps_the_token(
     server = servers(
         _config(fake_oauth, events, retry="1h"), extra_env={"HTTP_PROXY": http_proxy.url}
     )
-    assert login_with_fake(server) == "at-1"
+    assert lc.login_with_fake(server) == "at-1"
     http_proxy.stop()
     r = server.cli("refresh", "acct")
     assert r.returncode == 0, r.stderr
-    wait_for(lambda: in_log(server, "Transitory refresh error for acct"), "a transient error")
-    assert show_token(server) == "at-1"
-    assert "token_invalidated" not in lines(events) and len(fake_oauth.seen) == 1
+    wait_for(lambda: lc.in_log(server, "Transitory refresh error for acct"), "a transient error")
+    assert lc.show_token(server) == "at-1"
+    assert "token_invalidated" not in lc.lines(events) and len(fake_oauth.seen) == 1

@@ -19,7 +19,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from harness.flows import pending_url, url_query
 from harness.lifecycle import info, show_token, wait_for
 from harness.oidc import HTTPS_CLIENT_ID, OidcFactory
-from harness.procs import free_port
 from harness.server import ServerFactory
 from harness.user import authorise
 
@@ -38,16 +37,7 @@ def _certificate(port: int) -> tuple[str, x509.Certificate]:
 def test_a_whole_flow_over_https(
     oidc_factory: OidcFactory, servers: ServerFactory, tmp_path: Path
 ) -> None:
-    # oidc-provider matches https redirect URIs exactly, port included: fix the port first.
-    port = free_port()
-    oidc = oidc_factory(https_redirects=[f"https://localhost:{port}/"])
-    config = (
-        f'http_listen = none;\nhttps_listen = "127.0.0.1:{port}";\n'
-        "refresh_before_expiry = 30s;\n"
-        + oidc.account_config(
-            "acct", client_id=HTTPS_CLIENT_ID, extra='redirect_uri = "https://localhost/";'
-        )
-    )
+    port, oidc, config = oidc_factory.for_https_listener("acct", "refresh_before_expiry = 30s;\n")
     server = servers(config)
 
     shown = info(server)

@@ -6,19 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from harness import lifecycle as lc
 from harness.flows import authorise_account, pending_url
-from harness.lifecycle import (
-    dumped,
-    in_log,
-    lines,
-    recorder,
-    setting,
-    show,
-    show_token,
-    status,
-    wait_for,
-)
 from harness.oidc import OidcFactory, OidcProvider
+from harness.procs import wait_for
 from harness.server import ServerFactory
 from harness.texts import HEAD, PENDING
 from harness.user import authorise
@@ -26,7 +17,9 @@ from harness.user import authorise
 
 def _events_hook(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "events"
-    return path, setting("token_event_cmd", recorder(path, "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT"))
+    return path, lc.setting(
+        "token_event_cmd", lc.recorder(path, "PIZAUTH_ACCOUNT", "PIZAUTH_EVENT")
+    )
 
 
 def test_expired_token_is_replaced_by_refresh_without_user_action(
@@ -40,13 +33,13 @@ def test_expired_token_is_replaced_by_refresh_without_user_action(
     assert oidc.introspect(first)["active"] is True
 
     # Nobody calls `show` (which would itself start a refresh): the refresher acts alone.
-    wait_for(lambda: "acct|token_refreshed" in lines(events), "token_refreshed")
-    assert lines(events)[:2] == ["acct|token_new", "acct|token_refreshed"]
-    second = show_token(server)
+    wait_for(lambda: "acct|token_refreshed" in lc.lines(events), "token_refreshed")
+    assert lc.lines(events)[:2] == ["acct|token_new", "acct|token_refreshed"]
+    second = lc.show_token(server)
     assert second is not None and second != first
     assert oidc.introspect(first)["active"] is False  # it had expired
     assert oidc.introspect(second)["active"] is True
-    assert status(server)["acct"].startswith("Active access token (obtained ")
+    assert lc.status(server)["acct"].startswith("Active access token (obtained ")
 
 
 def test_tokens_shorter_than_refresh_before_expiry_do_not_storm(
@@ -59,11 +52,11 @@ def test_tokens_shorter_than_refresh_before_expiry_do_not_storm(
     events, hook = _events_hook(tmp_path)
     server = servers(HEAD + hook + oidc.account_config("acct"))
     authorise_account(server, "acct")
-    wait_for(lambda: "acct|token_refreshed" in lines(events), "the first refresh", timeout=15)
+    wait_for(lambda: "acct|token_refreshed" in lc.lines(events), "the first refresh", timeout=15)
     time.sleep(3)  # well within the second token's first half
-    assert lines(events) == ["acct|token_new", "acct|token_refreshed"]
+    assert lc.lines(events) == ["acct|token_new", "acct|token_refreshed"]
     assert server.log().count("Refreshed token for acct") == 1
-    assert show_token(server) is not None
+    assert lc.show_token(server) is not None
 
 
 def test_rotated_refresh_tokens_are_kept(
@@ -75,16 +68,16 @@ def test_rotated_refresh_tokens_are_kept(
     events, hook = _events_hook(tmp_path)
     server = servers(HEAD + hook + "refresh_before_expiry = 1s;\n" + oidc.account_config("acct"))
     first, _ = authorise_account(server, "acct")
-    rt1 = dumped(server)["acct"].token
+    rt1 = lc.dumped(server)["acct"].token
     assert rt1 is not None and rt1.refresh_token
 
-    wait_for(lambda: lines(events).count("acct|token_refreshed") >= 2, "two refreshes")
-    rt3 = dumped(server)["acct"].token
+    wait_for(lambda: lc.lines(events).count("acct|token_refreshed") >= 2, "two refreshes")
+    rt3 = lc.dumped(server)["acct"].token
     assert rt3 is not None and rt3.refresh_token not in (None, rt1.refresh_token)
-    token = show_token(server)
+    token = lc.show_token(server)
     assert token is not None and token != first
     assert oidc.introspect(token)["active"] is True
-    assert "acct|token_invalidated" not in lines(events)
+    assert "acct|token_invalidated" not in lc.lines(events)
 
 
 def test_revoked_grant_empties_the_account(
@@ -95,31 +88,31 @@ def test_revoked_grant_empties_the_account(
     config = (
         HEAD
         + hook
-        + setting("error_notify_cmd", recorder(errors, "PIZAUTH_MSG"))
+        + lc.setting("error_notify_cmd", lc.recorder(errors, "PIZAUTH_MSG"))
         + "refresh_before_expiry = 30s;\n"
         + oidc.account_config("acct")
     )
     server = servers(config)
     first_url = pending_url(server, "acct")
     assert authorise(first_url).status == 200
-    first = wait_for(lambda: show_token(server), "the first token")
-    held = dumped(server)["acct"].token
+    first = wait_for(lambda: lc.show_token(server), "the first token")
+    held = lc.dumped(server)["acct"].token
     assert held is not None and held.refresh_token is not None
 
     oidc.revoke(held.refresh_token)  # the person withdraws consent at the provider
     r = server.cli("refresh", "acct")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
 
-    wait_for(lambda: "acct|token_invalidated" in lines(events), "token_invalidated")
-    assert status(server)["acct"] == "No access token"
-    assert in_log(server, "Permanent refresh error for acct: HTTP code 400 (invalid_grant")
-    assert lines(errors) == []  # lifecycle errors don't bother the person (upstream)
+    wait_for(lambda: "acct|token_invalidated" in lc.lines(events), "token_invalidated")
+    assert lc.status(server)["acct"] == "No access token"
+    assert lc.in_log(server, "Permanent refresh error for acct: HTTP code 400 (invalid_grant")
+    assert lc.lines(errors) == []  # lifecycle errors don't bother the person (upstream)
 
     # The next show starts a fresh authorisation, and it works.
     new_url = pending_url(server, "acct")
     assert new_url != first_url
     assert authorise(new_url).status == 200
-    again = wait_for(lambda: show_token(server), "a token after re-authorising")
+    again = wait_for(lambda: lc.show_token(server), "a token after re-authorising")
     assert again != first
 
 
@@ -144,16 +137,16 @@ def test_refresh_command_in_each_state(
     stale = authorise(url1)
     assert stale.status == 200
     assert "No pending token matches request state: request a fresh token" in stale.body
-    assert status(server)["acct"].startswith("Access token pending authentication")
+    assert lc.status(server)["acct"].startswith("Access token pending authentication")
 
     assert authorise(url2).status == 200
-    first = wait_for(lambda: show_token(server), "the first token")
+    first = wait_for(lambda: lc.show_token(server), "the first token")
 
     # Active: refresh returns at once and a new token follows.
     r = server.cli("refresh", "acct")
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
-    wait_for(lambda: "acct|token_refreshed" in lines(events), "token_refreshed")
-    second = show_token(server)
+    wait_for(lambda: "acct|token_refreshed" in lc.lines(events), "token_refreshed")
+    second = lc.show_token(server)
     assert second is not None and second != first
-    assert show(server, "nope") == (1, "", "ERROR - No account 'nope'\n")
+    assert lc.show(server, "nope") == (1, "", "ERROR - No account 'nope'\n")
     assert server.cli("refresh", "nope").stderr == b"ERROR - No account 'nope'\n"

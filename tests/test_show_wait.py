@@ -6,9 +6,10 @@ waits, as a person answering the notification would while msmtp waits.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from urllib.parse import urlencode
 
@@ -43,6 +44,18 @@ def _when_waiting(server: PizauthServer, account: str = "acct") -> Callable[[], 
     )
 
 
+@contextlib.contextmanager
+def _waiting_show(
+    server: PizauthServer, account: str = "acct"
+) -> Iterator[Future[subprocess.CompletedProcess[bytes]]]:
+    """``show -w WAIT account`` in the background, once its Show has started the authorisation
+    (:func:`_when_waiting`); the pool it runs on is shut down on leaving."""
+    with ThreadPoolExecutor(1) as pool:
+        waiting = _in_background(pool, server, "show", "-w", WAIT, account)
+        wait_for(_when_waiting(server, account), "the wait to start the authorisation")
+        yield waiting
+
+
 def test_a_token_already_there_is_printed_at_once(
     oidc: OidcProvider, servers: ServerFactory
 ) -> None:
@@ -57,9 +70,7 @@ def test_a_pending_account_answers_once_the_person_signs_in(
     oidc: OidcProvider, servers: ServerFactory
 ) -> None:
     server = servers(_config(oidc, "acct"))
-    with ThreadPoolExecutor(1) as pool:
-        waiting = _in_background(pool, server, "show", "-w", WAIT, "acct")
-        wait_for(_when_waiting(server), "the wait to start the authorisation")
+    with _waiting_show(server) as waiting:
         url = pending_url(server, "acct")  # the same URL the waiting call started
         assert authorise(url).status == 200
         r = waiting.result(timeout=BOUND)
@@ -100,9 +111,7 @@ def test_twenty_waiters_get_the_same_token_from_one_sign_in(
 
 def test_a_revoke_ends_the_wait_with_an_error(oidc: OidcProvider, servers: ServerFactory) -> None:
     server = servers(_config(oidc, "acct"))
-    with ThreadPoolExecutor(1) as pool:
-        waiting = _in_background(pool, server, "show", "-w", WAIT, "acct")
-        wait_for(_when_waiting(server), "the wait to start")
+    with _waiting_show(server) as waiting:
         assert server.cli("revoke", "acct").returncode == 0
         r = waiting.result(timeout=BOUND)
     assert (r.returncode, r.stdout) == (1, b"")
@@ -137,9 +146,7 @@ def test_a_failed_authorisation_ends_the_wait_with_the_providers_message(
     oidc: OidcProvider, servers: ServerFactory
 ) -> None:
     server = servers(_config(oidc, "acct"))
-    with ThreadPoolExecutor(1) as pool:
-        waiting = _in_background(pool, server, "show", "-w", WAIT, "acct")
-        wait_for(_when_waiting(server), "the wait to start")
+    with _waiting_show(server) as waiting:
         q = url_query(pending_url(server, "acct"))
         query = urlencode({"state": q["state"][0], "error": "access_denied"})
         assert follow(f"{q['redirect_uri'][0]}?{query}").status == 400  # the error page
