@@ -90,11 +90,13 @@ def test_reminders_respect_the_interval_and_replace_each_other(
     time.sleep(0.5)  # room for an extra reminder, if the server sent them too often
     sent = notifications.sent
     first = sent[0]
-    # Arrival times at the service: the first send also makes the client's proxy for the
-    # service, so it may arrive late and the gap after it look short; from the second on,
-    # every send takes the same path, and a too-short interval shows there.
+    # Arrival times at the service, which runs in this test's process: on a busy machine one
+    # may come a tenth of a second late, making the gap before it long and the one after it
+    # short (1.11 s then 0.89 s was seen with both cores saturated; the first send, which
+    # also makes the client's proxy for the service, is often late too). So a gap may fall
+    # short by a quarter of the interval; reminders sent too often still show.
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(sent)]
-    assert gaps[0] >= interval - 0.25 and all(g >= interval - 0.05 for g in gaps[1:]), gaps
+    assert all(g >= interval - 0.25 for g in gaps), gaps
     for later in sent[1:]:
         # Replaced, not stacked: each reminder names the notification it replaces.
         assert (later.replaces_id, later.id) == (first.id, first.id)
